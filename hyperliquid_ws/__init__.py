@@ -1,0 +1,37 @@
+"""hyperliquid_ws: a thread-based client for Hyperliquid's WebSocket API.
+
+    from hyperliquid_ws import HyperliquidWS
+    ws = HyperliquidWS()
+    ws.subscribe({"type": "trades", "coin": "SOL"}, print)
+"""
+
+from .backoff import Backoff
+from .client import HyperliquidWS
+from .endpoints import MAINNET_API_URL, TESTNET_API_URL
+from .errors import (
+    CallbackError,
+    HyperliquidTimeoutError,
+    HyperliquidWSError,
+    ServerError,
+    SubscriptionError,
+)
+from .feeds import CANDLE_INTERVALS, FEEDS
+from .subscription import Subscription
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CANDLE_INTERVALS",
+    "FEEDS",
+    "MAINNET_API_URL",
+    "TESTNET_API_URL",
+    "Backoff",
+    "CallbackError",
+    "HyperliquidTimeoutError",
+    "HyperliquidWS",
+    "HyperliquidWSError",
+    "ServerError",
+    "Subscription",
+    "SubscriptionError",
+    "__version__",
+]

@@ -1,0 +1,237 @@
+"""``HyperliquidWS``: the facade a user holds. It wires the parts together:
+
+    registry (what is wanted) -> connection (reader thread) -> router -> dispatcher (callbacks)
+                                 keepalive thread (ping, dead-link detection)
+
+Threads: ``<name>-reader`` owns the socket's receive side and reconnects,
+``<name>-keepalive`` pings, ``<name>-dispatch`` runs every user callback and hook. None
+is started before the first ``subscribe`` (or ``run_forever``); ``close()`` stops and
+joins them all.
+
+Thread-safety: every public method may be called from any thread, including from a
+callback, and ``close()`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import json
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from .backoff import Backoff
+from .connection import Connection
+from .dispatch import Dispatcher, ErrorHook
+from .endpoints import MAINNET_API_URL, check_base_url, info_url, socket_url
+from .errors import HyperliquidWSError
+from .feeds import canonical
+from .keepalive import Keepalive
+from .registry import Registry
+from .router import Router
+from .subscription import Entry, Subscription
+
+log = logging.getLogger(__name__)
+
+_SERVER_IDLE_LIMIT = 60.0
+_numbers = itertools.count(1)
+_open_clients: weakref.WeakSet[HyperliquidWS] = weakref.WeakSet()
+
+
+def _positive(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+    return float(value)
+
+
+class HyperliquidWS:
+    """A thread-based client for Hyperliquid's WebSocket API.
+
+    ``base_url`` is the HTTP API root (``MAINNET_API_URL``, ``TESTNET_API_URL`` or
+    ``"http://127.0.0.1:8765"``); the socket is ``base_url`` + ``/ws`` with ws(s).
+    Timing knobs are in seconds. ``on_error`` receives every ``HyperliquidWSError``
+    that has no caller to raise to (a refused resubscribe, a callback that raised as
+    ``CallbackError``, an unattributed server error); it runs on the dispatcher thread.
+    """
+
+    def __init__(
+        self,
+        base_url: str = MAINNET_API_URL,
+        *,
+        ping_interval: float = 20.0,
+        pong_timeout: float = 10.0,
+        open_timeout: float = 10.0,
+        close_timeout: float = 2.0,
+        backoff: Backoff | None = None,
+        on_error: ErrorHook | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.base_url = check_base_url(base_url)
+        self.ws_url = socket_url(self.base_url)
+        self.info_url = info_url(self.base_url)
+        self._ping_interval = _positive("ping_interval", ping_interval)
+        if self._ping_interval >= _SERVER_IDLE_LIMIT:
+            raise ValueError(
+                f"ping_interval must be well under the server's {_SERVER_IDLE_LIMIT:g} s idle "
+                f"limit, got {ping_interval!r}"
+            )
+        self._pong_timeout = _positive("pong_timeout", pong_timeout)
+        self._open_timeout = _positive("open_timeout", open_timeout)
+        self._close_timeout = _positive("close_timeout", close_timeout)
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ValueError(f"backoff must be a hyperliquid_ws.Backoff, got {backoff!r}")
+        if on_error is not None and not callable(on_error):
+            raise ValueError(f"on_error must be callable, got {on_error!r}")
+        self.name = name or f"hlws-{next(_numbers)}"
+        self._registry = Registry()
+        self._dispatcher = Dispatcher(f"{self.name}-dispatch", on_error)
+        self._router = Router(self._registry, self._dispatcher)
+        self._connection = Connection(
+            self.ws_url,
+            name=self.name,
+            on_open=self._on_open,
+            on_frame=self._router.handle,
+            on_lost=self._on_lost,
+            backoff=backoff or Backoff(),
+            open_timeout=self._open_timeout,
+        )
+        self._keepalive = Keepalive(
+            self._connection, ping_interval=self._ping_interval, pong_timeout=self._pong_timeout
+        )
+        self._lifecycle = threading.Lock()
+        self._started = False
+        self._closed = threading.Event()
+
+    # -- public API -----------------------------------------------------------------------
+
+    def subscribe(
+        self,
+        subscription: dict[str, Any],
+        callback: Callable[[Any], None],
+        *,
+        allow_unknown: bool = False,
+    ) -> Subscription:
+        """Deliver every frame of ``subscription`` to ``callback``; return a handle at once.
+
+        ``callback(message)`` gets the frame as the server sent it,
+        ``{"channel": ..., "data": ...}``, on the dispatcher thread. Raises
+        ``ValueError`` for a malformed subscription (nothing is sent) and
+        ``SubscriptionError`` when it cannot be told apart on the wire from one this
+        client already holds. ``allow_unknown=True`` sends a type this version does not
+        know as it is; its frames are expected on the channel named like the type.
+        """
+        if not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        feed, canonical_form = canonical(subscription, allow_unknown=allow_unknown)
+        if self._closed.is_set():
+            raise HyperliquidWSError("this client is closed; create a new HyperliquidWS")
+        wire = dict(subscription)
+        if "user" in canonical_form:
+            wire["user"] = canonical_form["user"]
+        handle, is_new = self._registry.add(self, feed, canonical_form, wire, callback)
+        self._start()
+        if is_new:
+            self._send_subscribe(handle._entry)
+        return handle
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Remove one handle's callback; the last one on a feed unsubscribes on the wire."""
+        if not isinstance(subscription, Subscription):
+            raise ValueError(f"unsubscribe takes the Subscription that subscribe returned, got {subscription!r}")
+        entry, generation = self._registry.remove(subscription)
+        if entry is not None:
+            self._send("unsubscribe", entry, generation)
+
+    def run_forever(self) -> None:
+        """Block until ``close()`` is called (from a callback or another thread) or Ctrl-C."""
+        self._start()
+        try:
+            while not self._closed.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            log.info("%s: interrupted", self.name)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop for good and join every thread this client started. Idempotent; safe from
+        a callback (the dispatcher thread then exits as soon as that callback returns)."""
+        with self._lifecycle:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            started = self._started
+        _open_clients.discard(self)
+        if not started:
+            return
+        timeout = self._close_timeout
+        self._keepalive.stop(timeout)
+        self._connection.close(timeout)
+        self._dispatcher.stop()
+        if self._dispatcher.thread is not threading.current_thread():
+            self._dispatcher.thread.join(timeout)
+            if self._dispatcher.thread.is_alive():
+                log.warning("%s: a callback is still running; the dispatcher thread will exit "
+                            "when it returns", self.name)
+        log.debug("%s: closed", self.name)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed.is_set()
+
+    @property
+    def connected(self) -> bool:
+        return self._connection.connected
+
+    def __enter__(self) -> HyperliquidWS:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "connected" if self.connected else (
+            "connecting" if self._started else "idle"
+        )
+        return (f"<HyperliquidWS {self.name} {self.ws_url} {state} "
+                f"subscriptions={len(self._registry.entries())}>")
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lifecycle:
+            if self._started or self._closed.is_set():
+                return
+            self._started = True
+            _open_clients.add(self)
+            self._dispatcher.start()
+            self._connection.start()
+            self._keepalive.start()
+
+    def _send_subscribe(self, entry: Entry) -> None:
+        generation = self._registry.claim(entry)
+        if generation:
+            self._send("subscribe", entry, generation)
+
+    def _send(self, method: str, entry: Entry, generation: int) -> None:
+        text = json.dumps({"method": method, "subscription": entry.wire}, separators=(",", ":"))
+        if not self._connection.send_text(text, generation):
+            log.debug("%s of %s not sent: link down; the next connect replays it", method, entry.key)
+
+    def _on_open(self, generation: int) -> None:
+        """A link is up (reader thread): replay every subscription the registry holds."""
+        for entry in self._registry.claim_all(generation):
+            self._send("subscribe", entry, generation)
+
+    def _on_lost(self, generation: int, reason: str) -> None:
+        self._registry.connection_lost()
+
+
+@atexit.register
+def _close_open_clients() -> None:
+    """A script that falls off the end without close() still shuts down cleanly."""
+    for client in list(_open_clients):
+        client.close()

@@ -1,0 +1,246 @@
+"""One WebSocket to the server, kept open by its reader thread until ``close()``.
+
+The reader thread owns the socket's receive side: it connects (interruptibly), tells
+its owner the link is up, reads frames and hands each one to ``on_frame``, and when the
+link ends for any reason waits out the backoff and connects again. Every way a link can
+die (a reset, a close frame, a failed handshake, ``abort()`` from the keepalive) ends in
+the same place. All sends go through one lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import socket
+import ssl
+import struct
+import threading
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+import websocket
+
+from .backoff import Backoff
+
+log = logging.getLogger(__name__)
+
+_CONNECT_SLICE = 0.1  # how often an in-progress TCP connect looks at the closing flag
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
+
+
+class _Closing(Exception):
+    """close() was called while connecting."""
+
+
+class Connection:
+    """Thread-safe: ``send_text``, ``abort`` and ``close`` may be called from any thread."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        name: str,
+        on_open: Callable[[int], None],
+        on_frame: Callable[[bytes], None],
+        on_lost: Callable[[int, str], None],
+        backoff: Backoff,
+        open_timeout: float,
+    ) -> None:
+        self.url = url
+        self.name = name
+        self._on_open = on_open
+        self._on_frame = on_frame
+        self._on_lost = on_lost
+        self._backoff = backoff
+        self._open_timeout = open_timeout
+        self._closing = threading.Event()
+        self._send_lock = threading.Lock()
+        self._ws: websocket.WebSocket | None = None
+        self._raw: socket.socket | None = None  # the TCP socket, for abort()
+        self._abort_reason: str | None = None
+        self.generation = 0  # +1 on every successful connect; 0 = never connected
+        self.connected = False
+        self.last_inbound = 0.0
+        self.connects = 0
+        self.last_disconnect_reason: str | None = None
+        self.thread = threading.Thread(target=self._run, name=f"{name}-reader", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    # -- any thread ---------------------------------------------------------------------
+
+    def send_text(self, text: str, generation: int = 0) -> bool:
+        """Send one text frame; False if not connected (or no longer on ``generation``)."""
+        with self._send_lock:
+            ws = self._ws
+            if ws is None or not self.connected or (generation and generation != self.generation):
+                return False
+            try:
+                ws.send(text)
+            except (OSError, websocket.WebSocketException) as exc:
+                log.debug("%s: send failed: %s", self.name, exc)
+                self._shutdown_raw()
+                return False
+            return True
+
+    def abort(self, reason: str) -> None:
+        """End the current link now (the reader then reconnects); ``reason`` is logged."""
+        log.warning("%s: dropping the connection: %s", self.name, reason)
+        self._abort_reason = reason
+        self._shutdown_raw()
+
+    def close(self, timeout: float) -> None:
+        """Stop for good: no reconnect. Joins the reader unless called from it."""
+        self._closing.set()
+        with self._send_lock:
+            ws = self._ws
+            if ws is not None and self.connected:
+                with contextlib.suppress(OSError, websocket.WebSocketException):
+                    ws.send(struct.pack("!H", websocket.STATUS_NORMAL), websocket.ABNF.OPCODE_CLOSE)
+        self._shutdown_raw()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+            if self.thread.is_alive():
+                log.warning("%s: reader thread did not stop within %.1f s", self.name, timeout)
+
+    def _shutdown_raw(self) -> None:
+        raw = self._raw
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.shutdown(socket.SHUT_RDWR)
+
+    # -- the reader thread ----------------------------------------------------------------
+
+    def _run(self) -> None:
+        attempt = 0
+        while not self._closing.is_set():
+            self._abort_reason = None
+            try:
+                ws = self._open()
+            except _Closing:
+                break
+            except Exception as exc:
+                reason = f"connect failed: {exc!r}"
+                log.warning("%s: %s", self.name, reason)
+                self.last_disconnect_reason = reason
+            else:
+                up_since = time.monotonic()
+                reason = self._serve(ws)
+                if time.monotonic() - up_since >= self._backoff.reset_after:
+                    attempt = 0
+            if self._closing.is_set():
+                break
+            delay = self._backoff.delay(attempt)
+            attempt += 1
+            log.info("%s: reconnecting in %.2f s (attempt %d)", self.name, delay, attempt)
+            if self._closing.wait(delay):
+                break
+        self._release()
+
+    def _serve(self, ws: websocket.WebSocket) -> str:
+        """Run one live link until it ends; return why it ended."""
+        with self._send_lock:
+            self._ws = ws
+            self.generation += 1
+            self.connected = True
+            self.connects += 1
+        generation = self.generation
+        self.last_inbound = time.monotonic()
+        log.info("%s: connected to %s", self.name, self.url)
+        self._on_open(generation)
+        reason = self._read(ws)
+        with self._send_lock:
+            self.connected = False
+            self._ws = None
+        if self._abort_reason is not None:
+            reason = self._abort_reason
+        self.last_disconnect_reason = reason
+        self._release()
+        if not self._closing.is_set():
+            log.warning("%s: connection lost: %s", self.name, reason)
+        self._on_lost(generation, reason)
+        return reason
+
+    def _read(self, ws: websocket.WebSocket) -> str:
+        recv = ws.recv_data
+        on_frame = self._on_frame
+        text = websocket.ABNF.OPCODE_TEXT
+        try:
+            while True:
+                opcode, data = recv()
+                self.last_inbound = time.monotonic()
+                if opcode == text:
+                    on_frame(data)
+                elif opcode == websocket.ABNF.OPCODE_CLOSE:
+                    code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+                    return f"server closed the connection (code {code}, {data[2:].decode(errors='replace')!r})"
+        except websocket.WebSocketConnectionClosedException:
+            return "connection closed"
+        except (OSError, websocket.WebSocketException) as exc:
+            return f"connection error: {exc!r}"
+
+    def _open(self) -> websocket.WebSocket:
+        """Connect TCP (+TLS) and do the WebSocket handshake; ``close()`` interrupts it."""
+        parts = urlsplit(self.url)
+        secure = parts.scheme == "wss"
+        host = parts.hostname or ""
+        port = parts.port or (443 if secure else 80)
+        deadline = time.monotonic() + self._open_timeout
+        raw = self._connect_tcp(host, port, deadline)
+        try:
+            raw.settimeout(max(0.01, deadline - time.monotonic()))
+            sock: socket.socket = raw
+            if secure:
+                sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+                self._raw = sock  # wrapping detached the plain socket
+            ws = websocket.WebSocket(skip_utf8_validation=True)
+            ws.connect(  # type: ignore[no-untyped-call]
+                self.url, socket=sock, timeout=max(0.01, deadline - time.monotonic()), suppress_origin=True
+            )
+            sock.settimeout(None)
+            if self._closing.is_set():
+                raise _Closing
+            return ws
+        except BaseException:
+            self._release()
+            if self._closing.is_set():
+                raise _Closing from None
+            raise
+
+    def _connect_tcp(self, host: str, port: int, deadline: float) -> socket.socket:
+        last_error: Exception | None = None
+        for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+            raw = socket.socket(family, kind, proto)
+            self._raw = raw
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw.setblocking(False)
+            error = raw.connect_ex(address)
+            while error in _IN_PROGRESS:
+                if self._closing.is_set():
+                    self._release()
+                    raise _Closing
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    error = -1
+                    break
+                _, writable, _ = select.select([], [raw], [], min(_CONNECT_SLICE, remaining))
+                if writable:
+                    error = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                    break
+            if error == 0:
+                raw.setblocking(True)
+                return raw
+            last_error = OSError(error, "timed out" if error == -1 else os.strerror(error))
+            self._release()
+        raise last_error or OSError(f"cannot resolve {host}")
+
+    def _release(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            with contextlib.suppress(OSError):
+                raw.close()

@@ -1,0 +1,36 @@
+"""Where the server lives: the API roots and the socket and info URLs derived from them."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+MAINNET_API_URL = "https://api.hyperliquid.xyz"
+TESTNET_API_URL = "https://api.hyperliquid-testnet.xyz"
+
+_SOCKET_SCHEMES = {"https": "wss", "http": "ws"}
+
+
+def check_base_url(base_url: str) -> str:
+    """Return ``base_url`` without a trailing slash, or raise ``ValueError``."""
+    if not isinstance(base_url, str):
+        raise ValueError(f"base_url must be a string such as {MAINNET_API_URL!r}, got {base_url!r}")
+    parts = urlsplit(base_url.rstrip("/"))
+    if parts.scheme not in _SOCKET_SCHEMES or not parts.netloc:
+        raise ValueError(
+            f"base_url must be an http:// or https:// API root such as {MAINNET_API_URL!r} "
+            f"or 'http://127.0.0.1:8765', got {base_url!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ValueError(f"base_url must not carry a query or fragment, got {base_url!r}")
+    return urlunsplit(parts)
+
+
+def socket_url(base_url: str) -> str:
+    """``https://host`` gives ``wss://host/ws``; ``http://host:port`` gives ``ws://host:port/ws``."""
+    parts = urlsplit(check_base_url(base_url))
+    return urlunsplit((_SOCKET_SCHEMES[parts.scheme], parts.netloc, parts.path + "/ws", "", ""))
+
+
+def info_url(base_url: str) -> str:
+    """The HTTP info endpoint, ``base_url + "/info"``."""
+    return check_base_url(base_url) + "/info"

@@ -1,0 +1,55 @@
+"""The exceptions of hyperliquid_ws: one root, a few subclasses a caller can act on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class HyperliquidWSError(Exception):
+    """Root of every error this package raises on purpose."""
+
+
+class SubscriptionError(HyperliquidWSError):
+    """The server refused a subscription, or the client refused to make it.
+
+    ``server_text`` holds the server's own words (``"Invalid subscription {...}"``)
+    when the refusal came from the server, and ``None`` when the client refused.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        subscription: dict[str, Any] | None = None,
+        server_text: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.subscription = subscription
+        self.server_text = server_text
+
+
+class ServerError(HyperliquidWSError):
+    """An ``error`` frame the client could not attribute to one of its requests."""
+
+    def __init__(self, server_text: str) -> None:
+        super().__init__(f"server error: {server_text}")
+        self.server_text = server_text
+
+
+class CallbackError(HyperliquidWSError):
+    """A user callback raised; handed to the ``on_error`` hook, never raised.
+
+    ``original`` is the exception the callback raised and ``message`` the frame
+    it was handling.
+    """
+
+    def __init__(self, callback: Any, message: Any, original: BaseException) -> None:
+        name = getattr(callback, "__qualname__", repr(callback))
+        super().__init__(f"callback {name} raised {original!r}")
+        self.callback = callback
+        self.message = message
+        self.original = original
+
+
+class HyperliquidTimeoutError(HyperliquidWSError, TimeoutError):
+    """Nothing came back in time; also a builtin ``TimeoutError``."""

@@ -1,0 +1,69 @@
+"""The keepalive thread: ping well inside the server's 60 s idle limit, and call a link
+dead when nothing at all has come back within ``pong_timeout`` of a ping.
+
+Any inbound frame counts as life (the reader stamps ``last_inbound``), so a busy feed
+never looks dead. A dead link is aborted, and the reader's normal error path reconnects:
+there is one way to die.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from .connection import Connection
+
+log = logging.getLogger(__name__)
+
+PING = '{"method":"ping"}'
+
+
+class Keepalive:
+    def __init__(self, connection: Connection, *, ping_interval: float, pong_timeout: float) -> None:
+        self._connection = connection
+        self._ping_interval = ping_interval
+        self._pong_timeout = pong_timeout
+        self._tick = min(ping_interval, pong_timeout) / 4
+        self._stop = threading.Event()
+        self.pings_sent = 0
+        self.dead_links = 0
+        self.thread = threading.Thread(
+            target=self._run, name=f"{connection.name}-keepalive", daemon=True
+        )
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self, timeout: float) -> None:
+        self._stop.set()
+        if self.thread.is_alive() and self.thread is not threading.current_thread():
+            self.thread.join(timeout)
+
+    def _run(self) -> None:
+        conn = self._connection
+        generation = 0
+        next_ping = 0.0
+        awaiting_since: float | None = None
+        while not self._stop.wait(self._tick):
+            if not conn.connected:
+                continue
+            now = time.monotonic()
+            if conn.generation != generation:  # a new link: start its clock afresh
+                generation = conn.generation
+                next_ping = now + self._ping_interval
+                awaiting_since = None
+            if awaiting_since is not None:
+                if conn.last_inbound >= awaiting_since:
+                    awaiting_since = None
+                elif now - awaiting_since > self._pong_timeout:
+                    self.dead_links += 1
+                    awaiting_since = None
+                    conn.abort(f"nothing received within {self._pong_timeout:g} s of a ping")
+                    continue
+            if now >= next_ping:
+                if conn.send_text(PING, generation):
+                    self.pings_sent += 1
+                    if awaiting_since is None:
+                        awaiting_since = now
+                next_ping = now + self._ping_interval

@@ -1,0 +1,217 @@
+"""The desired subscriptions, and the requests on the wire that the server has not answered.
+
+The registry is the truth every connect replays: an entry leaves only when its last
+handle unsubscribes or the server refuses it. All methods are thread-safe (one lock);
+``routes`` and ``feed_of_channel`` are read by the reader thread without the lock, which
+is safe because they are only ever replaced key by key.
+
+Acks and errors carry no request id. They are matched to the unanswered requests by
+meaning (canonical form, the server adds defaults and reorders keys), and errors that
+echo nothing (limit errors) go to the oldest unanswered subscribe: the server answers
+the requests of one connection in order.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections import deque
+from typing import Any
+
+from .errors import SubscriptionError
+from .feeds import FEED_OF_CHANNEL, Feed, RouteKey, key_of, lenient_canonical
+from .subscription import Callback, Entry, Subscription, _Owner
+
+_ECHOING_ERROR = re.compile(
+    r"(?P<kind>Already subscribed|Invalid subscription|Already unsubscribed):?\s*(?P<json>\{.*\})\s*\Z",
+    re.S,
+)
+_LIMIT_ERROR = re.compile(r"Cannot (track more than \d+ total users|subscribe to more than \d+)")
+_PARSE_ERROR = "Error parsing JSON into valid websocket request:"
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, Entry] = {}
+        self.routes: dict[RouteKey, Entry] = {}
+        self.feed_of_channel: dict[str, Feed] = dict(FEED_OF_CHANNEL)
+        self._unanswered: deque[tuple[str, Entry]] = deque()
+        self._generation = 0  # the live connection's generation; 0 while disconnected
+
+    # -- what the user asks for -------------------------------------------------------
+
+    def add(
+        self, owner: _Owner, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any],
+        callback: Callback,
+    ) -> tuple[Subscription, bool]:
+        """Attach a callback; return its handle and whether the entry is new."""
+        key = key_of(canonical)
+        with self._lock:
+            entry = self._entries.get(key)
+            is_new = entry is None
+            if entry is None:
+                entry = Entry(key, feed, canonical, wire)
+                other = self.routes.get(entry.route)
+                if other is not None:
+                    raise SubscriptionError(
+                        f"{key} cannot share a connection with {other.key}: their frames look "
+                        "the same on the wire, so one's data would reach the other's callbacks",
+                        subscription=dict(wire),
+                    )
+                self._entries[key] = entry
+                self.routes[entry.route] = entry
+                for channel in feed.channels:
+                    self.feed_of_channel.setdefault(channel, feed)
+            handle = Subscription(owner, entry, callback)
+            entry.attach(handle)
+        return handle, is_new
+
+    def remove(self, handle: Subscription) -> tuple[Entry | None, int]:
+        """Detach a handle; return its entry and the generation to send the unsubscribe
+        on, if one must go on the wire now."""
+        with self._lock:
+            if handle.closed:
+                return None, 0
+            handle.closed = True
+            entry = handle._entry
+            entry.detach(handle)
+            if entry.handles or self._entries.get(entry.key) is not entry:
+                return None, 0
+            self._drop(entry)
+            if self._generation and entry.sent_on == self._generation:
+                self._unanswered.append(("unsubscribe", entry))
+                return entry, self._generation
+            return None, 0
+
+    def _drop(self, entry: Entry) -> None:
+        del self._entries[entry.key]
+        if self.routes.get(entry.route) is entry:
+            del self.routes[entry.route]
+        entry.active = False
+
+    # -- what goes on the wire --------------------------------------------------------
+
+    def claim(self, entry: Entry) -> int:
+        """The generation on which the caller must send ``entry``'s subscribe now, or 0
+        (not connected, or already sent there: every connect replays the registry)."""
+        with self._lock:
+            generation = self._generation
+            if not generation or entry.sent_on == generation:
+                return 0
+            if self._entries.get(entry.key) is not entry:
+                return 0
+            entry.sent_on = generation
+            self._unanswered.append(("subscribe", entry))
+            return generation
+
+    def claim_all(self, generation: int) -> list[Entry]:
+        """A link is up: every entry not yet sent on it, claimed for the caller to send."""
+        with self._lock:
+            self._generation = generation
+            todo = [e for e in self._entries.values() if e.sent_on != generation]
+            for entry in todo:
+                entry.sent_on = generation
+                self._unanswered.append(("subscribe", entry))
+            return todo
+
+    def connection_lost(self) -> None:
+        """Nothing survives a reconnect on the server: every entry is pending again."""
+        with self._lock:
+            self._generation = 0
+            self._unanswered.clear()
+            for entry in self._entries.values():
+                entry.active = False
+
+    def entries(self) -> list[Entry]:
+        with self._lock:
+            return list(self._entries.values())
+
+    # -- what the server answers ------------------------------------------------------
+
+    def acknowledged(self, method: str, echo: Any) -> Entry | None:
+        """A ``subscriptionResponse``: mark its request answered; return the entry."""
+        with self._lock:
+            found = self._take(method, echo)
+            if found is not None and method == "subscribe":
+                found.active = self._entries.get(found.key) is found
+                found.settled.set()
+            return found
+
+    def refused(self, text: str) -> tuple[Entry | None, str | None]:
+        """An ``error`` frame: attribute it. Returns the refused entry (if a subscribe
+        was refused, it is removed) and the method of the request it answered."""
+        with self._lock:
+            method, entry = self._attribute(text)
+            if entry is not None and method == "subscribe":
+                entry.fail(
+                    SubscriptionError(
+                        f"server refused {entry.key}: {text}",
+                        subscription=dict(entry.wire),
+                        server_text=text,
+                    )
+                )
+                if self._entries.get(entry.key) is entry:
+                    self._drop(entry)
+                for handle in entry.handles:
+                    handle.closed = True
+            return entry, method
+
+    def _attribute(self, text: str) -> tuple[str | None, Entry | None]:
+        echoing = _ECHOING_ERROR.match(text)
+        if echoing:
+            method = "unsubscribe" if echoing["kind"] == "Already unsubscribed" else "subscribe"
+            try:
+                echo = json.loads(echoing["json"])
+            except ValueError:
+                return None, None
+            entry = self._take(method, echo)
+            if entry is None and echoing["kind"] == "Invalid subscription":
+                method, entry = "unsubscribe", self._take("unsubscribe", echo)
+            return (method, entry) if entry is not None else (None, None)
+        if _LIMIT_ERROR.match(text):
+            for item in self._unanswered:
+                if item[0] == "subscribe":
+                    self._unanswered.remove(item)
+                    return item
+            return None, None
+        if text.startswith(_PARSE_ERROR):
+            try:
+                request = json.loads(text[len(_PARSE_ERROR) :])
+            except ValueError:
+                return None, None
+            if isinstance(request, dict) and request.get("method") in ("subscribe", "unsubscribe"):
+                entry = self._take(request["method"], request.get("subscription"))
+                if entry is not None:
+                    return request["method"], entry
+        return None, None
+
+    def _take(self, method: str, echo: Any) -> Entry | None:
+        """Remove and return the unanswered request that ``echo`` answers.
+
+        Exact canonical match first; else the most specific request whose fields are
+        all in the echo (the server may add fields this version does not know).
+        """
+        canonical = lenient_canonical(echo)
+        if canonical is None:
+            return None
+        key = key_of(canonical)
+        best: tuple[str, Entry] | None = None
+        for item in self._unanswered:
+            item_method, entry = item
+            if item_method != method:
+                continue
+            if entry.key == key:
+                best = item
+                break
+            fields = entry.canonical.items()
+            if all(canonical.get(k) == v for k, v in fields) and (
+                best is None or len(fields) > len(best[1].canonical)
+            ):
+                best = item
+        if best is None:
+            return None
+        self._unanswered.remove(best)
+        return best[1]
+

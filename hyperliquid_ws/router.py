@@ -1,0 +1,83 @@
+"""Turns each text frame into work: data frames to their subscription's callbacks, acks
+and errors to the registry. Runs on the reader thread and never calls user code; the
+dispatcher does that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .dispatch import Dispatcher
+from .errors import ServerError, SubscriptionError
+from .registry import Registry
+
+log = logging.getLogger(__name__)
+
+
+class Router:
+    def __init__(self, registry: Registry, dispatcher: Dispatcher) -> None:
+        self._registry = registry
+        self._dispatcher = dispatcher
+        self._control: dict[str, Callable[[Any], None]] = {
+            "subscriptionResponse": self._on_ack,
+            "error": self._on_error,
+            "pong": lambda data: None,
+        }
+        self.unrouted = 0
+
+    def handle(self, payload: bytes) -> None:
+        """One text frame from the server (reader thread)."""
+        try:
+            message = json.loads(payload)
+            channel = message["channel"]
+        except (ValueError, TypeError, KeyError):
+            log.debug("ignoring a frame that is not a JSON envelope: %.200r", payload)
+            return
+        feed = self._registry.feed_of_channel.get(channel)
+        if feed is not None:
+            try:
+                route = feed.frame_route(message["data"])
+            except (KeyError, TypeError, IndexError, AttributeError):
+                route = None
+            entry = self._registry.routes.get((feed.type, route))  # type: ignore[arg-type]
+            if entry is None:
+                self.unrouted += 1
+                log.debug("no subscription for %s frame (route %r); dropped", channel, route)
+                return
+            entry.received += 1
+            self._dispatcher.submit(entry.callbacks, message)
+            return
+        control = self._control.get(channel)
+        if control is None:
+            log.debug("ignoring a frame on unknown channel %r", channel)
+            return
+        control(message.get("data"))
+
+    def _on_ack(self, data: Any) -> None:
+        method = data.get("method") if isinstance(data, dict) else None
+        entry = self._registry.acknowledged(str(method), data.get("subscription") if method else None)
+        if entry is None:
+            log.debug("acknowledgement matches no request: %r", data)
+        else:
+            log.debug("%s acknowledged: %s", method, entry.key)
+
+    def _on_error(self, data: Any) -> None:
+        text = data if isinstance(data, str) else json.dumps(data)
+        entry, method = self._registry.refused(text)
+        if entry is not None and entry.error is not None and method == "subscribe":
+            log.warning("%s", entry.error)
+            self._dispatcher.report(entry.error)
+        elif entry is not None:
+            self._dispatcher.report(
+                SubscriptionError(
+                    f"server refused {method} of {entry.key}: {text}",
+                    subscription=dict(entry.wire),
+                    server_text=text,
+                )
+            )
+        else:
+            log.warning("server error: %s", text)
+            self._dispatcher.report(ServerError(text))

@@ -1,0 +1,114 @@
+"""A subscription as the user holds it (``Subscription``) and as the server holds it (``Entry``).
+
+Several ``Subscription`` handles with the same canonical form share one ``Entry``: one
+subscribe on the wire, one callback per handle. The entry is what the router finds for
+a frame and what every connect replays.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .errors import HyperliquidTimeoutError, SubscriptionError
+
+if TYPE_CHECKING:
+    from .feeds import Feed, RouteKey
+
+Callback = Callable[[Any], None]
+
+
+class _Owner(Protocol):
+    def unsubscribe(self, subscription: Subscription) -> None: ...
+
+
+class Entry:
+    """One server-side subscription and the callbacks of every handle sharing it.
+
+    ``callbacks`` is replaced, never mutated, so the reader thread can read it without
+    a lock. ``sent_on`` is the connection generation the subscribe was last sent on;
+    every new generation sends it again.
+    """
+
+    def __init__(self, key: str, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any]):
+        self.key = key
+        self.feed = feed
+        self.canonical = canonical
+        self.wire = wire
+        self.route: RouteKey = feed.route_of(canonical)
+        self.handles: tuple[Subscription, ...] = ()
+        self.callbacks: tuple[Callback, ...] = ()
+        self.sent_on = 0
+        self.active = False  # acknowledged on the current connection
+        self.settled = threading.Event()  # first acknowledgement or refusal
+        self.error: SubscriptionError | None = None
+        self.received = 0
+
+    def attach(self, handle: Subscription) -> None:
+        self.handles = (*self.handles, handle)
+        self.callbacks = tuple(h.callback for h in self.handles)
+
+    def detach(self, handle: Subscription) -> None:
+        self.handles = tuple(h for h in self.handles if h is not handle)
+        self.callbacks = tuple(h.callback for h in self.handles)
+
+    def fail(self, error: SubscriptionError) -> None:
+        self.error = error
+        self.active = False
+        self.settled.set()
+
+    def __repr__(self) -> str:
+        return f"<Entry {self.key} listeners={len(self.handles)} active={self.active}>"
+
+
+class Subscription:
+    """What ``HyperliquidWS.subscribe`` returns: one callback on one feed.
+
+    Thread-safe. ``wait()`` blocks the calling thread until the server has answered.
+    """
+
+    def __init__(self, owner: _Owner, entry: Entry, callback: Callback) -> None:
+        self._owner = owner
+        self._entry = entry
+        self.callback = callback
+        self.closed = False
+
+    @property
+    def subscription(self) -> dict[str, Any]:
+        """The subscription as sent on the wire (a copy)."""
+        return dict(self._entry.wire)
+
+    @property
+    def active(self) -> bool:
+        """True while the server has acknowledged it on the live connection."""
+        return not self.closed and self._entry.active
+
+    @property
+    def error(self) -> SubscriptionError | None:
+        """The refusal, if the server or the client refused this subscription."""
+        return self._entry.error
+
+    def wait(self, timeout: float | None = 10.0) -> Subscription:
+        """Block until the server acknowledged it; return ``self``.
+
+        Raises ``SubscriptionError`` with the server's text if it was refused, and
+        ``HyperliquidTimeoutError`` (a ``TimeoutError``) if no answer came in time.
+        """
+        if not self._entry.settled.wait(timeout):
+            raise HyperliquidTimeoutError(
+                f"no answer from the server to {self._entry.key} within {timeout} s"
+            )
+        if self._entry.error is not None:
+            raise self._entry.error
+        return self
+
+    def unsubscribe(self) -> None:
+        """Remove this callback; the last one on a feed unsubscribes on the wire. Idempotent."""
+        self._owner.unsubscribe(self)
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "failed" if self.error else (
+            "active" if self._entry.active else "pending"
+        )
+        return f"<Subscription {self._entry.key} {state}>"
