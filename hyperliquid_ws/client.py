@@ -103,7 +103,8 @@ class HyperliquidWS:
         )
         self._lifecycle = threading.Lock()
         self._started = False
-        self._closed = threading.Event()
+        self._closed = threading.Event()  # close() was called
+        self._stopped = threading.Event()  # ... and has stopped the threads
 
     # -- public API -----------------------------------------------------------------------
 
@@ -157,26 +158,32 @@ class HyperliquidWS:
             self.close()
 
     def close(self) -> None:
-        """Stop for good and join every thread this client started. Idempotent; safe from
-        a callback (the dispatcher thread then exits as soon as that callback returns)."""
+        """Stop for good and join every thread this client started. Idempotent and safe
+        from any thread: from a callback, the dispatcher thread exits as soon as that
+        callback returns, and a concurrent ``close()`` elsewhere waits for it."""
         with self._lifecycle:
-            if self._closed.is_set():
-                return
+            first = not self._closed.is_set()
             self._closed.set()
             started = self._started
-        _open_clients.discard(self)
+        if first:
+            _open_clients.discard(self)
         if not started:
             return
         timeout = self._close_timeout
-        self._keepalive.stop(timeout)
-        self._connection.close(timeout)
-        self._dispatcher.stop()
-        if self._dispatcher.thread is not threading.current_thread():
-            self._dispatcher.thread.join(timeout)
-            if self._dispatcher.thread.is_alive():
-                log.warning("%s: a callback is still running; the dispatcher thread will exit "
-                            "when it returns", self.name)
-        log.debug("%s: closed", self.name)
+        if first:
+            self._keepalive.stop(timeout)
+            self._connection.close(timeout)
+            self._dispatcher.stop()
+            self._stopped.set()
+        else:
+            self._stopped.wait(2 * timeout)
+        current = threading.current_thread()
+        for thread in (self._connection.thread, self._keepalive.thread, self._dispatcher.thread):
+            if thread is not current and thread.is_alive():
+                thread.join(timeout)
+                if thread.is_alive():
+                    log.warning("%s: thread %s still running after close(); a callback may be blocking",
+                                self.name, thread.name)
 
     @property
     def closed(self) -> bool:

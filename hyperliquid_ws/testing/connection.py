@@ -1,0 +1,143 @@
+"""Open WebSocket connections and the fan-out of frames to them.
+
+Everything here runs on the server loop thread; ``LocalServer`` reaches it from other
+threads only through ``asyncio.run_coroutine_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any, Union
+
+from aiohttp import web
+
+from hyperliquid_ws.testing.replies import compact_json, frame
+from hyperliquid_ws.testing.subscriptions import channel_of, subscription_key, user_of
+
+logger = logging.getLogger(__name__)
+
+# Python 3.9 cannot evaluate "X | Y" at runtime, and this alias is evaluated.
+Frame = Union[dict[str, Any], list[Any], str]  # noqa: UP007
+"""What can be sent: a JSON value (serialised compactly) or raw text sent as-is."""
+
+
+class Connection:
+    """One client socket: its subscriptions and when it last spoke."""
+
+    def __init__(self, conn_id: int, ws: web.WebSocketResponse, transport: Any, now: float) -> None:
+        self.id = conn_id
+        self.ws = ws
+        self.transport = transport
+        self.subscriptions: dict[str, dict[str, Any]] = {}
+        self.last_received = now
+        self.closing = False
+
+    async def send(self, message: Frame) -> bool:
+        """Send one frame; False if the socket is already going away."""
+        if self.closing or self.ws.closed:
+            return False
+        text = message if isinstance(message, str) else compact_json(message)
+        try:
+            await self.ws.send_str(text)
+        except (ConnectionError, RuntimeError) as error:
+            logger.debug("connection %d: send failed: %r", self.id, error)
+            return False
+        return True
+
+    def abort(self) -> None:
+        """Drop the TCP connection without a close frame."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+class Hub:
+    """The set of open connections, the silence switch and subscription bookkeeping."""
+
+    def __init__(self, on_change: Callable[[], None]) -> None:
+        self.connections: dict[int, Connection] = {}
+        self.silenced = False
+        self._on_change = on_change
+        self._next_id = 1
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def open(self, ws: web.WebSocketResponse, transport: Any, now: float) -> Connection:
+        conn = Connection(self._next_id, ws, transport, now)
+        self._next_id += 1
+        self.connections[conn.id] = conn
+        self._on_change()
+        return conn
+
+    def forget(self, conn: Connection) -> None:
+        if self.connections.pop(conn.id, None) is not None:
+            self._on_change()
+
+    def changed(self) -> None:
+        """Tell waiting threads that subscriptions or the received log changed."""
+        self._on_change()
+
+    def targets(self, conn_id: int | None) -> list[Connection]:
+        if conn_id is None:
+            return list(self.connections.values())
+        conn = self.connections.get(conn_id)
+        return [conn] if conn is not None else []
+
+    async def send(self, conn: Connection, message: Frame) -> bool:
+        """Send unless the server is silenced."""
+        return False if self.silenced else await conn.send(message)
+
+    async def push(self, message: Frame, conn_id: int | None = None) -> int:
+        sent = 0
+        for conn in self.targets(conn_id):
+            sent += await self.send(conn, message)
+        return sent
+
+    async def publish(self, normalised: dict[str, Any], data: Any) -> int:
+        """Send ``data`` on the subscription's channel to every connection holding it."""
+        key = subscription_key(normalised)
+        message = frame(channel_of(normalised), data)
+        sent = 0
+        for conn in list(self.connections.values()):
+            if key in conn.subscriptions:
+                sent += await self.send(conn, message)
+        return sent
+
+    def distinct_subscriptions(self) -> dict[str, dict[str, Any]]:
+        held: dict[str, dict[str, Any]] = {}
+        for conn in self.connections.values():
+            held.update(conn.subscriptions)
+        return held
+
+    def subscription_count(self) -> int:
+        return sum(len(conn.subscriptions) for conn in self.connections.values())
+
+    def tracked_users(self) -> set[str]:
+        users: set[str] = set()
+        for conn in self.connections.values():
+            users.update(u for u in map(user_of, conn.subscriptions.values()) if u is not None)
+        return users
+
+    def close_all(self, code: int, reason: str) -> list[asyncio.Task[Any]]:
+        """Start a close handshake on every connection; return the tasks doing it.
+
+        The close frame is written at once; the tasks then wait for the client's reply
+        in the background, so a client that never reads cannot block the caller.
+        """
+        tasks = []
+        for conn in list(self.connections.values()):
+            if conn.closing or conn.ws.closed:
+                continue
+            conn.closing = True
+            task = asyncio.ensure_future(conn.ws.close(code=code, message=reason.encode()))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            tasks.append(task)
+        return tasks
+
+    def abort_all(self) -> int:
+        conns = list(self.connections.values())
+        for conn in conns:
+            conn.abort()
+        return len(conns)
