@@ -16,6 +16,7 @@ from .errors import (
     SubscriptionError,
 )
 from .feeds import CANDLE_INTERVALS, FEEDS
+from .limits import Limits
 from .subscription import Subscription
 
 __version__ = "0.1.0"
@@ -30,6 +31,7 @@ __all__ = [
     "HyperliquidTimeoutError",
     "HyperliquidWS",
     "HyperliquidWSError",
+    "Limits",
     "ServerError",
     "Subscription",
     "SubscriptionError",

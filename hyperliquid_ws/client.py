@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import atexit
 import itertools
-import json
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -30,9 +30,12 @@ from .endpoints import MAINNET_API_URL, check_base_url, info_url, socket_url
 from .errors import HyperliquidWSError
 from .feeds import canonical
 from .keepalive import Keepalive
+from .limits import Limits
+from .ratelimit import RateLimiter
 from .registry import Registry
 from .router import Router
 from .subscription import Entry, Subscription
+from .writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,11 @@ class HyperliquidWS:
         open_timeout: float = 10.0,
         close_timeout: float = 2.0,
         backoff: Backoff | None = None,
+        limits: Limits | None = None,
         on_error: ErrorHook | None = None,
+        on_connect: Callable[[str], None] | None = None,
+        on_disconnect: Callable[[str], None] | None = None,
+        on_reconnect: Callable[[float], None] | None = None,
         name: str | None = None,
     ) -> None:
         self.base_url = check_base_url(base_url)
@@ -83,8 +90,16 @@ class HyperliquidWS:
         self._close_timeout = _positive("close_timeout", close_timeout)
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"backoff must be a hyperliquid_ws.Backoff, got {backoff!r}")
-        if on_error is not None and not callable(on_error):
-            raise ValueError(f"on_error must be callable, got {on_error!r}")
+        if limits is not None and not isinstance(limits, Limits):
+            raise ValueError(f"limits must be a hyperliquid_ws.Limits, got {limits!r}")
+        self.limits = limits or Limits()
+        hooks = {"on_error": on_error, "on_connect": on_connect, "on_disconnect": on_disconnect,
+                 "on_reconnect": on_reconnect}
+        for hook_name, hook in hooks.items():
+            if hook is not None and not callable(hook):
+                raise ValueError(f"{hook_name} must be callable, got {hook!r}")
+        self._on_connect, self._on_disconnect, self._on_reconnect = on_connect, on_disconnect, on_reconnect
+        self._down_since: float | None = None
         self.name = name or f"hlws-{next(_numbers)}"
         self._registry = Registry()
         self._dispatcher = Dispatcher(f"{self.name}-dispatch", on_error)
@@ -98,8 +113,10 @@ class HyperliquidWS:
             backoff=backoff or Backoff(),
             open_timeout=self._open_timeout,
         )
+        self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
+        self._writer = Writer(self._connection, self._limiter)
         self._keepalive = Keepalive(
-            self._connection, ping_interval=self._ping_interval, pong_timeout=self._pong_timeout
+            self._connection, self._limiter, ping_interval=self._ping_interval, pong_timeout=self._pong_timeout
         )
         self._lifecycle = threading.Lock()
         self._started = False
@@ -144,7 +161,7 @@ class HyperliquidWS:
             raise ValueError(f"unsubscribe takes the Subscription that subscribe returned, got {subscription!r}")
         entry, generation = self._registry.remove(subscription)
         if entry is not None:
-            self._send("unsubscribe", entry, generation)
+            self._writer.put("unsubscribe", [entry], generation)
 
     def run_forever(self) -> None:
         """Block until ``close()`` is called (from a callback or another thread) or Ctrl-C."""
@@ -172,13 +189,14 @@ class HyperliquidWS:
         timeout = self._close_timeout
         if first:
             self._keepalive.stop(timeout)
+            self._writer.stop(timeout)
             self._connection.close(timeout)
             self._dispatcher.stop()
             self._stopped.set()
         else:
             self._stopped.wait(2 * timeout)
         current = threading.current_thread()
-        for thread in (self._connection.thread, self._keepalive.thread, self._dispatcher.thread):
+        for thread in self._threads():
             if thread is not current and thread.is_alive():
                 thread.join(timeout)
                 if thread.is_alive():
@@ -215,26 +233,36 @@ class HyperliquidWS:
             self._started = True
             _open_clients.add(self)
             self._dispatcher.start()
+            self._writer.start()
             self._connection.start()
             self._keepalive.start()
+
+    def _threads(self) -> tuple[threading.Thread, ...]:
+        return (self._connection.thread, self._keepalive.thread, self._writer.thread, self._dispatcher.thread)
 
     def _send_subscribe(self, entry: Entry) -> None:
         generation = self._registry.claim(entry)
         if generation:
-            self._send("subscribe", entry, generation)
+            self._writer.put("subscribe", [entry], generation)
 
-    def _send(self, method: str, entry: Entry, generation: int) -> None:
-        text = json.dumps({"method": method, "subscription": entry.wire}, separators=(",", ":"))
-        if not self._connection.send_text(text, generation):
-            log.debug("%s of %s not sent: link down; the next connect replays it", method, entry.key)
+    def _hook(self, hook: Callable[[Any], None] | None, argument: Any) -> None:
+        if hook is not None:
+            self._dispatcher.submit((hook,), argument)
 
     def _on_open(self, generation: int) -> None:
         """A link is up (reader thread): replay every subscription the registry holds."""
-        for entry in self._registry.claim_all(generation):
-            self._send("subscribe", entry, generation)
+        self._writer.put("subscribe", self._registry.claim_all(generation), generation)
+        self._hook(self._on_connect, self.ws_url)
+        if self._down_since is not None:
+            self._hook(self._on_reconnect, time.monotonic() - self._down_since)
+            self._down_since = None
 
     def _on_lost(self, generation: int, reason: str) -> None:
+        """A link ended (reader thread): nothing survives on the server."""
         self._registry.connection_lost()
+        self._down_since = time.monotonic()
+        if not self._closed.is_set():
+            self._hook(self._on_disconnect, reason)
 
 
 @atexit.register

@@ -13,6 +13,7 @@ import threading
 import time
 
 from .connection import Connection
+from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,11 @@ PING = '{"method":"ping"}'
 
 
 class Keepalive:
-    def __init__(self, connection: Connection, *, ping_interval: float, pong_timeout: float) -> None:
+    def __init__(
+        self, connection: Connection, limiter: RateLimiter, *, ping_interval: float, pong_timeout: float
+    ) -> None:
         self._connection = connection
+        self._limiter = limiter
         self._ping_interval = ping_interval
         self._pong_timeout = pong_timeout
         self._tick = min(ping_interval, pong_timeout) / 4
@@ -62,6 +66,8 @@ class Keepalive:
                     conn.abort(f"nothing received within {self._pong_timeout:g} s of a ping")
                     continue
             if now >= next_ping:
+                if self._limiter.try_acquire() > 0:
+                    continue  # the message budget is spent (a big replay): ping next tick
                 if conn.send_text(PING, generation):
                     self.pings_sent += 1
                     if awaiting_since is None:

@@ -13,7 +13,12 @@ from collections.abc import Callable
 
 
 class RateLimiter:
-    """At most ``limit`` acquisitions in any ``window`` seconds. Thread-safe."""
+    """At most ``limit`` acquisitions in any ``window`` seconds, plus ``margin``. Thread-safe.
+
+    The server's window starts when a message arrives, ours when it is sent, so a
+    message sent exactly one window after another can land inside the server's window;
+    the margin (2% of the window, at least 50 ms) keeps the two apart.
+    """
 
     def __init__(
         self, limit: int, window: float = 60.0, *, clock: Callable[[], float] = time.monotonic
@@ -23,7 +28,7 @@ class RateLimiter:
         if not window > 0:
             raise ValueError(f"a rate window must be positive, got {window!r}")
         self.limit = limit
-        self.window = window
+        self.window = window + max(0.05, 0.02 * window)
         self._clock = clock
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()

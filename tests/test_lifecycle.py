@@ -65,7 +65,9 @@ def test_close_joins_every_thread_and_is_idempotent(server):
     client = HyperliquidWS(server.base_url)
     assert client_threads() == before  # no thread before the first subscribe
     client.subscribe({"type": "allMids"}, Collector()).wait()
-    assert len(client_threads() - before) == 3
+    assert {t.name for t in client_threads() - before} == {
+        f"{client.name}-{role}" for role in ("reader", "keepalive", "writer", "dispatch")
+    }
     client.close()
     client.close()
     assert client_threads() == before

@@ -50,6 +50,7 @@ class Limits:
     max_users: int
     max_messages_per_minute: int
     max_inflight_posts: int
+    rate_window: float = 60.0
 
 
 @dataclass
@@ -66,7 +67,7 @@ class Dispatcher:
         self.hub = hub
         self.market = market
         self.limits = limits
-        self.rate = MessageRateLimit(limits.max_messages_per_minute)
+        self.rate = MessageRateLimit(limits.max_messages_per_minute, window=limits.rate_window)
         self.holding_posts = False
         self.held_posts: list[HeldPost] = []
 

@@ -13,19 +13,22 @@ RATE_WINDOW_SECONDS = 60.0
 
 
 class MessageRateLimit:
-    """At most ``limit`` inbound messages in any sliding 60-second window."""
+    """At most ``limit`` inbound messages in any sliding ``window`` (60 s, as live)."""
 
-    def __init__(self, limit: int, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int, *, window: float = RATE_WINDOW_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.limit = limit
+        self.window = window
         self._clock = clock
         self._arrivals: deque[float] = deque()
 
     def allow(self) -> bool:
         """Count one message; False when it is one too many (it is then not counted)."""
         now = self._clock()
-        while self._arrivals and now - self._arrivals[0] >= RATE_WINDOW_SECONDS:
+        while self._arrivals and now - self._arrivals[0] >= self.window:
             self._arrivals.popleft()
         if len(self._arrivals) >= self.limit:
             return False

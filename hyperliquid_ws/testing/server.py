@@ -45,7 +45,7 @@ class LocalServer:
         tick_interval: float | None = 0.5, idle_timeout: float = 60.0,
         max_subscriptions: int = 1000, max_users: int = 10,
         max_messages_per_minute: int = 2000, max_inflight_posts: int = 100,
-        greeting: bool = False, seed: int = 1,
+        rate_window: float = 60.0, greeting: bool = False, seed: int = 1,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
@@ -60,8 +60,10 @@ class LocalServer:
                 raise ValueError(f"{name} must be at least 1")
         self.host = host
         self.market = market if market is not None else Market(seed)
+        if rate_window <= 0:
+            raise ValueError("rate_window must be positive")
         limits = Limits(max_subscriptions, max_users, max_messages_per_minute,
-                        max_inflight_posts)
+                        max_inflight_posts, rate_window)
         self._app = ServerApp(self.market, limits, host=host, port=port,
                               tick_interval=tick_interval, idle_timeout=idle_timeout,
                               greeting=greeting, on_change=self._notify_waiters)

@@ -1,0 +1,144 @@
+"""Realistic frame payloads (protocol.md §7) and the subscriptions that receive them.
+
+Everything is deterministic (seeded), so the blaster process and the client workers
+build the same subscriptions independently from a workload name.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any
+
+Payload = dict[str, Any]
+
+_REAL_COINS = (
+    "BTC", "ETH", "SOL", "HYPE", "XRP", "DOGE", "SUI", "AVAX", "LINK", "BNB", "ADA", "TRX",
+    "kPEPE", "WIF", "ARB", "OP", "APT", "NEAR", "LTC", "TIA", "SEI", "INJ", "TON", "ENA",
+    "AAVE", "UNI", "JUP", "PENDLE", "FTM", "ATOM", "PURR/USDC", "@107",
+)  # fmt: skip
+MIX_COINS = 250
+"""The mixed workload: this many coins x (trades, l2Book, bbo, candle) = 1,000 feeds."""
+RECONNECT_COINS = 100
+BOOK_LEVELS = 20
+
+
+def coins(n: int) -> list[str]:
+    """``n`` coin names: the real ones first, then ``COIN32``, ``COIN33``, ..."""
+    return [_REAL_COINS[i] if i < len(_REAL_COINS) else f"COIN{i}" for i in range(n)]
+
+
+def compact(payload: Payload) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def _address(rng: random.Random) -> str:
+    return "0x" + "".join(rng.choice("0123456789abcdef") for _ in range(40))
+
+
+def _hash(rng: random.Random) -> str:
+    return "0x" + "".join(rng.choice("0123456789abcdef") for _ in range(64))
+
+
+def _level(rng: random.Random, px: float) -> dict[str, Any]:
+    return {"px": f"{px:.1f}", "sz": f"{rng.uniform(0.001, 40):.4f}", "n": rng.randint(1, 30)}
+
+
+def trade(rng: random.Random, coin: str, stamp: int) -> dict[str, Any]:
+    """One WsTrade (§7.10); ``stamp`` goes in ``time`` (the benchmark's send stamp)."""
+    return {
+        "coin": coin, "side": rng.choice("AB"), "px": f"{rng.uniform(90000, 110000):.1f}",
+        "sz": f"{rng.uniform(0.0001, 3):.5f}", "time": stamp, "hash": _hash(rng),
+        "tid": rng.randrange(1 << 50), "users": [_address(rng), _address(rng)],
+    }  # fmt: skip
+
+
+def trades_frame(rng: random.Random, coin: str, stamp: int = 1764835613064) -> Payload:
+    return {"channel": "trades", "data": [trade(rng, coin, stamp)]}
+
+
+def l2book_frame(rng: random.Random, coin: str, stamp: int = 1764842873555) -> Payload:
+    """A full 20-levels-a-side book (§7.9): bids descending, asks ascending."""
+    mid = rng.uniform(90000, 110000)
+    bids = [_level(rng, mid - 0.5 - i) for i in range(BOOK_LEVELS)]
+    asks = [_level(rng, mid + 0.5 + i) for i in range(BOOK_LEVELS)]
+    return {"channel": "l2Book", "data": {"coin": coin, "time": stamp, "levels": [bids, asks]}}
+
+
+def bbo_frame(rng: random.Random, coin: str, stamp: int = 1766566375292) -> Payload:
+    mid = rng.uniform(90000, 110000)
+    return {"channel": "bbo",
+            "data": {"coin": coin, "time": stamp, "bbo": [_level(rng, mid - 0.5), _level(rng, mid + 0.5)]}}
+
+
+def candle_frame(rng: random.Random, coin: str, stamp: int = 1764806400000) -> Payload:
+    o, c = rng.uniform(90000, 110000), rng.uniform(90000, 110000)
+    return {"channel": "candle", "data": {
+        "t": stamp, "T": stamp + 59_999, "s": coin, "i": "1m", "o": f"{o:.1f}", "c": f"{c:.1f}",
+        "h": f"{max(o, c) + 10:.1f}", "l": f"{min(o, c) - 10:.1f}", "v": f"{rng.uniform(1, 500):.4f}",
+        "n": rng.randint(1, 2000),
+    }}  # fmt: skip
+
+
+def subscriptions(workload: str) -> list[dict[str, Any]]:
+    """What a client subscribes to for ``workload``."""
+    if workload in ("trades", "latency", "soak"):
+        return [{"type": "trades", "coin": "BTC"}]
+    if workload == "l2Book":
+        return [{"type": "l2Book", "coin": "BTC"}]
+    if workload == "mix":
+        subs: list[dict[str, Any]] = []
+        for coin in coins(MIX_COINS):
+            subs += [{"type": "trades", "coin": coin}, {"type": "l2Book", "coin": coin},
+                     {"type": "bbo", "coin": coin}, {"type": "candle", "coin": coin, "interval": "1m"}]
+        return subs
+    if workload == "reconnect":
+        return [{"type": "trades", "coin": coin} for coin in coins(RECONNECT_COINS)]
+    raise ValueError(f"unknown workload {workload!r}")
+
+
+def frame_pool(workload: str, seed: int = 7) -> list[bytes]:
+    """The distinct payloads the blaster cycles through for ``workload``.
+
+    The mix weighs feeds as a busy market does: per coin, three trade and three bbo
+    frames for every full book and every candle update.
+    """
+    rng = random.Random(seed)
+    if workload in ("trades", "soak"):
+        return [compact(trades_frame(rng, "BTC")) for _ in range(64)]
+    if workload == "l2Book":
+        return [compact(l2book_frame(rng, "BTC")) for _ in range(16)]
+    if workload == "mix":
+        pool: list[bytes] = []
+        for coin in coins(MIX_COINS):
+            pool += [compact(trades_frame(rng, coin)) for _ in range(3)]
+            pool += [compact(bbo_frame(rng, coin)) for _ in range(3)]
+            pool += [compact(l2book_frame(rng, coin)), compact(candle_frame(rng, coin))]
+        rng.shuffle(pool)
+        return pool
+    raise ValueError(f"workload {workload!r} has no frame pool")
+
+
+class StampedTrades:
+    """Trades frames for BTC with a fresh ``time_ns()`` stamp in ``time``, built per send."""
+
+    MARK = 1_000_000_000_000_000_000  # 19 digits, as wide as a time_ns() stamp
+
+    def __init__(self, seed: int = 11) -> None:
+        rng = random.Random(seed)
+        self._templates = []
+        for _ in range(64):
+            before, after = compact(trades_frame(rng, "BTC", self.MARK)).split(str(self.MARK).encode())
+            self._templates.append((before, after))
+        self._next = 0
+
+    def build(self, stamp_ns: int) -> bytes:
+        before, after = self._templates[self._next]
+        self._next = (self._next + 1) % len(self._templates)
+        return b"%s%d%s" % (before, stamp_ns, after)
+
+
+def stamp_of_raw(frame: bytes) -> int:
+    """The send stamp in a raw stamped trades frame, without parsing the JSON."""
+    start = frame.index(b'"time":') + 7
+    return int(frame[start : start + 19])
