@@ -9,6 +9,7 @@ from .backoff import Backoff
 from .client import HyperliquidWS
 from .endpoints import MAINNET_API_URL, TESTNET_API_URL
 from .errors import (
+    BackfillError,
     CallbackError,
     HyperliquidTimeoutError,
     HyperliquidWSError,
@@ -26,6 +27,7 @@ __all__ = [
     "FEEDS",
     "MAINNET_API_URL",
     "TESTNET_API_URL",
+    "BackfillError",
     "Backoff",
     "CallbackError",
     "HyperliquidTimeoutError",

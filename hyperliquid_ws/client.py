@@ -23,6 +23,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+from .backfill import PLANS, Backfiller
 from .backoff import Backoff
 from .connection import Connection
 from .dispatch import Dispatcher, ErrorHook
@@ -70,6 +71,8 @@ class HyperliquidWS:
         close_timeout: float = 2.0,
         backoff: Backoff | None = None,
         limits: Limits | None = None,
+        backfill: bool = True,
+        http_timeout: float = 10.0,
         on_error: ErrorHook | None = None,
         on_connect: Callable[[str], None] | None = None,
         on_disconnect: Callable[[str], None] | None = None,
@@ -88,6 +91,9 @@ class HyperliquidWS:
         self._pong_timeout = _positive("pong_timeout", pong_timeout)
         self._open_timeout = _positive("open_timeout", open_timeout)
         self._close_timeout = _positive("close_timeout", close_timeout)
+        if not isinstance(backfill, bool):
+            raise ValueError(f"backfill must be True or False, got {backfill!r}")
+        self._backfill_enabled = backfill
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"backoff must be a hyperliquid_ws.Backoff, got {backoff!r}")
         if limits is not None and not isinstance(limits, Limits):
@@ -113,6 +119,8 @@ class HyperliquidWS:
             backoff=backoff or Backoff(),
             open_timeout=self._open_timeout,
         )
+        self._backfiller = Backfiller(self.info_url, self._dispatcher, self.name,
+                                      http_timeout=_positive("http_timeout", http_timeout))
         self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
         self._writer = Writer(self._connection, self._limiter)
         self._keepalive = Keepalive(
@@ -191,6 +199,7 @@ class HyperliquidWS:
             self._keepalive.stop(timeout)
             self._writer.stop(timeout)
             self._connection.close(timeout)
+            self._backfiller.stop(timeout)
             self._dispatcher.stop()
             self._stopped.set()
         else:
@@ -234,11 +243,13 @@ class HyperliquidWS:
             _open_clients.add(self)
             self._dispatcher.start()
             self._writer.start()
+            self._backfiller.start()
             self._connection.start()
             self._keepalive.start()
 
     def _threads(self) -> tuple[threading.Thread, ...]:
-        return (self._connection.thread, self._keepalive.thread, self._writer.thread, self._dispatcher.thread)
+        return (self._connection.thread, self._keepalive.thread, self._writer.thread,
+                self._backfiller.thread, self._dispatcher.thread)
 
     def _send_subscribe(self, entry: Entry) -> None:
         generation = self._registry.claim(entry)
@@ -250,12 +261,26 @@ class HyperliquidWS:
             self._dispatcher.submit((hook,), argument)
 
     def _on_open(self, generation: int) -> None:
-        """A link is up (reader thread): replay every subscription the registry holds."""
+        """A link is up (reader thread): replay every subscription the registry holds,
+        after holding the live frames of every feed whose gap a backfill will fill."""
+        if self._down_since is not None and self._backfill_enabled:
+            self._schedule_backfills()
         self._writer.put("subscribe", self._registry.claim_all(generation), generation)
         self._hook(self._on_connect, self.ws_url)
         if self._down_since is not None:
             self._hook(self._on_reconnect, time.monotonic() - self._down_since)
             self._down_since = None
+
+    def _schedule_backfills(self) -> None:
+        for entry in self._registry.entries():
+            if entry.feed.type not in PLANS or entry.acked_at_ms is None:
+                continue
+            with entry.lock:
+                if entry.held is not None:
+                    continue  # a backfill is still pending; it fetches up to when it runs
+                entry.held = []
+            last_seen = entry.tracker.last_time if entry.tracker is not None else None
+            self._backfiller.schedule(entry, last_seen if last_seen is not None else entry.acked_at_ms)
 
     def _on_lost(self, generation: int, reason: str) -> None:
         """A link ended (reader thread): nothing survives on the server."""

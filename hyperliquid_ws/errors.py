@@ -53,3 +53,20 @@ class CallbackError(HyperliquidWSError):
 
 class HyperliquidTimeoutError(HyperliquidWSError, TimeoutError):
     """Nothing came back in time; also a builtin ``TimeoutError``."""
+
+
+class BackfillError(HyperliquidWSError):
+    """A gap in a feed could not be recovered over HTTP; handed to ``on_error``.
+
+    ``start_ms``..``end_ms`` is the time range that may be missing from ``subscription``.
+    """
+
+    def __init__(self, subscription: dict[str, Any], start_ms: int, end_ms: int, cause: BaseException) -> None:
+        super().__init__(
+            f"could not backfill {subscription} from {start_ms} to {end_ms} (ms): {cause}; "
+            "items in that range may be missing"
+        )
+        self.subscription = subscription
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+        self.cause = cause

@@ -134,8 +134,9 @@ class Registry:
         """A ``subscriptionResponse``: mark its request answered; return the entry."""
         with self._lock:
             found = self._take(method, echo)
-            if found is not None and method == "subscribe":
-                found.active = self._entries.get(found.key) is found
+            if found is not None and method == "subscribe" and self._entries.get(found.key) is found:
+                found.acknowledged()
+            elif found is not None and method == "subscribe":
                 found.settled.set()
             return found
 

@@ -48,7 +48,10 @@ class Router:
                 log.debug("no subscription for %s frame (route %r); dropped", channel, route)
                 return
             entry.received += 1
-            self._dispatcher.submit(entry.callbacks, message)
+            if entry.tracker is None and entry.held is None:
+                self._dispatcher.submit(entry.callbacks, message)
+            else:
+                entry.deliver(message, self._dispatcher.submit)
             return
         control = self._control.get(channel)
         if control is None:

@@ -8,15 +8,19 @@ a frame and what every connect replays.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import HyperliquidTimeoutError, SubscriptionError
+from .history import SHAPES, CandleTracker, Tracker
 
 if TYPE_CHECKING:
     from .feeds import Feed, RouteKey
 
 Callback = Callable[[Any], None]
+Submit = Callable[[tuple[Callback, ...], Any], None]
+_TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
 
 
 class _Owner(Protocol):
@@ -44,6 +48,49 @@ class Entry:
         self.settled = threading.Event()  # first acknowledgement or refusal
         self.error: SubscriptionError | None = None
         self.received = 0
+        self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
+        self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
+        self.held: list[Any] | None = None  # live frames held while a backfill runs
+        self.tracker: Tracker | CandleTracker | None = None
+        if feed.type == "candle":
+            self.tracker = CandleTracker()
+        elif feed.type in SHAPES:
+            self.tracker = Tracker(SHAPES[feed.type], _TRADES_MEMORY if feed.type == "trades" else 5000)
+
+    def deliver(self, message: Any, submit: Submit) -> None:
+        """A live frame (reader thread): held during a backfill, else deduped and queued."""
+        with self.lock:
+            if self.held is not None:
+                self.held.append(message)
+            else:
+                self._admit(message, submit, backfill=False)
+
+    def release(self, submit: Submit, backfilled: list[Any]) -> int:
+        """Deliver ``backfilled`` messages, then the held live frames, and stop holding
+        (backfill thread). Returns how many backfilled messages were delivered."""
+        with self.lock:
+            delivered = sum(self._admit(message, submit, backfill=True) for message in backfilled)
+            for message in self.held or ():
+                self._admit(message, submit, backfill=False)
+            self.held = None
+            return delivered
+
+    def _admit(self, message: Any, submit: Submit, *, backfill: bool) -> bool:
+        tracker = self.tracker
+        if tracker is not None:
+            deliver, data = tracker.admit(message["data"], backfill=backfill)
+            if not deliver:
+                return False
+            if data is not message["data"]:
+                message = {**message, "data": data}
+        submit(self.callbacks, message)
+        return True
+
+    def acknowledged(self) -> None:
+        self.active = True
+        if self.acked_at_ms is None:
+            self.acked_at_ms = int(time.time() * 1000)
+        self.settled.set()
 
     def attach(self, handle: Subscription) -> None:
         self.handles = (*self.handles, handle)

@@ -66,7 +66,7 @@ def test_close_joins_every_thread_and_is_idempotent(server):
     assert client_threads() == before  # no thread before the first subscribe
     client.subscribe({"type": "allMids"}, Collector()).wait()
     assert {t.name for t in client_threads() - before} == {
-        f"{client.name}-{role}" for role in ("reader", "keepalive", "writer", "dispatch")
+        f"{client.name}-{role}" for role in ("reader", "keepalive", "writer", "backfill", "dispatch")
     }
     client.close()
     client.close()

@@ -91,8 +91,7 @@ def sample_data(sub: dict[str, Any], market: Market) -> Any | None:
                                     f"{fill['px']}"}
         return _account_event_data(kind, sub["user"], events)[0]
     if kind in SNAPSHOT_FEEDS:
-        items = _history(kind, market.account(sub["user"]))[-1:]
-        return {"user": sub["user"], _HISTORY_KEYS[kind]: items}
+        return {"user": sub["user"], _HISTORY_KEYS[kind]: [_fresh_history_item(kind, market, sub["user"])]}
     if kind == "outcomeMetaUpdates":
         return []
     return state_data(sub, market)
@@ -172,6 +171,31 @@ def _cum_ledger(account: Account) -> str:
     deposits = sum(float(e["delta"].get("usdc", 0.0)) for e in account.ledger
                    if e["delta"]["type"] == "deposit")
     return usd_text(deposits)
+
+
+def _fresh_history_item(kind: str, market: Market, user: str) -> dict[str, Any]:
+    """A new item for a history feed with no event of its own to make (fundings, TWAP),
+    recorded in the account so HTTP info agrees."""
+    account = market.account(user)
+    now = market.now_ms()
+    if kind == "userFundings":
+        rate = "0.0000125"
+        entry = {"time": now, "coin": "BTC", "usdc": "-0.01", "szi": "0.01", "fundingRate": rate, "nSamples": None}
+        delta = {"type": "funding", **{k: v for k, v in entry.items() if k != "time"}}
+        account.fundings.append({"time": now, "hash": market.random_hash(), "delta": delta})
+        return entry
+    previous = _history(kind, account)[-1:]
+    if kind == "userTwapSliceFills" and previous:
+        fill = dict(previous[0]["fill"], tid=market.new_tid(), oid=market.new_oid(), time=now)
+        item = {"fill": fill, "twapId": previous[0]["twapId"]}
+        account.twap_slice_fills.append(item)
+        return item
+    if kind == "userTwapHistory" and previous:
+        item = dict(previous[0], time=now // 1000, twapId=market.new_twap_id(),
+                    state=dict(previous[0]["state"], timestamp=now))
+        account.twap_history.append(item)
+        return item
+    return previous[0] if previous else {}
 
 
 def _history(kind: str, account: Account) -> list[Any]:

@@ -187,6 +187,10 @@ class LocalServer:
         """Answer the next ``n`` WebSocket upgrade attempts with HTTP 503."""
         self._call_sync(lambda: setattr(self._app, "refusals", n))
 
+    def fail_info(self, n: int, status: int = 500) -> None:
+        """Answer the next ``n`` HTTP ``/info`` requests with ``status`` (a flaky API)."""
+        self._call_sync(lambda: setattr(self._app, "info_failures", (n, status)))
+
     def received(self, conn: int | None = None) -> list[tuple[int, object]]:
         """Messages clients sent, in order, as (connection id, parsed JSON or raw text).
 

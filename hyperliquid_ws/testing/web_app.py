@@ -51,6 +51,7 @@ class ServerApp:
         self.received: deque[tuple[int, object]] = deque(maxlen=MAX_RECEIVED)
         self.received_total = 0
         self.refusals = 0
+        self.info_failures: tuple[int, int] = (0, 500)  # (how many more, HTTP status)
         self._stopping: asyncio.Event | None = None
 
     async def serve(self, on_listening: Callable[[], None]) -> None:
@@ -162,6 +163,10 @@ class ServerApp:
         self.hub.changed()
 
     async def _handle_info(self, request: web.Request) -> web.Response:
+        remaining, status = self.info_failures
+        if remaining > 0:
+            self.info_failures = (remaining - 1, status)
+            return web.Response(status=status, text=f"{status} injected failure")
         return await self._answer_http(request, answer_info)
 
     async def _handle_exchange(self, request: web.Request) -> web.Response:

@@ -1,0 +1,187 @@
+"""What each subscription has delivered, so that no item reaches a callback twice.
+
+Time-series feeds (fills, fundings, ledger updates, trades, order updates…) send items
+that can arrive twice: in the ``isSnapshot`` message a resubscribe brings, and in what
+the backfill fetches over HTTP. A ``Tracker`` remembers the identity of the items it
+let through (a bounded memory) and filters every later message down to the new ones.
+
+Items older than everything the memory still holds (``horizon``) count as seen: they
+can only be history that was delivered long ago and since forgotten.
+
+Pure: no sockets, no threads. The caller serialises access (the entry's lock).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
+from typing import Any
+
+Items = list[Any]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where a feed's items sit in its ``data`` and what identifies and dates one."""
+
+    items: Callable[[Any], Items | None]  # None: this message carries no items to judge
+    rebuild: Callable[[Any, Items], Any]  # data holding only the given items
+    key: Callable[[Any], Hashable]
+    time: Callable[[Any], int]
+
+
+def _listed(field: str, key: Callable[[Any], Hashable], time: Callable[[Any], int]) -> Shape:
+    """Items in a list under ``data[field]``."""
+    return Shape(
+        items=lambda data: data.get(field) if isinstance(data, dict) else None,
+        rebuild=lambda data, items: {**data, field: items},
+        key=key,
+        time=time,
+    )
+
+
+def _bare(key: Callable[[Any], Hashable], time: Callable[[Any], int]) -> Shape:
+    """``data`` is the list of items itself."""
+    return Shape(
+        items=lambda data: data if isinstance(data, list) else None,
+        rebuild=lambda data, items: items,
+        key=key,
+        time=time,
+    )
+
+
+def _fill_key(fill: Any) -> Hashable:
+    return (fill["tid"], fill["oid"], fill["hash"])
+
+
+def _order_key(update: Any) -> Hashable:
+    return (update["order"]["oid"], update["status"], update["statusTimestamp"])
+
+
+def _funding_key(funding: Any) -> Hashable:
+    return (funding["time"], funding["coin"])
+
+
+FILLS = _listed("fills", _fill_key, lambda f: f["time"])
+FUNDINGS = _listed("fundings", _funding_key, lambda f: f["time"])
+LEDGER = _listed("nonFundingLedgerUpdates", lambda u: (u["hash"], u["time"]), lambda u: u["time"])
+TWAP_SLICE_FILLS = _listed(
+    "twapSliceFills", lambda s: (_fill_key(s["fill"]), s.get("twapId")), lambda s: s["fill"]["time"]
+)
+TWAP_HISTORY = _listed(
+    "history",
+    lambda h: (h.get("twapId"), h["state"]["timestamp"], h["time"], str(h["status"])),
+    lambda h: h["time"],
+)
+HISTORICAL_ORDERS = _listed("orderHistory", _order_key, lambda u: u["statusTimestamp"])
+TRADES = _bare(lambda t: (t["tid"], t["time"]), lambda t: t["time"])
+ORDER_UPDATES = _bare(_order_key, lambda u: u["statusTimestamp"])
+
+# userEvents data holds exactly one of these keys; the others (liquidation,
+# nonUserCancel) have no identity to dedupe on and pass through.
+_FUNDING_EVENT = Shape(
+    items=lambda data: [data["funding"]],
+    rebuild=lambda data, items: {**data, "funding": items[0]},
+    key=_funding_key,
+    time=lambda f: f["time"],
+)
+_USER_EVENT_SHAPES = {"fills": FILLS, "funding": _FUNDING_EVENT}
+
+
+def _user_event_shape(data: Any) -> Shape | None:
+    if isinstance(data, dict):
+        for name, shape in _USER_EVENT_SHAPES.items():
+            if name in data:
+                return shape
+    return None
+
+
+#: feed type -> the shape of its items (or a function of the data, for userEvents)
+SHAPES: dict[str, Shape | Callable[[Any], Shape | None]] = {
+    "trades": TRADES,
+    "userFills": FILLS,
+    "userFundings": FUNDINGS,
+    "userNonFundingLedgerUpdates": LEDGER,
+    "userTwapSliceFills": TWAP_SLICE_FILLS,
+    "userTwapHistory": TWAP_HISTORY,
+    "userHistoricalOrders": HISTORICAL_ORDERS,
+    "orderUpdates": ORDER_UPDATES,
+    "userEvents": _user_event_shape,
+}
+
+
+class Tracker:
+    """Remembers up to ``memory`` delivered items of one subscription."""
+
+    def __init__(self, shape: Shape | Callable[[Any], Shape | None], memory: int = 5000) -> None:
+        self._shape = shape
+        self._memory = memory
+        self._seen: dict[Hashable, int] = {}  # key -> time, insertion-ordered: oldest first
+        self.horizon: int | None = None  # newest time forgotten
+        self.last_time: int | None = None  # newest time delivered
+        self.duplicates = 0  # items filtered out
+
+    def admit(self, data: Any, *, backfill: bool = False) -> tuple[bool, Any]:
+        """Filter ``data`` down to items not delivered before, and remember them.
+
+        Returns ``(deliver, data)``: ``deliver`` is False when nothing new is left.
+        Data this tracker cannot read passes through unchanged: better twice than never.
+        """
+        shape = self._shape if isinstance(self._shape, Shape) else self._shape(data)
+        if shape is None:
+            return True, data
+        try:
+            items = shape.items(data)
+        except (KeyError, TypeError, IndexError):
+            return True, data
+        if not items:
+            return True, data
+        fresh = [item for item in items if self._remember(shape, item)]
+        if len(fresh) == len(items):
+            return True, data
+        self.duplicates += len(items) - len(fresh)
+        if not fresh:
+            return False, data
+        return True, shape.rebuild(data, fresh)
+
+    def _remember(self, shape: Shape, item: Any) -> bool:
+        try:
+            key = shape.key(item)
+            when = shape.time(item)
+            hash(key)
+        except (KeyError, TypeError, IndexError):
+            return True
+        if key in self._seen or (self.horizon is not None and when <= self.horizon):
+            return False
+        self._seen[key] = when
+        if self.last_time is None or when > self.last_time:
+            self.last_time = when
+        if len(self._seen) > self._memory:
+            forgotten = self._seen.pop(next(iter(self._seen)))
+            if self.horizon is None or forgotten > self.horizon:
+                self.horizon = forgotten
+        return True
+
+
+class CandleTracker:
+    """Candles update in place (same ``t``): live frames always pass; a backfilled
+    candle passes if it is newer than the last one seen, or that one changed."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, Any] | None = None
+        self.duplicates = 0
+
+    @property
+    def last_time(self) -> int | None:
+        return None if self.last is None else int(self.last["t"])
+
+    def admit(self, data: Any, *, backfill: bool = False) -> tuple[bool, Any]:
+        if not isinstance(data, dict) or "t" not in data:
+            return True, data
+        last = self.last
+        if backfill and last is not None and (data["t"] < last["t"] or data == last):
+            self.duplicates += 1
+            return False, data
+        if last is None or data["t"] >= last["t"]:
+            self.last = data
+        return True, data
