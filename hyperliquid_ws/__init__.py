@@ -11,8 +11,10 @@ from .endpoints import MAINNET_API_URL, TESTNET_API_URL
 from .errors import (
     BackfillError,
     CallbackError,
+    ConnectionLostError,
     HyperliquidTimeoutError,
     HyperliquidWSError,
+    RequestError,
     ServerError,
     SubscriptionError,
 )
@@ -30,10 +32,12 @@ __all__ = [
     "BackfillError",
     "Backoff",
     "CallbackError",
+    "ConnectionLostError",
     "HyperliquidTimeoutError",
     "HyperliquidWS",
     "HyperliquidWSError",
     "Limits",
+    "RequestError",
     "ServerError",
     "Subscription",
     "SubscriptionError",

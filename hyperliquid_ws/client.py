@@ -32,6 +32,7 @@ from .errors import HyperliquidWSError
 from .feeds import canonical
 from .keepalive import Keepalive
 from .limits import Limits
+from .posts import PendingRequests
 from .ratelimit import RateLimiter
 from .registry import Registry
 from .router import Router
@@ -109,19 +110,20 @@ class HyperliquidWS:
         self.name = name or f"hlws-{next(_numbers)}"
         self._registry = Registry()
         self._dispatcher = Dispatcher(f"{self.name}-dispatch", on_error)
-        self._router = Router(self._registry, self._dispatcher)
         self._connection = Connection(
             self.ws_url,
             name=self.name,
             on_open=self._on_open,
-            on_frame=self._router.handle,
             on_lost=self._on_lost,
             backoff=backoff or Backoff(),
             open_timeout=self._open_timeout,
         )
+        self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
+        self._posts = PendingRequests(self._connection, self._limiter, limit=self.limits.inflight_posts)
+        self._router = Router(self._registry, self._dispatcher, self._posts)
+        self._connection.on_frame = self._router.handle
         self._backfiller = Backfiller(self.info_url, self._dispatcher, self.name,
                                       http_timeout=_positive("http_timeout", http_timeout))
-        self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
         self._writer = Writer(self._connection, self._limiter)
         self._keepalive = Keepalive(
             self._connection, self._limiter, ping_interval=self._ping_interval, pong_timeout=self._pong_timeout
@@ -171,6 +173,42 @@ class HyperliquidWS:
         if entry is not None:
             self._writer.put("unsubscribe", [entry], generation)
 
+    def info(self, request: dict[str, Any], *, timeout: float = 10.0) -> Any:
+        """Ask an info request over the socket; return exactly what HTTP ``POST /info``
+        would (the reply payload's ``data``). Blocks the calling thread only.
+
+        Raises ``RequestError`` if the server answers with an error,
+        ``HyperliquidTimeoutError`` (a ``TimeoutError``) if no answer comes in time,
+        and ``ConnectionLostError`` if the link drops while it is in flight.
+        """
+        if not isinstance(request, dict) or not isinstance(request.get("type"), str):
+            raise ValueError(f"an info request is a dict with a 'type', such as {{'type': 'allMids'}}, got {request!r}")
+        return self._post("info", request, timeout)
+
+    def action(self, signed: dict[str, Any], *, timeout: float = 10.0) -> Any:
+        """Send a signed exchange action over the socket; return the exchange's answer.
+
+        ``signed`` is exactly the HTTP ``/exchange`` body: ``{"action": {...}, "nonce":
+        ms, "signature": {"r", "s", "v"}, "vaultAddress"?: ...}``. An answer of
+        ``{"status": "err", ...}`` is the exchange's own verdict and is *returned*, not
+        raised. ``RequestError``, ``HyperliquidTimeoutError`` and ``ConnectionLostError``
+        as for ``info``; the last two say in ``.sent`` whether it went out. An action
+        is never sent twice, not even after a reconnect.
+        """
+        if not isinstance(signed, dict) or not isinstance(signed.get("action"), dict):
+            raise ValueError("a signed action is a dict with 'action', 'nonce' and 'signature'")
+        missing = [k for k in ("nonce", "signature") if k not in signed]
+        if missing:
+            raise ValueError(f"a signed action needs {' and '.join(map(repr, missing))}; sign it first")
+        return self._post("action", signed, timeout)
+
+    def _post(self, kind: str, payload: dict[str, Any], timeout: float) -> Any:
+        timeout = _positive("timeout", timeout)
+        if self._closed.is_set():
+            raise HyperliquidWSError("this client is closed; create a new HyperliquidWS")
+        self._start()
+        return self._posts.request(kind, payload, timeout)
+
     def run_forever(self) -> None:
         """Block until ``close()`` is called (from a callback or another thread) or Ctrl-C."""
         self._start()
@@ -196,6 +234,7 @@ class HyperliquidWS:
             return
         timeout = self._close_timeout
         if first:
+            self._posts.close()
             self._keepalive.stop(timeout)
             self._writer.stop(timeout)
             self._connection.close(timeout)
@@ -285,6 +324,7 @@ class HyperliquidWS:
     def _on_lost(self, generation: int, reason: str) -> None:
         """A link ended (reader thread): nothing survives on the server."""
         self._registry.connection_lost()
+        self._posts.connection_lost(generation, reason)
         self._down_since = time.monotonic()
         if not self._closed.is_set():
             self._hook(self._on_disconnect, reason)

@@ -45,7 +45,6 @@ class Connection:
         *,
         name: str,
         on_open: Callable[[int], None],
-        on_frame: Callable[[bytes], None],
         on_lost: Callable[[int, str], None],
         backoff: Backoff,
         open_timeout: float,
@@ -53,7 +52,7 @@ class Connection:
         self.url = url
         self.name = name
         self._on_open = on_open
-        self._on_frame = on_frame
+        self.on_frame: Callable[[bytes], None] = lambda payload: None  # set by the owner
         self._on_lost = on_lost
         self._backoff = backoff
         self._open_timeout = open_timeout
@@ -64,6 +63,7 @@ class Connection:
         self._abort_reason: str | None = None
         self.generation = 0  # +1 on every successful connect; 0 = never connected
         self.connected = False
+        self._up = threading.Event()  # set while connected
         self.last_inbound = 0.0
         self.connects = 0
         self.last_disconnect_reason: str | None = None
@@ -87,6 +87,14 @@ class Connection:
                 self._shutdown_raw()
                 return False
             return True
+
+    def wait_connected(self, timeout: float, stop: threading.Event) -> bool:
+        """Block until connected (True), or ``timeout`` passed or ``stop`` was set."""
+        deadline = time.monotonic() + timeout
+        while not self._up.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+            if stop.is_set() or self._closing.is_set() or time.monotonic() >= deadline:
+                return False
+        return True
 
     def abort(self, reason: str) -> None:
         """End the current link now (the reader then reconnects); ``reason`` is logged."""
@@ -149,6 +157,7 @@ class Connection:
             self.generation += 1
             self.connected = True
             self.connects += 1
+            self._up.set()
         generation = self.generation
         self.last_inbound = time.monotonic()
         log.info("%s: connected to %s", self.name, self.url)
@@ -156,6 +165,7 @@ class Connection:
         reason = self._read(ws)
         with self._send_lock:
             self.connected = False
+            self._up.clear()
             self._ws = None
         if self._abort_reason is not None:
             reason = self._abort_reason
@@ -168,7 +178,7 @@ class Connection:
 
     def _read(self, ws: websocket.WebSocket) -> str:
         recv = ws.recv_data
-        on_frame = self._on_frame
+        on_frame = self.on_frame
         text = websocket.ABNF.OPCODE_TEXT
         try:
             while True:

@@ -52,7 +52,35 @@ class CallbackError(HyperliquidWSError):
 
 
 class HyperliquidTimeoutError(HyperliquidWSError, TimeoutError):
-    """Nothing came back in time; also a builtin ``TimeoutError``."""
+    """Nothing came back in time; also a builtin ``TimeoutError``.
+
+    For a request, ``sent`` says whether it had gone out on the wire (it may then
+    have reached the exchange).
+    """
+
+    def __init__(self, message: str, *, sent: bool = False) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class RequestError(HyperliquidWSError):
+    """The server answered a ``post`` request with an error; ``server_text`` is its text."""
+
+    def __init__(self, message: str, *, server_text: str) -> None:
+        super().__init__(message)
+        self.server_text = server_text
+
+
+class ConnectionLostError(HyperliquidWSError, ConnectionError):
+    """The link dropped while a request was in flight. It is never sent again.
+
+    ``sent`` is True when the request had gone out: it may have reached the exchange,
+    so check (for an order: ``orderStatus`` by cloid) before placing it again.
+    """
+
+    def __init__(self, message: str, *, sent: bool) -> None:
+        super().__init__(message)
+        self.sent = sent
 
 
 class BackfillError(HyperliquidWSError):

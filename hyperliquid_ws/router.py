@@ -7,23 +7,29 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
 from .dispatch import Dispatcher
 from .errors import ServerError, SubscriptionError
+from .posts import PendingRequests
 from .registry import Registry
 
 log = logging.getLogger(__name__)
 
+_POST_ERROR = re.compile(r"too many pending post requests.*?id=(?P<id>\d+)")
+
 
 class Router:
-    def __init__(self, registry: Registry, dispatcher: Dispatcher) -> None:
+    def __init__(self, registry: Registry, dispatcher: Dispatcher, posts: PendingRequests) -> None:
         self._registry = registry
         self._dispatcher = dispatcher
+        self._posts = posts
         self._control: dict[str, Callable[[Any], None]] = {
             "subscriptionResponse": self._on_ack,
             "error": self._on_error,
+            "post": posts.resolve,
             "pong": lambda data: None,
         }
         self.unrouted = 0
@@ -69,6 +75,9 @@ class Router:
 
     def _on_error(self, data: Any) -> None:
         text = data if isinstance(data, str) else json.dumps(data)
+        post = _POST_ERROR.search(text)
+        if post and self._posts.fail(int(post["id"]), text):
+            return
         entry, method = self._registry.refused(text)
         if entry is not None and entry.error is not None and method == "subscribe":
             log.warning("%s", entry.error)

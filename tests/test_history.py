@@ -30,8 +30,8 @@ def test_a_bounded_memory_treats_forgotten_history_as_seen():
     trades = [{"coin": "SOL", "tid": n, "time": 100 + n} for n in range(5)]
     tracker.admit(trades)
     assert tracker.horizon == 101
-    deliver, data = tracker.admit(trades + [{"coin": "SOL", "tid": 9, "time": 200}])
-    assert data == [{"coin": "SOL", "tid": 9, "time": 200}]
+    deliver, data = tracker.admit([*trades, {"coin": "SOL", "tid": 9, "time": 200}])
+    assert deliver and data == [{"coin": "SOL", "tid": 9, "time": 200}]
 
 
 def test_user_events_funding_and_fills_are_deduplicated_and_others_pass():
