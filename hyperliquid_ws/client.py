@@ -18,26 +18,21 @@ import atexit
 import itertools
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from typing import Any
 
-from .backfill import PLANS, Backfiller
+from .backfill import Backfiller
 from .backoff import Backoff
-from .connection import Connection
 from .dispatch import Dispatcher, ErrorHook
 from .endpoints import MAINNET_API_URL, check_base_url, info_url, socket_url
 from .errors import HyperliquidWSError
 from .feeds import canonical
-from .keepalive import Keepalive
 from .limits import Limits
-from .posts import PendingRequests
+from .link import LinkSettings
+from .pool import Pool
 from .ratelimit import RateLimiter
-from .registry import Registry
-from .router import Router
-from .subscription import Entry, Subscription
-from .writer import Writer
+from .subscription import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +69,8 @@ class HyperliquidWS:
         limits: Limits | None = None,
         backfill: bool = True,
         http_timeout: float = 10.0,
+        silent_feed_factor: float = 20.0,
+        silent_feed_minimum: float = 60.0,
         on_error: ErrorHook | None = None,
         on_connect: Callable[[str], None] | None = None,
         on_disconnect: Callable[[str], None] | None = None,
@@ -94,7 +91,6 @@ class HyperliquidWS:
         self._close_timeout = _positive("close_timeout", close_timeout)
         if not isinstance(backfill, bool):
             raise ValueError(f"backfill must be True or False, got {backfill!r}")
-        self._backfill_enabled = backfill
         if backoff is not None and not isinstance(backoff, Backoff):
             raise ValueError(f"backoff must be a hyperliquid_ws.Backoff, got {backoff!r}")
         if limits is not None and not isinstance(limits, Limits):
@@ -105,29 +101,30 @@ class HyperliquidWS:
         for hook_name, hook in hooks.items():
             if hook is not None and not callable(hook):
                 raise ValueError(f"{hook_name} must be callable, got {hook!r}")
-        self._on_connect, self._on_disconnect, self._on_reconnect = on_connect, on_disconnect, on_reconnect
-        self._down_since: float | None = None
         self.name = name or f"hlws-{next(_numbers)}"
-        self._registry = Registry()
         self._dispatcher = Dispatcher(f"{self.name}-dispatch", on_error)
-        self._connection = Connection(
-            self.ws_url,
-            name=self.name,
-            on_open=self._on_open,
-            on_lost=self._on_lost,
-            backoff=backoff or Backoff(),
-            open_timeout=self._open_timeout,
-        )
         self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
-        self._posts = PendingRequests(self._connection, self._limiter, limit=self.limits.inflight_posts)
-        self._router = Router(self._registry, self._dispatcher, self._posts)
-        self._connection.on_frame = self._router.handle
         self._backfiller = Backfiller(self.info_url, self._dispatcher, self.name,
                                       http_timeout=_positive("http_timeout", http_timeout))
-        self._writer = Writer(self._connection, self._limiter)
-        self._keepalive = Keepalive(
-            self._connection, self._limiter, ping_interval=self._ping_interval, pong_timeout=self._pong_timeout
+        settings = LinkSettings(
+            url=self.ws_url,
+            dispatcher=self._dispatcher,
+            limiter=self._limiter,
+            connect_limiter=RateLimiter(self.limits.new_connections_per_minute, 60.0),
+            backfiller=self._backfiller,
+            backfill=backfill,
+            backoff=backoff or Backoff(),
+            open_timeout=self._open_timeout,
+            ping_interval=self._ping_interval,
+            pong_timeout=self._pong_timeout,
+            silent_factor=_positive("silent_feed_factor", silent_feed_factor),
+            silent_minimum=_positive("silent_feed_minimum", silent_feed_minimum),
+            inflight_posts=self.limits.inflight_posts,
+            on_connect=on_connect,
+            on_disconnect=on_disconnect,
+            on_reconnect=on_reconnect,
         )
+        self._pool = Pool(self.name, settings, self.limits)
         self._lifecycle = threading.Lock()
         self._started = False
         self._closed = threading.Event()  # close() was called
@@ -159,19 +156,15 @@ class HyperliquidWS:
         wire = dict(subscription)
         if "user" in canonical_form:
             wire["user"] = canonical_form["user"]
-        handle, is_new = self._registry.add(self, feed, canonical_form, wire, callback)
+        handle = self._pool.subscribe(self, feed, canonical_form, wire, callback)
         self._start()
-        if is_new:
-            self._send_subscribe(handle._entry)
         return handle
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Remove one handle's callback; the last one on a feed unsubscribes on the wire."""
         if not isinstance(subscription, Subscription):
             raise ValueError(f"unsubscribe takes the Subscription that subscribe returned, got {subscription!r}")
-        entry, generation = self._registry.remove(subscription)
-        if entry is not None:
-            self._writer.put("unsubscribe", [entry], generation)
+        self._pool.unsubscribe(subscription)
 
     def info(self, request: dict[str, Any], *, timeout: float = 10.0) -> Any:
         """Ask an info request over the socket; return exactly what HTTP ``POST /info``
@@ -207,7 +200,9 @@ class HyperliquidWS:
         if self._closed.is_set():
             raise HyperliquidWSError("this client is closed; create a new HyperliquidWS")
         self._start()
-        return self._posts.request(kind, payload, timeout)
+        posts = self._pool.primary.posts
+        assert posts is not None  # the primary link carries the posts
+        return posts.request(kind, payload, timeout)
 
     def run_forever(self) -> None:
         """Block until ``close()`` is called (from a callback or another thread) or Ctrl-C."""
@@ -234,10 +229,7 @@ class HyperliquidWS:
             return
         timeout = self._close_timeout
         if first:
-            self._posts.close()
-            self._keepalive.stop(timeout)
-            self._writer.stop(timeout)
-            self._connection.close(timeout)
+            self._pool.stop(timeout)
             self._backfiller.stop(timeout)
             self._dispatcher.stop()
             self._stopped.set()
@@ -257,7 +249,8 @@ class HyperliquidWS:
 
     @property
     def connected(self) -> bool:
-        return self._connection.connected
+        """True while every connection of the pool is up."""
+        return all(link.connection.connected for link in self._pool.links)
 
     def __enter__(self) -> HyperliquidWS:
         return self
@@ -266,11 +259,11 @@ class HyperliquidWS:
         self.close()
 
     def __repr__(self) -> str:
-        state = "closed" if self.closed else "connected" if self.connected else (
-            "connecting" if self._started else "idle"
-        )
-        return (f"<HyperliquidWS {self.name} {self.ws_url} {state} "
-                f"subscriptions={len(self._registry.entries())}>")
+        links = self._pool.links
+        up = sum(link.connection.connected for link in links)
+        state = "closed" if self.closed else "idle" if not self._started else f"{up}/{len(links)} connected"
+        subscriptions = sum(len(link.registry.entries()) for link in links)
+        return f"<HyperliquidWS {self.name} {self.ws_url} {state} subscriptions={subscriptions}>"
 
     # -- internals ------------------------------------------------------------------------
 
@@ -281,53 +274,12 @@ class HyperliquidWS:
             self._started = True
             _open_clients.add(self)
             self._dispatcher.start()
-            self._writer.start()
             self._backfiller.start()
-            self._connection.start()
-            self._keepalive.start()
+            self._pool.start()
 
-    def _threads(self) -> tuple[threading.Thread, ...]:
-        return (self._connection.thread, self._keepalive.thread, self._writer.thread,
-                self._backfiller.thread, self._dispatcher.thread)
-
-    def _send_subscribe(self, entry: Entry) -> None:
-        generation = self._registry.claim(entry)
-        if generation:
-            self._writer.put("subscribe", [entry], generation)
-
-    def _hook(self, hook: Callable[[Any], None] | None, argument: Any) -> None:
-        if hook is not None:
-            self._dispatcher.submit((hook,), argument)
-
-    def _on_open(self, generation: int) -> None:
-        """A link is up (reader thread): replay every subscription the registry holds,
-        after holding the live frames of every feed whose gap a backfill will fill."""
-        if self._down_since is not None and self._backfill_enabled:
-            self._schedule_backfills()
-        self._writer.put("subscribe", self._registry.claim_all(generation), generation)
-        self._hook(self._on_connect, self.ws_url)
-        if self._down_since is not None:
-            self._hook(self._on_reconnect, time.monotonic() - self._down_since)
-            self._down_since = None
-
-    def _schedule_backfills(self) -> None:
-        for entry in self._registry.entries():
-            if entry.feed.type not in PLANS or entry.acked_at_ms is None:
-                continue
-            with entry.lock:
-                if entry.held is not None:
-                    continue  # a backfill is still pending; it fetches up to when it runs
-                entry.held = []
-            last_seen = entry.tracker.last_time if entry.tracker is not None else None
-            self._backfiller.schedule(entry, last_seen if last_seen is not None else entry.acked_at_ms)
-
-    def _on_lost(self, generation: int, reason: str) -> None:
-        """A link ended (reader thread): nothing survives on the server."""
-        self._registry.connection_lost()
-        self._posts.connection_lost(generation, reason)
-        self._down_since = time.monotonic()
-        if not self._closed.is_set():
-            self._hook(self._on_disconnect, reason)
+    def _threads(self) -> list[threading.Thread]:
+        links = [*self._pool.links, *self._pool.retired]
+        return [*(t for link in links for t in link.threads()), self._backfiller.thread, self._dispatcher.thread]
 
 
 @atexit.register

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import websocket
 
 from .backoff import Backoff
+from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ class Connection:
         on_lost: Callable[[int, str], None],
         backoff: Backoff,
         open_timeout: float,
+        connect_limiter: RateLimiter | None = None,
     ) -> None:
         self.url = url
         self.name = name
@@ -56,6 +58,7 @@ class Connection:
         self._on_lost = on_lost
         self._backoff = backoff
         self._open_timeout = open_timeout
+        self._connect_limiter = connect_limiter
         self._closing = threading.Event()
         self._send_lock = threading.Lock()
         self._ws: websocket.WebSocket | None = None
@@ -87,6 +90,11 @@ class Connection:
                 self._shutdown_raw()
                 return False
             return True
+
+    @property
+    def closing(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closing.is_set()
 
     def wait_connected(self, timeout: float, stop: threading.Event) -> bool:
         """Block until connected (True), or ``timeout`` passed or ``stop`` was set."""
@@ -128,6 +136,8 @@ class Connection:
         attempt = 0
         while not self._closing.is_set():
             self._abort_reason = None
+            if self._connect_limiter is not None and not self._connect_limiter.acquire(self._closing):
+                break  # closed while waiting for the new-connection budget
             try:
                 ws = self._open()
             except _Closing:

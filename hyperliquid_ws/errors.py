@@ -98,3 +98,16 @@ class BackfillError(HyperliquidWSError):
         self.start_ms = start_ms
         self.end_ms = end_ms
         self.cause = cause
+
+
+class LimitError(HyperliquidWSError):
+    """A subscribe would exceed one of the server's limits; nothing was sent.
+
+    ``limit`` names it (``"max_subscriptions"``, ``"max_users"``, ``"max_connections"``)
+    and ``value`` is the configured maximum (see ``hyperliquid_ws.Limits``).
+    """
+
+    def __init__(self, message: str, *, limit: str, value: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+        self.value = value

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from .connection import Connection
 from .ratelimit import RateLimiter
@@ -22,8 +23,10 @@ PING = '{"method":"ping"}'
 
 class Keepalive:
     def __init__(
-        self, connection: Connection, limiter: RateLimiter, *, ping_interval: float, pong_timeout: float
+        self, connection: Connection, limiter: RateLimiter, *, ping_interval: float, pong_timeout: float,
+        on_tick: Callable[[float], None] | None = None,
     ) -> None:
+        self._on_tick = on_tick
         self._connection = connection
         self._limiter = limiter
         self._ping_interval = ping_interval
@@ -65,6 +68,8 @@ class Keepalive:
                     awaiting_since = None
                     conn.abort(f"nothing received within {self._pong_timeout:g} s of a ping")
                     continue
+            if self._on_tick is not None:
+                self._on_tick(now)
             if now >= next_ping:
                 if self._limiter.try_acquire() > 0:
                     continue  # the message budget is spent (a big replay): ping next tick

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
 class Limits:
     """What the client keeps itself under, so the server never has to say no.
 
-    ``messages_per_window`` messages may be sent in any ``message_window`` seconds
-    (the server's budget is 2000 a minute); sends beyond it wait their turn. A shorter
-    window is only useful against a local server configured the same way. At most
-    ``inflight_posts`` ``info``/``action`` requests are in flight; more wait their turn.
+    Counted across every connection of one client (the server counts per IP).
+
+    - ``max_subscriptions`` (1000) and ``max_users`` (10 distinct addresses across user
+      feeds; the docs say 10, the live server has said 15): a subscribe beyond them
+      raises ``LimitError`` before anything is sent.
+    - ``max_connections`` (10) simultaneous connections; ``new_connections_per_minute``
+      (30) connection attempts, reconnects included, are paced.
+    - ``messages_per_window`` (2000) messages in any ``message_window`` (60 s): sends
+      beyond it wait their turn, the resubscribe replay included. A shorter window is
+      only useful against a local server configured the same way.
+    - ``inflight_posts`` (100) ``info``/``action`` requests at once; more wait their turn.
     """
 
+    max_subscriptions: int = 1000
+    max_users: int = 10
+    max_connections: int = 10
+    new_connections_per_minute: int = 30
     messages_per_window: int = 2000
     message_window: float = 60.0
     inflight_posts: int = 100
 
     def __post_init__(self) -> None:
-        if isinstance(self.messages_per_window, bool) or not isinstance(self.messages_per_window, int) \
-                or self.messages_per_window < 2:
-            raise ValueError(f"messages_per_window must be a whole number >= 2, got {self.messages_per_window!r}")
-        if isinstance(self.inflight_posts, bool) or not isinstance(self.inflight_posts, int) \
-                or self.inflight_posts < 1:
-            raise ValueError(f"inflight_posts must be a whole number >= 1, got {self.inflight_posts!r}")
-        if not self.message_window > 0:
-            raise ValueError(f"message_window must be positive, got {self.message_window!r}")
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if field.name == "message_window":
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                    raise ValueError(f"message_window must be a positive number of seconds, got {value!r}")
+            elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{field.name} must be a whole number >= 1, got {value!r}")

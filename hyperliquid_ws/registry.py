@@ -116,6 +116,27 @@ class Registry:
                 self._unanswered.append(("subscribe", entry))
             return todo
 
+    def reclaim(self, entry: Entry) -> int:
+        """Claim an unsubscribe and a fresh subscribe of ``entry`` on the live link (a
+        targeted resubscribe); returns its generation, or 0 if there is no live link."""
+        with self._lock:
+            generation = self._generation
+            if not generation or self._entries.get(entry.key) is not entry or entry.sent_on != generation:
+                return 0
+            self._unanswered.append(("unsubscribe", entry))
+            self._unanswered.append(("subscribe", entry))
+            return generation
+
+    def holds(self, key: str) -> bool:
+        return key in self._entries
+
+    def owns(self, entry: Entry) -> bool:
+        return self._entries.get(entry.key) is entry
+
+    def conflict(self, route: RouteKey) -> Entry | None:
+        """The entry that frames of ``route`` would also reach on this link, if any."""
+        return self.routes.get(route)
+
     def connection_lost(self) -> None:
         """Nothing survives a reconnect on the server: every entry is pending again."""
         with self._lock:

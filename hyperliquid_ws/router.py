@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -22,14 +23,14 @@ _POST_ERROR = re.compile(r"too many pending post requests.*?id=(?P<id>\d+)")
 
 
 class Router:
-    def __init__(self, registry: Registry, dispatcher: Dispatcher, posts: PendingRequests) -> None:
+    def __init__(self, registry: Registry, dispatcher: Dispatcher, posts: PendingRequests | None) -> None:
         self._registry = registry
         self._dispatcher = dispatcher
         self._posts = posts
         self._control: dict[str, Callable[[Any], None]] = {
             "subscriptionResponse": self._on_ack,
             "error": self._on_error,
-            "post": posts.resolve,
+            "post": posts.resolve if posts is not None else lambda data: None,
             "pong": lambda data: None,
         }
         self.unrouted = 0
@@ -53,9 +54,10 @@ class Router:
                 self.unrouted += 1
                 log.debug("no subscription for %s frame (route %r); dropped", channel, route)
                 return
-            entry.received += 1
+            entry.heard(time.monotonic())
             if entry.tracker is None and entry.held is None:
                 self._dispatcher.submit(entry.callbacks, message)
+                entry.delivered += 1
             else:
                 entry.deliver(message, self._dispatcher.submit)
             return
@@ -76,7 +78,7 @@ class Router:
     def _on_error(self, data: Any) -> None:
         text = data if isinstance(data, str) else json.dumps(data)
         post = _POST_ERROR.search(text)
-        if post and self._posts.fail(int(post["id"]), text):
+        if post and self._posts is not None and self._posts.fail(int(post["id"]), text):
             return
         entry, method = self._registry.refused(text)
         if entry is not None and entry.error is not None and method == "subscribe":

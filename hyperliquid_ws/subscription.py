@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 Callback = Callable[[Any], None]
 Submit = Callable[[tuple[Callback, ...], Any], None]
+_CADENCE_SAMPLES = 5
 _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
 
 
@@ -47,7 +48,11 @@ class Entry:
         self.active = False  # acknowledged on the current connection
         self.settled = threading.Event()  # first acknowledgement or refusal
         self.error: SubscriptionError | None = None
-        self.received = 0
+        self.received = 0  # frames routed to this entry
+        self.delivered = 0  # messages queued for its callbacks (after dedupe)
+        self.last_message = 0.0  # monotonic time of the last frame
+        self._interval: float | None = None  # moving average of the time between frames
+        self.resubscribed_silent = False  # a silent-feed resubscribe is under way
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
         self.held: list[Any] | None = None  # live frames held while a backfill runs
@@ -56,6 +61,20 @@ class Entry:
             self.tracker = CandleTracker()
         elif feed.type in SHAPES:
             self.tracker = Tracker(SHAPES[feed.type], _TRADES_MEMORY if feed.type == "trades" else 5000)
+
+    def heard(self, now: float) -> None:
+        """A frame for this entry arrived (reader thread): keep its cadence."""
+        if self.last_message:
+            interval = now - self.last_message
+            self._interval = interval if self._interval is None else 0.9 * self._interval + 0.1 * interval
+        self.last_message = now
+        self.received += 1
+        self.resubscribed_silent = False
+
+    @property
+    def cadence(self) -> float | None:
+        """Usual seconds between frames, once there is enough history to tell."""
+        return self._interval if self.received >= _CADENCE_SAMPLES else None
 
     def deliver(self, message: Any, submit: Submit) -> None:
         """A live frame (reader thread): held during a backfill, else deduped and queued."""
@@ -84,6 +103,7 @@ class Entry:
             if data is not message["data"]:
                 message = {**message, "data": data}
         submit(self.callbacks, message)
+        self.delivered += 1
         return True
 
     def acknowledged(self) -> None:

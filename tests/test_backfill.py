@@ -45,7 +45,7 @@ def test_user_fills_missed_while_away_are_recovered_once_in_order(server, client
     wait_until(lambda: expected <= {f["tid"] for f in fills_of(got.messages)}, what="every fill delivered")
     delivered = fills_of(got.messages)
     assert len(delivered) == len({f["tid"] for f in delivered}), "a fill was delivered twice"
-    (entry,) = client._registry.entries()
+    ((_, entry),) = client._pool.entries()
     assert entry.tracker.duplicates > 0  # the resubscribe snapshot repeated history: filtered
     recovered = [m for m in got.messages if m.get("backfill")]
     if recovered:  # the resubscribe snapshot may already have carried everything
@@ -134,7 +134,7 @@ def test_backfill_can_be_switched_off(server, make_client):
     got = Collector()
     client.subscribe({"type": "trades", "coin": "BTC"}, got).wait()
     go_away_and_come_back(server, client)
-    wait_until(lambda: client.connected and client._connection.connects == 2)
+    wait_until(lambda: client.connected and client._pool.primary.connection.connects == 2)
     frame = server.emit({"type": "trades", "coin": "BTC"})
     wait_until(lambda: frame in got.messages)
     assert not any(m.get("backfill") for m in got.messages)

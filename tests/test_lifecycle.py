@@ -48,16 +48,16 @@ def test_keepalive_pings_and_a_live_server_keeps_the_link(server, make_client):
     client.subscribe({"type": "allMids"}, Collector()).wait()
     wait_until(lambda: sum(1 for _, m in server.received() if m == {"method": "ping"}) >= 5,
                what="five pings")
-    assert client._connection.connects == 1
+    assert client._pool.primary.connection.connects == 1
 
 
 def test_a_silent_server_is_detected_by_the_missing_pong(server, make_client):
     client = make_client(ping_interval=0.1, pong_timeout=0.3)
     sub = client.subscribe({"type": "allMids"}, Collector()).wait()
     server.silence(True)
-    wait_until(lambda: client._keepalive.dead_links >= 1, what="dead-link detection")
+    wait_until(lambda: client._pool.primary.keepalive.dead_links >= 1, what="dead-link detection")
     server.silence(False)
-    wait_until(lambda: client._connection.connects >= 2 and sub.active, what="reconnect")
+    wait_until(lambda: client._pool.primary.connection.connects >= 2 and sub.active, what="reconnect")
 
 
 def test_close_joins_every_thread_and_is_idempotent(server):
@@ -116,7 +116,7 @@ def black_hole():
 def test_close_mid_handshake_returns_promptly(black_hole):
     client = HyperliquidWS(black_hole, open_timeout=30)
     client.subscribe({"type": "allMids"}, Collector())
-    wait_until(lambda: client._connection._raw is not None, what="the connect to start")
+    wait_until(lambda: client._pool.primary.connection._raw is not None, what="the connect to start")
     started = time.monotonic()
     client.close()
     elapsed = time.monotonic() - started

@@ -194,7 +194,7 @@ def test_requests_beyond_the_in_flight_cap_wait_their_turn(make_client):
         for thread in threads:
             thread.start()
         wait_until(lambda: len(posts_sent(server)) == 4, what="three held requests")
-        assert client._posts.in_flight == 3
+        assert client._pool.primary.posts.in_flight == 3
         server.hold_posts(False)
         for thread in threads:
             thread.join(30)

@@ -25,7 +25,7 @@ def subscribe_all(client, feeds=FEEDS):
 
 def all_restored(server, client, subs, connects):
     return (
-        client._connection.connects >= connects
+        client._pool.primary.connection.connects >= connects
         and all(sub.active for sub in subs)
         and len(server.subscriptions()) == len(subs)
     )
@@ -87,11 +87,11 @@ def test_a_half_open_silent_server_is_detected_and_left(server, make_client):
     client = make_client(ping_interval=0.1, pong_timeout=0.3)
     subs, got = subscribe_all(client)
     server.silence(True)
-    wait_until(lambda: client._keepalive.dead_links >= 1, what="dead-link detection")
+    wait_until(lambda: client._pool.primary.keepalive.dead_links >= 1, what="dead-link detection")
     server.silence(False)
     wait_until(lambda: all_restored(server, client, subs, 2), what="restored after the silence")
     assert_streaming(server, got)
-    assert "nothing received" in client._connection.last_disconnect_reason
+    assert "nothing received" in client._pool.primary.connection.last_disconnect_reason
 
 
 def test_handshakes_that_fail_several_times_in_a_row(server, make_client):
@@ -100,7 +100,7 @@ def test_handshakes_that_fail_several_times_in_a_row(server, make_client):
     server.refuse_handshakes(4)
     server.drop_connections()
     wait_until(lambda: all_restored(server, client, subs, 2), what="restored after refused handshakes")
-    assert "503" in client._connection.last_disconnect_reason or client._connection.connects == 2
+    assert "503" in client._pool.primary.connection.last_disconnect_reason or client._pool.primary.connection.connects == 2
     assert_streaming(server, got)
 
 
@@ -150,7 +150,7 @@ def test_five_hundred_subscriptions_are_restored_within_the_pacing(make_client):
     with LocalServer(tick_interval=None, max_users=50, max_messages_per_minute=budget,
                      rate_window=1.0) as server:
         client = make_client(base_url=server.base_url, on_error=errors,
-                             limits=Limits(messages_per_window=budget, message_window=1.0))
+                             limits=Limits(max_users=50, messages_per_window=budget, message_window=1.0))
         subs = [client.subscribe(feed, Collector()) for feed in feeds]
         for sub in subs:
             sub.wait()
@@ -167,9 +167,9 @@ def test_close_during_backoff_returns_promptly_and_stops_reconnecting(server):
     server.refuse_handshakes(1_000_000)
     server.drop_connections()
     wait_until(lambda: not client.connected, what="the drop")
-    wait_until(lambda: client._connection.last_disconnect_reason and not client.connected)
+    wait_until(lambda: client._pool.primary.connection.last_disconnect_reason and not client.connected)
     started = time.monotonic()
     client.close()
     assert not client_threads(), f"threads left after close() took {time.monotonic() - started:.2f} s"
-    connects = client._connection.connects
-    assert client._connection.connects == connects
+    connects = client._pool.primary.connection.connects
+    assert client._pool.primary.connection.connects == connects

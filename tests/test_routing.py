@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from hyperliquid_ws import SubscriptionError
-
 from .conftest import Collector, wait_until
 
 A, B = "userA", "userB"  # stand-ins, replaced by the market's two users
@@ -117,14 +115,3 @@ def test_frames_for_feeds_the_client_does_not_hold_are_dropped(server, client):
     marker = {"channel": "trades", "data": [{"coin": "BTC", "tid": 2}]}
     server.push(marker)
     assert got.wait_for(1) == [marker]
-
-
-def test_feeds_that_cannot_be_told_apart_are_refused_not_mixed(server, client):
-    a, b = server.market.users
-    client.subscribe({"type": "orderUpdates", "user": a}, Collector()).wait()
-    for kind in ("orderUpdates",):
-        with pytest.raises(SubscriptionError, match="cannot share a connection"):
-            client.subscribe({"type": kind, "user": b}, Collector())
-    client.subscribe({"type": "l2Book", "coin": "ETH", "nSigFigs": 5}, Collector()).wait()
-    with pytest.raises(SubscriptionError, match="cannot share a connection"):
-        client.subscribe({"type": "l2Book", "coin": "ETH"}, Collector())

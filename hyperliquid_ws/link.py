@@ -1,0 +1,158 @@
+"""One connection of the pool and everything that serves it: its reader, keepalive and
+writer threads, the registry of the subscriptions it carries, and its router.
+
+A link's trouble stays on that link: it reconnects, resubscribes and backfills on its
+own, while the other links keep streaming.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from .backfill import PLANS, Backfiller
+from .backoff import Backoff
+from .connection import Connection
+from .dispatch import Dispatcher
+from .keepalive import Keepalive
+from .posts import PendingRequests
+from .ratelimit import RateLimiter
+from .registry import Registry
+from .router import Router
+from .subscription import Entry
+from .writer import Writer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """What every link of one client shares."""
+
+    url: str
+    dispatcher: Dispatcher
+    limiter: RateLimiter  # messages sent, across the pool
+    connect_limiter: RateLimiter  # new connections, across the pool
+    backfiller: Backfiller
+    backfill: bool
+    backoff: Backoff
+    open_timeout: float
+    ping_interval: float
+    pong_timeout: float
+    silent_factor: float
+    silent_minimum: float
+    inflight_posts: int
+    on_connect: Callable[[str], None] | None
+    on_disconnect: Callable[[str], None] | None
+    on_reconnect: Callable[[float], None] | None
+
+
+class Link:
+    def __init__(self, name: str, settings: LinkSettings, *, carries_posts: bool) -> None:
+        self.name = name
+        self._settings = settings
+        self.registry = Registry()
+        self.connection = Connection(
+            settings.url, name=name, on_open=self._on_open, on_lost=self._on_lost,
+            backoff=settings.backoff, open_timeout=settings.open_timeout,
+            connect_limiter=settings.connect_limiter,
+        )
+        self.posts = (PendingRequests(self.connection, settings.limiter, limit=settings.inflight_posts)
+                      if carries_posts else None)
+        self.router = Router(self.registry, settings.dispatcher, self.posts)
+        self.connection.on_frame = self.router.handle
+        self.writer = Writer(self.connection, settings.limiter)
+        self.keepalive = Keepalive(
+            self.connection, settings.limiter, ping_interval=settings.ping_interval,
+            pong_timeout=settings.pong_timeout, on_tick=self._look_for_silent_feeds,
+        )
+        self._down_since: float | None = None
+        self.silent_resubscribes = 0
+        self.started = False
+
+    def start(self) -> None:
+        self.started = True
+        self.writer.start()
+        self.connection.start()
+        self.keepalive.start()
+
+    def stop(self, timeout: float) -> None:
+        """Stop for good; joins this link's threads (except the calling one)."""
+        if self.posts is not None:
+            self.posts.close()
+        self.keepalive.stop(timeout)
+        self.writer.stop(timeout)
+        self.connection.close(timeout)
+
+    def threads(self) -> tuple[threading.Thread, ...]:
+        return (self.connection.thread, self.keepalive.thread, self.writer.thread)
+
+    def send_subscribe(self, entry: Entry) -> None:
+        generation = self.registry.claim(entry)
+        if generation:
+            self.writer.put("subscribe", [entry], generation)
+
+    def send_unsubscribe(self, entry: Entry, generation: int) -> None:
+        self.writer.put("unsubscribe", [entry], generation)
+
+    def _hook(self, hook: Callable[[Any], None] | None, argument: Any) -> None:
+        if hook is not None:
+            self._settings.dispatcher.submit((hook,), argument)
+
+    # -- the reader thread ----------------------------------------------------------------
+
+    def _on_open(self, generation: int) -> None:
+        """A link is up: hold the feeds a backfill will fill, then replay the registry."""
+        settings = self._settings
+        if self._down_since is not None and settings.backfill:
+            self._schedule_backfills()
+        self.writer.put("subscribe", self.registry.claim_all(generation), generation)
+        self._hook(settings.on_connect, settings.url)
+        if self._down_since is not None:
+            self._hook(settings.on_reconnect, time.monotonic() - self._down_since)
+            self._down_since = None
+
+    def _schedule_backfills(self) -> None:
+        for entry in self.registry.entries():
+            if entry.feed.type not in PLANS or entry.acked_at_ms is None:
+                continue
+            with entry.lock:
+                if entry.held is not None:
+                    continue  # a backfill is still pending; it fetches up to when it runs
+                entry.held = []
+            last_seen = entry.tracker.last_time if entry.tracker is not None else None
+            self._settings.backfiller.schedule(entry, last_seen if last_seen is not None else entry.acked_at_ms)
+
+    def _on_lost(self, generation: int, reason: str) -> None:
+        """The link ended: nothing survives on the server."""
+        self.registry.connection_lost()
+        if self.posts is not None:
+            self.posts.connection_lost(generation, reason)
+        self._down_since = time.monotonic()
+        if not self.connection.closing:
+            self._hook(self._settings.on_disconnect, reason)
+
+    # -- the keepalive thread -------------------------------------------------------------
+
+    def _look_for_silent_feeds(self, now: float) -> None:
+        """A feed silent for far longer than its usual cadence, on a live link, gets a
+        targeted resubscribe (once per silence)."""
+        settings = self._settings
+        for entry in self.registry.entries():
+            cadence = entry.cadence
+            if not entry.active or cadence is None or entry.resubscribed_silent:
+                continue
+            silence = now - entry.last_message
+            if silence > max(settings.silent_minimum, settings.silent_factor * cadence):
+                generation = self.registry.reclaim(entry)
+                if generation:
+                    entry.resubscribed_silent = True
+                    self.silent_resubscribes += 1
+                    log.warning("%s: %s silent for %.1f s (usual cadence %.2f s): resubscribing",
+                                self.name, entry.key, silence, cadence)
+                    self.writer.put("unsubscribe", [entry], generation)
+                    self.writer.put("subscribe", [entry], generation)
