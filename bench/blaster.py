@@ -30,38 +30,77 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from bench import wire
-from bench.payloads import StampedTrades, compact, frame_pool
+from bench.payloads import PoolItem, StampedTrades, Template, compact, fill, frame_pool
 from bench.plan import Plan
 
 CHUNK_BYTES = 256 * 1024
 WRITE_BUFFER_HIGH = 4 * 1024 * 1024
 
 
-class FrameRing:
-    """Pre-encoded frames, cycled, handed out as large contiguous chunks."""
+class FrameSource:
+    """A pool of frames, cycled, handed out as large contiguous chunks.
 
-    def __init__(self, payloads: list[bytes]) -> None:
-        frames = [wire.encode(p) for p in payloads]
-        repeat = max(1, CHUNK_BYTES // sum(map(len, frames)))
-        self._frames = frames * repeat
-        self._blob = b"".join(self._frames)
-        self._offsets = [0]
-        for frame in self._frames:
-            self._offsets.append(self._offsets[-1] + len(frame))
+    Fixed payloads are encoded once; trade templates get their header once (their
+    width never changes) and a fresh ``time``/``tid`` per frame, from a counter that
+    keeps running across runs, so no client ever sees the same trade twice.
+    """
+
+    def __init__(self, pool: list[PoolItem]) -> None:
+        self._items: list[tuple[bytes, ...]] = [
+            (wire.encode(item),) if isinstance(item, bytes) else _with_header(item) for item in pool
+        ]
+        self._fixed = all(len(item) == 1 for item in self._items)
+        mean = sum(len(fill(i, 0)) if len(i) == 3 else len(i[0]) for i in self._items) / len(self._items)
+        self._batch = max(1, int(CHUNK_BYTES / mean))
+        self._pos = 0
+        self._seq = 0
+        if self._fixed:
+            frames = [item[0] for item in self._items] * max(1, self._batch // len(self._items))
+            self._blob = b"".join(frames)
+            self._blob_frames = len(frames)
+            self._offsets = [0]
+            for frame in frames:
+                self._offsets.append(self._offsets[-1] + len(frame))
 
     def chunks(self, count: int) -> Iterator[bytes]:
         """Exactly ``count`` frames, as few large byte strings as possible."""
-        per_blob = len(self._frames)
-        full, rest = divmod(count, per_blob)
-        for _ in range(full):
-            yield self._blob
-        if rest:
-            yield self._blob[: self._offsets[rest]]
+        if self._fixed:
+            full, rest = divmod(count, self._blob_frames)
+            for _ in range(full):
+                yield self._blob
+            if rest:
+                yield self._blob[: self._offsets[rest]]
+            return
+        while count > 0:
+            n = min(count, self._batch)
+            count -= n
+            yield self._build(n)
+
+    def _build(self, n: int) -> bytes:
+        items, size = self._items, len(self._items)
+        pos, seq = self._pos, self._seq
+        parts = []
+        for _ in range(n):
+            item = items[pos]
+            pos = pos + 1 if pos + 1 < size else 0
+            if len(item) == 1:
+                parts.append(item[0])
+            else:
+                parts.append(fill(item, seq))  # type: ignore[arg-type]
+                seq += 1
+        self._pos, self._seq = pos, seq
+        return b"".join(parts)
+
+
+def _with_header(template: Template) -> Template:
+    length = len(fill(template, 0))
+    header = wire.encode(b"x" * length)[:-length]
+    return header + template[0], template[1], template[2]
 
 
 def mean_frame_bytes(workload: str) -> float:
     """Average encoded size (header included) of the frames ``workload`` blasts."""
-    frames = [wire.encode(p) for p in frame_pool(workload)]
+    frames = [wire.encode(p if isinstance(p, bytes) else fill(p, 0)) for p in frame_pool(workload)]
     return sum(map(len, frames)) / len(frames)
 
 
@@ -73,7 +112,7 @@ class State:
         self.result: dict[str, Any] = {}
         self.finished = asyncio.Event()
         self.stop = asyncio.Event()
-        self.rings: dict[str, FrameRing] = {}
+        self.sources: dict[str, FrameSource] = {}
         self.drop_ns: int | None = None
         self.connections = 0
 
@@ -83,8 +122,8 @@ class State:
         self.finished = asyncio.Event()
         self.drop_ns = None
         self.connections = 0
-        if plan.mode == "blast" and plan.workload not in self.rings:
-            self.rings[plan.workload] = FrameRing(frame_pool(plan.workload))
+        if plan.mode == "blast" and plan.workload not in self.sources:
+            self.sources[plan.workload] = FrameSource(frame_pool(plan.workload))
 
     def finish(self, **result: Any) -> None:
         self.result.update(result)
@@ -149,7 +188,7 @@ class Session:
     async def blast(self, plan: Plan) -> None:
         started = time.perf_counter()
         sent = 0
-        for chunk in self.state.rings[plan.workload].chunks(plan.frames):
+        for chunk in self.state.sources[plan.workload].chunks(plan.frames):
             self.writer.write(chunk)
             sent += len(chunk)
             await self.writer.drain()

@@ -134,7 +134,7 @@ class Ceiling:
 
     def _time_up(self, probe: Probe) -> None:
         probe.stop()
-        self.ws.shutdown()
+        self.ws.shutdown()  # type: ignore[no-untyped-call]
 
     def close(self) -> None:
         self.ws.close()
@@ -148,6 +148,7 @@ class Wire(Ceiling):
 
     def deliver(self, probe: Probe, frames: int, seconds: float) -> dict[str, Any] | None:
         sock = self.ws.sock
+        assert sock is not None
         buffer = bytearray(1 << 20)
         wanted = frames * self.mean_frame_bytes
         received = 0

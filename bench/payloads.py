@@ -2,6 +2,11 @@
 
 Everything is deterministic (seeded), so the blaster process and the client workers
 build the same subscriptions independently from a workload name.
+
+Trades must be unique, as on the real feed: hyperliquid_ws drops a trade whose
+``(tid, time)`` it has delivered before. So a pool holds trades as ``Template``s, with
+fixed-width holes for ``time`` and ``tid`` that the blaster fills from a counter;
+every other payload is a plain, pre-built ``bytes``.
 """
 
 from __future__ import annotations
@@ -11,6 +16,13 @@ import random
 from typing import Any
 
 Payload = dict[str, Any]
+Template = tuple[bytes, bytes, bytes]  # before time, between time and tid, after tid
+PoolItem = bytes | Template
+
+TIME_BASE = 1_764_835_613_064  # ms; 13 digits, and stays 13 wide
+TID_BASE = 500_000_000_000_000  # 15 digits, and stays 15 wide (tids are 50-bit)
+TRADES_PER_MS = 4
+_TIME_HOLE, _TID_HOLE = 9_999_999_999_999, 999_999_999_999_999
 
 _REAL_COINS = (
     "BTC", "ETH", "SOL", "HYPE", "XRP", "DOGE", "SUI", "AVAX", "LINK", "BNB", "ADA", "TRX",
@@ -44,17 +56,30 @@ def _level(rng: random.Random, px: float) -> dict[str, Any]:
     return {"px": f"{px:.1f}", "sz": f"{rng.uniform(0.001, 40):.4f}", "n": rng.randint(1, 30)}
 
 
-def trade(rng: random.Random, coin: str, stamp: int) -> dict[str, Any]:
-    """One WsTrade (§7.10); ``stamp`` goes in ``time`` (the benchmark's send stamp)."""
+def trade(rng: random.Random, coin: str, stamp: int, tid: int) -> dict[str, Any]:
+    """One WsTrade (§7.10); ``stamp`` goes in ``time``."""
     return {
         "coin": coin, "side": rng.choice("AB"), "px": f"{rng.uniform(90000, 110000):.1f}",
         "sz": f"{rng.uniform(0.0001, 3):.5f}", "time": stamp, "hash": _hash(rng),
-        "tid": rng.randrange(1 << 50), "users": [_address(rng), _address(rng)],
+        "tid": tid, "users": [_address(rng), _address(rng)],
     }  # fmt: skip
 
 
-def trades_frame(rng: random.Random, coin: str, stamp: int = 1764835613064) -> Payload:
-    return {"channel": "trades", "data": [trade(rng, coin, stamp)]}
+def trades_frame(rng: random.Random, coin: str, stamp: int = TIME_BASE, tid: int = TID_BASE) -> Payload:
+    return {"channel": "trades", "data": [trade(rng, coin, stamp, tid)]}
+
+
+def trades_template(rng: random.Random, coin: str) -> Template:
+    text = compact(trades_frame(rng, coin, _TIME_HOLE, _TID_HOLE))
+    before, rest = text.split(b'"time":%d' % _TIME_HOLE)
+    between, after = rest.split(b'"tid":%d' % _TID_HOLE)
+    return before + b'"time":', between + b'"tid":', after
+
+
+def fill(template: Template, seq: int) -> bytes:
+    """The ``seq``-th unique trade from ``template``: same width as every other."""
+    return b"%s%d%s%d%s" % (template[0], TIME_BASE + seq // TRADES_PER_MS, template[1], TID_BASE + seq,
+                            template[2])
 
 
 def l2book_frame(rng: random.Random, coin: str, stamp: int = 1764842873555) -> Payload:
@@ -97,21 +122,21 @@ def subscriptions(workload: str) -> list[dict[str, Any]]:
     raise ValueError(f"unknown workload {workload!r}")
 
 
-def frame_pool(workload: str, seed: int = 7) -> list[bytes]:
-    """The distinct payloads the blaster cycles through for ``workload``.
+def frame_pool(workload: str, seed: int = 7) -> list[PoolItem]:
+    """The payloads the blaster cycles through for ``workload``.
 
     The mix weighs feeds as a busy market does: per coin, three trade and three bbo
     frames for every full book and every candle update.
     """
     rng = random.Random(seed)
     if workload in ("trades", "soak"):
-        return [compact(trades_frame(rng, "BTC")) for _ in range(64)]
+        return [trades_template(rng, "BTC") for _ in range(64)]
     if workload == "l2Book":
         return [compact(l2book_frame(rng, "BTC")) for _ in range(16)]
     if workload == "mix":
-        pool: list[bytes] = []
+        pool: list[PoolItem] = []
         for coin in coins(MIX_COINS):
-            pool += [compact(trades_frame(rng, coin)) for _ in range(3)]
+            pool += [trades_template(rng, coin) for _ in range(3)]
             pool += [compact(bbo_frame(rng, coin)) for _ in range(3)]
             pool += [compact(l2book_frame(rng, coin)), compact(candle_frame(rng, coin))]
         rng.shuffle(pool)
@@ -128,7 +153,8 @@ class StampedTrades:
         rng = random.Random(seed)
         self._templates = []
         for _ in range(64):
-            before, after = compact(trades_frame(rng, "BTC", self.MARK)).split(str(self.MARK).encode())
+            text = compact(trades_frame(rng, "BTC", self.MARK, rng.randrange(1 << 50)))
+            before, after = text.split(str(self.MARK).encode())
             self._templates.append((before, after))
         self._next = 0
 

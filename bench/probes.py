@@ -46,7 +46,7 @@ class Throughput:
         self.t0 = self.t1 = self.cpu0 = self.cpu1 = 0.0
         self.end_count = 0
 
-    def __call__(self, _message: Any) -> None:
+    def __call__(self, message: Any) -> None:
         self.count += 1
         if self.count in self._marks:
             self._mark(self.count)

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = {"ours": "hyperliquid_ws", "sdk": "official SDK", "ceiling": "ceiling (bare recv)", "wire": "blaster (raw recv_into)"}
+LABELS = {"ours": "hyperliquid_ws", "sdk": "official SDK", "ceiling": "ceiling (bare recv)",
+          "wire": "blaster (raw recv_into)"}
 
 
 def _version(distribution: str) -> str:
@@ -51,8 +52,8 @@ def machine() -> list[str]:
         f"CPU            {_cpu_model()}, {os.cpu_count()} cores ({usable} usable)",
         f"OS             {platform.system()} {platform.release()}",
         f"Python         {platform.python_version()} ({platform.python_implementation()})",
-        f"websocket-client {_version('websocket-client')}, hyperliquid-python-sdk {_version('hyperliquid-python-sdk')}, "
-        f"requests {_version('requests')}",
+        f"websocket-client {_version('websocket-client')}, "
+        f"hyperliquid-python-sdk {_version('hyperliquid-python-sdk')}, requests {_version('requests')}",
         f"orjson         {'installed ' + _version('orjson') if importlib.util.find_spec('orjson') else 'not installed'}"
         f"; wsaccel {'installed' if importlib.util.find_spec('wsaccel') else 'not installed'}"
         " (without it websocket-client validates UTF-8 in pure Python unless told to skip)",

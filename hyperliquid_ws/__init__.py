@@ -21,6 +21,7 @@ from .errors import (
 )
 from .feeds import CANDLE_INTERVALS, FEEDS
 from .limits import Limits
+from .stream import Stream
 from .subscription import Subscription
 
 __version__ = "0.1.0"
@@ -41,6 +42,7 @@ __all__ = [
     "Limits",
     "RequestError",
     "ServerError",
+    "Stream",
     "Subscription",
     "SubscriptionError",
     "__version__",

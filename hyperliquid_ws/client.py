@@ -32,6 +32,8 @@ from .limits import Limits
 from .link import LinkSettings
 from .pool import Pool
 from .ratelimit import RateLimiter
+from .stats import collect
+from .stream import Stream
 from .subscription import Subscription
 
 log = logging.getLogger(__name__)
@@ -125,6 +127,7 @@ class HyperliquidWS:
             on_reconnect=on_reconnect,
         )
         self._pool = Pool(self.name, settings, self.limits)
+        self._streams: weakref.WeakSet[Stream] = weakref.WeakSet()
         self._lifecycle = threading.Lock()
         self._started = False
         self._closed = threading.Event()  # close() was called
@@ -159,6 +162,33 @@ class HyperliquidWS:
         handle = self._pool.subscribe(self, feed, canonical_form, wire, callback)
         self._start()
         return handle
+
+    def stream(
+        self,
+        subscription: dict[str, Any],
+        *,
+        timeout: float | None = None,
+        maxsize: int = 10_000,
+        overflow: str = "drop_oldest",
+        allow_unknown: bool = False,
+    ) -> Stream:
+        """Iterate over a feed's messages, blocking: ``for m in ws.stream(sub, timeout=30)``.
+
+        ``timeout`` ends the iteration when nothing arrives within it (None: never).
+        Up to ``maxsize`` messages wait for the consumer; beyond that ``overflow``
+        (``"drop_oldest"`` or ``"drop_newest"``) decides, and every drop is counted and
+        logged. Leaving the loop in any way unsubscribes; it is also a context manager.
+        """
+        stream = Stream(dict(subscription) if isinstance(subscription, dict) else subscription,
+                        timeout=timeout, maxsize=maxsize, overflow=overflow)
+        stream.attach(self.subscribe(subscription, stream.feeder(), allow_unknown=allow_unknown))
+        self._streams.add(stream)
+        return stream
+
+    def stats(self) -> dict[str, Any]:
+        """A plain dict: per connection and per subscription counters, backfill, queue
+        depths, callback errors, and current counts against each limit."""
+        return collect(self)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Remove one handle's callback; the last one on a feed unsubscribes on the wire."""
@@ -263,7 +293,9 @@ class HyperliquidWS:
         up = sum(link.connection.connected for link in links)
         state = "closed" if self.closed else "idle" if not self._started else f"{up}/{len(links)} connected"
         subscriptions = sum(len(link.registry.entries()) for link in links)
-        return f"<HyperliquidWS {self.name} {self.ws_url} {state} subscriptions={subscriptions}>"
+        errors = self._dispatcher.callback_errors
+        return (f"<HyperliquidWS {self.name} {self.ws_url} {state} subscriptions={subscriptions} "
+                f"delivered={self._dispatcher.delivered} callback_errors={errors}>")
 
     # -- internals ------------------------------------------------------------------------
 

@@ -21,10 +21,12 @@ Callback = Callable[[Any], None]
 ErrorHook = Callable[[BaseException], None]
 
 
-def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> None:
-    """Run one user callback; whatever it raises is logged and handed to ``on_error``."""
+def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> bool:
+    """Run one user callback; whatever it raises is logged and handed to ``on_error``.
+    Returns False if it raised."""
     try:
         callback(argument)
+        return True
     except BaseException as exc:
         log.exception("callback %r raised", callback)
         if on_error is not None and callback is not on_error:
@@ -32,6 +34,7 @@ def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> 
                 on_error(CallbackError(callback, argument, exc))
             except BaseException:
                 log.exception("on_error hook %r raised", on_error)
+        return False
 
 
 class Dispatcher:
@@ -45,6 +48,7 @@ class Dispatcher:
         self._idle = False
         self._stopping = False
         self.delivered = 0
+        self.callback_errors = 0
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
 
     def start(self) -> None:
@@ -88,7 +92,8 @@ class Dispatcher:
                 batch, self._queue = self._queue, deque()
             for callbacks, message in batch:
                 for callback in callbacks:
-                    call_user(callback, message, on_error)
+                    if not call_user(callback, message, on_error):
+                        self.callback_errors += 1
                 self.delivered += 1
                 if self._stopping:
                     break
