@@ -40,11 +40,11 @@ def test_l2book_precision_variants_of_one_coin_are_kept_apart(server, client):
     variants = [{"type": "l2Book", "coin": "ETH"}, {"type": "l2Book", "coin": "ETH", "nSigFigs": 5},
                 {"type": "l2Book", "coin": "ETH", "nSigFigs": 3}]
     got = [Collector() for _ in variants]
-    for variant, collector in zip(variants, got):
+    for variant, collector in zip(variants, got, strict=True):
         client.subscribe(variant, collector).wait()
     assert len(client._pool.links) == 3
     frames = [server.emit(variant) for variant in variants]
-    for frame, collector in zip(frames, got):
+    for frame, collector in zip(frames, got, strict=True):
         wait_until(lambda f=frame, c=collector: f in c.messages, what="each variant's book")
     for i, collector in enumerate(got):
         assert all(frames[j] not in collector.messages for j in range(3) if j != i)

@@ -100,7 +100,8 @@ def test_handshakes_that_fail_several_times_in_a_row(server, make_client):
     server.refuse_handshakes(4)
     server.drop_connections()
     wait_until(lambda: all_restored(server, client, subs, 2), what="restored after refused handshakes")
-    assert "503" in client._pool.primary.connection.last_disconnect_reason or client._pool.primary.connection.connects == 2
+    connection = client._pool.primary.connection
+    assert "503" in connection.last_disconnect_reason or connection.connects == 2
     assert_streaming(server, got)
 
 
