@@ -125,3 +125,29 @@ def test_every_connection_is_joined_at_close(server):
     assert len(client_threads() - before) == 3 * 3 + 2  # reader, keepalive, writer each; backfill; dispatch
     client.close()
     assert client_threads() == before
+
+
+def test_one_connections_trouble_does_not_stall_the_others(make_client):
+    with LocalServer(tick_interval=None, max_connections=10) as server:
+        client = make_client(base_url=server.base_url)
+        first, second = Collector(), Collector()
+        client.subscribe({"type": "orderUpdates", "user": USERS[0]}, first).wait()
+        client.subscribe({"type": "orderUpdates", "user": USERS[1]}, second).wait()
+        primary, extra = client._pool.links
+        server.drop_connections(conn=max(server.connection_ids()))
+        frame = server.emit({"type": "orderUpdates", "user": USERS[0]})
+        wait_until(lambda: frame in first.messages, what="the untouched connection to keep streaming")
+        wait_until(lambda: extra.connection.connects == 2 and extra.connection.connected,
+                   what="the dropped connection to come back")
+        assert primary.connection.connects == 1
+        assert server.connections_refused == 0
+
+
+def test_the_pool_stays_within_the_servers_connection_limit(make_client):
+    with LocalServer(tick_interval=None, max_connections=3) as server:
+        client = make_client(base_url=server.base_url, limits=Limits(max_connections=3))
+        for user in USERS[:3]:
+            client.subscribe({"type": "userEvents", "user": user}, Collector()).wait()
+        with pytest.raises(LimitError, match="max_connections"):
+            client.subscribe({"type": "userEvents", "user": USERS[3]}, Collector())
+        assert server.connections_refused == 0

@@ -136,8 +136,8 @@ class Hub:
             tasks.append(task)
         return tasks
 
-    def abort_all(self) -> int:
-        conns = list(self.connections.values())
+    def abort_all(self, conn_id: int | None = None) -> int:
+        conns = self.targets(conn_id)
         for conn in conns:
             conn.abort()
         return len(conns)

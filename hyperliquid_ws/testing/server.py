@@ -45,7 +45,7 @@ class LocalServer:
         tick_interval: float | None = 0.5, idle_timeout: float = 60.0,
         max_subscriptions: int = 1000, max_users: int = 10,
         max_messages_per_minute: int = 2000, max_inflight_posts: int = 100,
-        rate_window: float = 60.0, greeting: bool = False, seed: int = 1,
+        rate_window: float = 60.0, max_connections: int = 10, greeting: bool = False, seed: int = 1,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
@@ -66,7 +66,8 @@ class LocalServer:
                         max_inflight_posts, rate_window)
         self._app = ServerApp(self.market, limits, host=host, port=port,
                               tick_interval=tick_interval, idle_timeout=idle_timeout,
-                              greeting=greeting, on_change=self._notify_waiters)
+                              greeting=greeting, on_change=self._notify_waiters,
+                              max_connections=max_connections)
         self._hub = self._app.hub
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -159,9 +160,9 @@ class LocalServer:
             raise ValueError("steps must not be negative")
         self._call(lambda: self._app.advance(steps))
 
-    def drop_connections(self) -> int:
-        """Abort every TCP connection without a close frame; return how many."""
-        return self._call_sync(self._hub.abort_all)
+    def drop_connections(self, conn: int | None = None) -> int:
+        """Abort every TCP connection (or only ``conn``) without a close frame; return how many."""
+        return self._call_sync(lambda: self._hub.abort_all(conn))
 
     def close_connections(self, code: int = 1000, reason: str = "") -> int:
         """Send a close frame with ``code`` to every connection; return how many."""
@@ -198,6 +199,11 @@ class LocalServer:
         """
         return self._call_sync(
             lambda: [item for item in self._app.received if conn is None or item[0] == conn])
+
+    @property
+    def connections_refused(self) -> int:
+        """Upgrades refused because ``max_connections`` were already open."""
+        return self._app.connections_refused
 
     def connection_ids(self) -> list[int]:
         return self._call_sync(lambda: list(self._hub.connections))

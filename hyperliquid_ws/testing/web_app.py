@@ -37,7 +37,7 @@ class ServerApp:
     def __init__(
         self, market: Market, limits: Limits, *, host: str, port: int,
         tick_interval: float | None, idle_timeout: float, greeting: bool,
-        on_change: Callable[[], None],
+        on_change: Callable[[], None], max_connections: int = 100,
     ) -> None:
         self.market = market
         self.host = host
@@ -51,6 +51,8 @@ class ServerApp:
         self.received: deque[tuple[int, object]] = deque(maxlen=MAX_RECEIVED)
         self.received_total = 0
         self.refusals = 0
+        self.max_connections = max_connections  # per IP; the real server allows 10
+        self.connections_refused = 0
         self.info_failures: tuple[int, int] = (0, 500)  # (how many more, HTTP status)
         self._stopping: asyncio.Event | None = None
 
@@ -106,6 +108,9 @@ class ServerApp:
         if self.refusals > 0:
             self.refusals -= 1
             return web.Response(status=503, text="Service Unavailable")
+        if len(self.hub.connections) >= self.max_connections:
+            self.connections_refused += 1
+            return web.Response(status=429, text="Too many connections")
         ws = web.WebSocketResponse(autoping=False, timeout=STOP_GRACE)
         await ws.prepare(request)
         loop = asyncio.get_running_loop()
