@@ -65,7 +65,7 @@ def test_ctrl_c_exits_cleanly():
     try:
         assert process.stdout.readline().startswith('{"channel":"l2Book"')
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=90)
     finally:
         process.kill()
     assert process.returncode == 0
