@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import websocket
 
 from .backoff import Backoff
+from .frames import ProtocolError, read_frames
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ class Connection:
         self.name = name
         self._on_open = on_open
         self.on_frame: Callable[[bytes], None] = lambda payload: None  # set by the owner
+        self.on_batch_end: Callable[[], None] = lambda: None  # after each read's frames
         self._on_lost = on_lost
         self._backoff = backoff
         self._open_timeout = open_timeout
@@ -187,22 +189,34 @@ class Connection:
         return reason
 
     def _read(self, ws: websocket.WebSocket) -> str:
-        recv = ws.recv_data
         on_frame = self.on_frame
-        text = websocket.ABNF.OPCODE_TEXT
+        flush = self.on_batch_end
+
+        def batch_end() -> None:
+            self.last_inbound = time.monotonic()
+            flush()
+
+        sock = ws.sock
+        if sock is None:
+            return "connection closed"
         try:
-            while True:
-                opcode, data = recv()
-                self.last_inbound = time.monotonic()
-                if opcode == text:
-                    on_frame(data)
-                elif opcode == websocket.ABNF.OPCODE_CLOSE:
-                    code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
-                    return f"server closed the connection (code {code}, {data[2:].decode(errors='replace')!r})"
+            code, reason = read_frames(sock, on_frame, batch_end, self._pong)
         except websocket.WebSocketConnectionClosedException:
             return "connection closed"
-        except (OSError, websocket.WebSocketException) as exc:
+        except (OSError, ProtocolError, websocket.WebSocketException) as exc:
             return f"connection error: {exc!r}"
+        if code is None and not reason:
+            return "connection closed by the server (no close frame)"
+        return f"server closed the connection (code {code}, {reason!r})"
+
+    def _pong(self, payload: bytes) -> None:
+        with self._send_lock:
+            ws = self._ws
+            if ws is not None:
+                try:
+                    ws.pong(payload)
+                except (OSError, websocket.WebSocketException) as exc:
+                    log.debug("%s: pong failed: %s", self.name, exc)
 
     def _open(self) -> websocket.WebSocket:
         """Connect TCP (+TLS) and do the WebSocket handshake; ``close()`` interrupts it."""

@@ -61,6 +61,13 @@ class Dispatcher:
             if self._idle:
                 self._ready.notify()
 
+    def submit_many(self, items: list[tuple[tuple[Callback, ...], Any]]) -> None:
+        """Queue a batch of ``(callbacks, message)`` at once: one lock, at most one wake-up."""
+        with self._lock:
+            self._queue.extend(items)
+            if self._idle:
+                self._ready.notify()
+
     def report(self, error: BaseException) -> None:
         """Queue ``error`` for the ``on_error`` hook, if there is one (callers log it)."""
         if self._on_error is not None:

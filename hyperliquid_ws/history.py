@@ -5,14 +5,16 @@ that can arrive twice: in the ``isSnapshot`` message a resubscribe brings, and i
 the backfill fetches over HTTP. A ``Tracker`` remembers the identity of the items it
 let through (a bounded memory) and filters every later message down to the new ones.
 
-Items older than everything the memory still holds (``horizon``) count as seen: they
-can only be history that was delivered long ago and since forgotten.
+Items older than everything the memory has forgotten (``horizon``) count as seen: they
+can only be history that was delivered long ago. An item exactly at the horizon passes:
+at that one boundary, better twice than never.
 
 Pure: no sockets, no threads. The caller serialises access (the entry's lock).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -116,7 +118,8 @@ class Tracker:
     def __init__(self, shape: Shape | Callable[[Any], Shape | None], memory: int = 5000) -> None:
         self._shape = shape
         self._memory = memory
-        self._seen: dict[Hashable, int] = {}  # key -> time, insertion-ordered: oldest first
+        self._seen: set[Hashable] = set()
+        self._order: deque[tuple[Hashable, int]] = deque()  # (key, time), oldest first
         self.horizon: int | None = None  # newest time forgotten
         self.last_time: int | None = None  # newest time delivered
         self.duplicates = 0  # items filtered out
@@ -136,7 +139,13 @@ class Tracker:
             return True, data
         if not items:
             return True, data
-        fresh = [item for item in items if self._remember(shape, item)]
+        # Judge the whole batch against the memory as it was, then record: recording
+        # while judging could evict keys that later items of this batch need.
+        judged = [self._judge(shape, item) for item in items]
+        fresh = [item for item, (is_new, _, _) in zip(items, judged, strict=True) if is_new]
+        for is_new, key, when in judged:
+            if is_new and key is not None:
+                self._record(key, when)
         if len(fresh) == len(items):
             return True, data
         self.duplicates += len(items) - len(fresh)
@@ -144,23 +153,28 @@ class Tracker:
             return False, data
         return True, shape.rebuild(data, fresh)
 
-    def _remember(self, shape: Shape, item: Any) -> bool:
+    def _judge(self, shape: Shape, item: Any) -> tuple[bool, Hashable | None, int]:
+        """(new?, key, time) of one item; an item that cannot be read counts as new."""
         try:
             key = shape.key(item)
             when = shape.time(item)
             hash(key)
         except (KeyError, TypeError, IndexError):
-            return True
-        if key in self._seen or (self.horizon is not None and when <= self.horizon):
-            return False
-        self._seen[key] = when
+            return True, None, 0
+        if key in self._seen or (self.horizon is not None and when < self.horizon):
+            return False, key, when
+        self._seen.add(key)  # also catches a repeat within the batch
+        return True, key, when
+
+    def _record(self, key: Hashable, when: int) -> None:
+        self._order.append((key, when))
         if self.last_time is None or when > self.last_time:
             self.last_time = when
-        if len(self._seen) > self._memory:
-            forgotten = self._seen.pop(next(iter(self._seen)))
+        if len(self._order) > self._memory:
+            forgotten_key, forgotten = self._order.popleft()
+            self._seen.discard(forgotten_key)
             if self.horizon is None or forgotten > self.horizon:
                 self.horizon = forgotten
-        return True
 
 
 class CandleTracker:

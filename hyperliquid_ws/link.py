@@ -65,6 +65,7 @@ class Link:
                       if carries_posts else None)
         self.router = Router(self.registry, settings.dispatcher, self.posts)
         self.connection.on_frame = self.router.handle
+        self.connection.on_batch_end = self.router.flush
         self.writer = Writer(self.connection, settings.limiter)
         self.keepalive = Keepalive(
             self.connection, settings.limiter, ping_interval=settings.ping_interval,

@@ -17,6 +17,11 @@ from .errors import ServerError, SubscriptionError
 from .posts import PendingRequests
 from .registry import Registry
 
+try:  # the "fast" extra: parsing is most of what a book frame costs
+    from orjson import loads
+except ImportError:  # pragma: no cover - exercised by installs without the extra
+    from json import loads
+
 log = logging.getLogger(__name__)
 
 _POST_ERROR = re.compile(r"too many pending post requests.*?id=(?P<id>\d+)")
@@ -34,11 +39,13 @@ class Router:
             "pong": lambda data: None,
         }
         self.unrouted = 0
+        self._batch: list[tuple[tuple[Any, ...], Any]] = []  # for the dispatcher, per socket read
+        self._add = self._add_to_batch
 
     def handle(self, payload: bytes) -> None:
         """One text frame from the server (reader thread)."""
         try:
-            message = json.loads(payload)
+            message = loads(payload)
             channel = message["channel"]
         except (ValueError, TypeError, KeyError):
             log.debug("ignoring a frame that is not a JSON envelope: %.200r", payload)
@@ -56,16 +63,25 @@ class Router:
                 return
             entry.heard(time.monotonic())
             if entry.tracker is None and entry.held is None:
-                self._dispatcher.submit(entry.callbacks, message)
+                self._batch.append((entry.callbacks, message))
                 entry.delivered += 1
             else:
-                entry.deliver(message, self._dispatcher.submit)
+                entry.deliver(message, self._add)
             return
         control = self._control.get(channel)
         if control is None:
             log.debug("ignoring a frame on unknown channel %r", channel)
             return
         control(message.get("data"))
+
+    def _add_to_batch(self, callbacks: tuple[Any, ...], message: Any) -> None:
+        self._batch.append((callbacks, message))
+
+    def flush(self) -> None:
+        """Hand the frames of one socket read to the dispatcher (reader thread)."""
+        if self._batch:
+            batch, self._batch = self._batch, []
+            self._dispatcher.submit_many(batch)
 
     def _on_ack(self, data: Any) -> None:
         method = data.get("method") if isinstance(data, dict) else None

@@ -31,7 +31,16 @@ def test_a_bounded_memory_treats_forgotten_history_as_seen():
     tracker.admit(trades)
     assert tracker.horizon == 101
     deliver, data = tracker.admit([*trades, {"coin": "SOL", "tid": 9, "time": 200}])
-    assert deliver and data == [{"coin": "SOL", "tid": 9, "time": 200}]
+    # 100 is older than the horizon: seen. 101 is at it: passes again (never lost).
+    assert deliver and data == [trades[1], {"coin": "SOL", "tid": 9, "time": 200}]
+
+
+def test_many_items_sharing_one_time_are_never_dropped():
+    tracker = Tracker(SHAPES["trades"], memory=4)
+    burst = [{"coin": "SOL", "tid": n, "time": 500} for n in range(10)]
+    assert tracker.admit(burst) == (True, burst)
+    later = [{"coin": "SOL", "tid": n, "time": 500} for n in range(10, 20)]
+    assert tracker.admit(later) == (True, later)
 
 
 def test_user_events_funding_and_fills_are_deduplicated_and_others_pass():

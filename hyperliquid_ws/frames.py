@@ -1,0 +1,109 @@
+"""Reads WebSocket frames off a connected socket in bulk (RFC 6455 §5.2).
+
+websocket-client does the handshake and every send; receiving is done here because its
+reader makes three small ``recv`` calls and builds an object per frame, which costs
+more than everything else the client does with a frame. This reads up to 256 KiB at a
+time and slices every complete frame out of the buffer.
+
+Server frames are unmasked text; fragmented messages, masked frames, pings (answered
+with a pong), pongs and close frames are handled too. Runs on the reader thread.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from typing import Protocol
+
+CHUNK = 262_144
+_TEXT, _BINARY, _CONTINUATION = 0x1, 0x2, 0x0
+_CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
+_LENGTH_16 = struct.Struct("!H")
+_LENGTH_64 = struct.Struct("!Q")
+
+
+class Socket(Protocol):
+    def recv(self, size: int) -> bytes: ...
+
+
+class ProtocolError(Exception):
+    """The server sent something that is not a WebSocket frame stream."""
+
+
+def _unmask(mask: bytes, payload: bytes) -> bytes:
+    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
+    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
+    return value.to_bytes(len(payload), "big")
+
+
+def read_frames(
+    sock: Socket,
+    on_text: Callable[[bytes], None],
+    on_batch_end: Callable[[], None],
+    on_ping: Callable[[bytes], None],
+) -> tuple[int | None, str]:
+    """Deliver every text message to ``on_text`` until the server closes; calls
+    ``on_batch_end`` after each read's worth of frames. Returns the close code and
+    reason (``None`` and ``""`` when the stream just ended). Socket errors propagate.
+    """
+    buffer = b""
+    fragments: list[bytes] = []
+    fragmented_opcode = 0
+    recv = sock.recv
+    while True:
+        chunk = recv(CHUNK)
+        if not chunk:
+            return None, ""
+        buffer = buffer + chunk if buffer else chunk
+        end = len(buffer)
+        position = 0
+        while end - position >= 2:
+            first, second = buffer[position], buffer[position + 1]
+            length = second & 0x7F
+            header = 2
+            if length == 126:
+                if end - position < 4:
+                    break
+                length = _LENGTH_16.unpack_from(buffer, position + 2)[0]
+                header = 4
+            elif length == 127:
+                if end - position < 10:
+                    break
+                length = _LENGTH_64.unpack_from(buffer, position + 2)[0]
+                header = 10
+            masked = second & 0x80
+            if masked:
+                header += 4
+            start = position + header
+            stop = start + length
+            if stop > end:
+                break
+            payload = buffer[start:stop]
+            if masked:
+                payload = _unmask(buffer[start - 4 : start], payload)
+            position = stop
+            opcode = first & 0x0F
+            final = first & 0x80
+            if opcode == _TEXT and final:
+                on_text(payload)
+            elif opcode == _CLOSE:
+                on_batch_end()
+                code = _LENGTH_16.unpack_from(payload)[0] if len(payload) >= 2 else None
+                return code, payload[2:].decode("utf-8", "replace")
+            elif opcode == _PING:
+                on_ping(payload)
+            elif opcode in (_TEXT, _BINARY):
+                if not final:  # the first fragment of a long message
+                    fragmented_opcode, fragments = opcode, [payload]
+            elif opcode == _CONTINUATION:
+                if not fragments:
+                    raise ProtocolError("continuation frame with no message to continue")
+                fragments.append(payload)
+                if first & 0x80:
+                    message, fragments = b"".join(fragments), []
+                    if fragmented_opcode == _TEXT:
+                        on_text(message)
+            elif opcode != _PONG:  # a pong needs no answer; any frame is life
+                raise ProtocolError(f"unknown opcode {opcode:#x}")
+        buffer = buffer[position:] if position < end else b""
+        on_batch_end()
