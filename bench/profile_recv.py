@@ -1,4 +1,4 @@
-"""Where hyperliquid_ws spends its time per frame on the trades workload.
+"""Where hyperliquid_ws spends its time per frame (trades workload by default; --workload l2Book).
 
 ``python -m bench.profile_recv [--frames N] [--top K] [--py-spy]``
 
@@ -30,6 +30,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.blaster import Blaster
+from bench.payloads import subscriptions
 from bench.plan import Plan
 from bench.probes import Throughput
 from bench.runner import child_env
@@ -72,17 +73,18 @@ class ThreadProfiles:
         threading.setprofile(None)
 
 
-def profile_ours(frames: int) -> tuple[pstats.Stats, int, float, list[str]]:
+def profile_ours(frames: int, workload: str = "trades") -> tuple[pstats.Stats, int, float, list[str]]:
     from hyperliquid_ws import HyperliquidWS
 
     with Blaster() as blaster:
-        blaster.arm(Plan("trades", "blast", frames=frames))
+        blaster.arm(Plan(workload, "blast", frames=frames))
         probe = Throughput(frames, warmup=1)
         profiles = ThreadProfiles()
         profiles.install()
         try:
             ws = HyperliquidWS(blaster.base_url, name="profile")
-            ws.subscribe({"type": "trades", "coin": "BTC"}, probe).wait(30)
+            for subscription in subscriptions(workload):
+                ws.subscribe(subscription, probe)
             started = time.perf_counter()
             probe.done.wait(600)
             elapsed = time.perf_counter() - started
@@ -119,13 +121,13 @@ def summarise(stats: pstats.Stats, frames: int, top: int) -> list[str]:
     return lines
 
 
-def py_spy(frames: int, top: int) -> list[str]:
+def py_spy(frames: int, top: int, workload: str = "trades") -> list[str]:
     """Sample a fresh worker process (hyperliquid_ws, trades) with py-spy, all threads."""
     exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not os.path.exists(exe):
         return ["py-spy not installed (pip install py-spy)"]
     with Blaster() as blaster, tempfile.TemporaryDirectory() as tmp:
-        plan = Plan("trades", "blast", frames=frames)
+        plan = Plan(workload, "blast", frames=frames)
         blaster.arm(plan)
         job = json.dumps({"client": "ours", "plan": plan.to_json(), "base_url": blaster.base_url,
                           "seconds": 600, "warmup": 1000})
@@ -168,14 +170,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200_000)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--py-spy", action="store_true", help="also sample a worker with py-spy")
+    parser.add_argument("--workload", default="trades", help="trades, l2Book or mix")
     args = parser.parse_args()
-    stats, frames, elapsed, threads = profile_ours(args.frames)
-    print(f"# cProfile of hyperliquid_ws, trades workload: {frames:,} frames in {elapsed:.2f} s "
+    stats, frames, elapsed, threads = profile_ours(args.frames, args.workload)
+    print(f"# cProfile of hyperliquid_ws, {args.workload} workload: {frames:,} frames in {elapsed:.2f} s "
           f"({frames / elapsed:,.0f} frames/s under the profiler); threads: {', '.join(threads)}\n")
     print("\n".join(summarise(stats, frames, args.top)))
     if args.py_spy:
         print("\n# py-spy (sampling, no instrumentation overhead)\n")
-        print("\n".join(py_spy(args.frames * 3, args.top)))
+        print("\n".join(py_spy(args.frames * 3, args.top, args.workload)))
 
 
 if __name__ == "__main__":

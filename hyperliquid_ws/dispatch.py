@@ -18,6 +18,9 @@ from .errors import CallbackError
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Any], None]
+PACE_HIGH = 512  # queued messages above which the reader pauses briefly
+PACE_LOW = 64  # ... until the callbacks are down to this many
+PACE_WAIT = 0.002  # seconds; the longest such pause
 ErrorHook = Callable[[BaseException], None]
 
 
@@ -47,6 +50,7 @@ class Dispatcher:
         self._ready = threading.Condition(self._lock)
         self._idle = False
         self._stopping = False
+        self._drained = threading.Condition(self._lock)  # the queue fell below the low mark
         self.delivered = 0
         self.callback_errors = 0
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -62,11 +66,19 @@ class Dispatcher:
                 self._ready.notify()
 
     def submit_many(self, items: list[tuple[tuple[Callback, ...], Any]]) -> None:
-        """Queue a batch of ``(callbacks, message)`` at once: one lock, at most one wake-up."""
+        """Queue a batch of ``(callbacks, message)`` at once: one lock, at most one wake-up.
+
+        If the queue is deep, wait a moment (never more than ``PACE_WAIT``) for the
+        callbacks to catch up: messages then leave memory soon after they were parsed,
+        which is far cheaper than freeing thousands of them long after. A blocked
+        callback cannot stall the reader: the wait always ends in time.
+        """
         with self._lock:
             self._queue.extend(items)
             if self._idle:
                 self._ready.notify()
+            if len(self._queue) > PACE_HIGH:
+                self._drained.wait(PACE_WAIT)
 
     def report(self, error: BaseException) -> None:
         """Queue ``error`` for the ``on_error`` hook, if there is one (callers log it)."""
@@ -97,10 +109,15 @@ class Dispatcher:
                                   len(self._queue))
                     return
                 batch, self._queue = self._queue, deque()
-            for callbacks, message in batch:
+            pop = batch.popleft
+            while batch:  # popped one by one, so each message is freed right after use
+                callbacks, message = pop()
                 for callback in callbacks:
                     if not call_user(callback, message, on_error):
                         self.callback_errors += 1
                 self.delivered += 1
+                if len(batch) == PACE_LOW or (not batch and len(self._queue) <= PACE_LOW):
+                    with self._lock:
+                        self._drained.notify_all()
                 if self._stopping:
                     break
