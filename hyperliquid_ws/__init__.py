@@ -17,6 +17,7 @@ from .errors import (
     LimitError,
     RequestError,
     ServerError,
+    SlowConsumerError,
     SubscriptionError,
 )
 from .feeds import CANDLE_INTERVALS, FEEDS
@@ -42,6 +43,7 @@ __all__ = [
     "Limits",
     "RequestError",
     "ServerError",
+    "SlowConsumerError",
     "Stream",
     "Subscription",
     "SubscriptionError",

@@ -73,6 +73,8 @@ class HyperliquidWS:
         http_timeout: float = 10.0,
         silent_feed_factor: float = 20.0,
         silent_feed_minimum: float = 60.0,
+        callback_threads: int = 2,
+        lane_limit: int = 100_000,
         on_error: ErrorHook | None = None,
         on_connect: Callable[[str], None] | None = None,
         on_disconnect: Callable[[str], None] | None = None,
@@ -104,7 +106,11 @@ class HyperliquidWS:
             if hook is not None and not callable(hook):
                 raise ValueError(f"{hook_name} must be callable, got {hook!r}")
         self.name = name or f"hlws-{next(_numbers)}"
-        self._dispatcher = Dispatcher(f"{self.name}-dispatch", on_error)
+        if isinstance(callback_threads, bool) or not isinstance(callback_threads, int) or callback_threads < 1:
+            raise ValueError(f"callback_threads must be a whole number >= 1, got {callback_threads!r}")
+        if isinstance(lane_limit, bool) or not isinstance(lane_limit, int) or lane_limit < 1:
+            raise ValueError(f"lane_limit must be a whole number >= 1, got {lane_limit!r}")
+        self._dispatcher = Dispatcher(self.name, on_error, threads=callback_threads, lane_limit=lane_limit)
         self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
         self._backfiller = Backfiller(self.info_url, self._dispatcher, self.name,
                                       http_timeout=_positive("http_timeout", http_timeout))
@@ -311,7 +317,7 @@ class HyperliquidWS:
 
     def _threads(self) -> list[threading.Thread]:
         links = [*self._pool.links, *self._pool.retired]
-        return [*(t for link in links for t in link.threads()), self._backfiller.thread, self._dispatcher.thread]
+        return [*(t for link in links for t in link.threads()), self._backfiller.thread, *self._dispatcher.threads]
 
 
 @atexit.register

@@ -1,8 +1,19 @@
-"""The dispatcher thread: the only place user callbacks run.
+"""The dispatcher threads: the only place user callbacks run.
 
-The reader thread never runs user code: it hands ``(callbacks, message)`` to the
-dispatcher and goes back to the socket, so a slow callback cannot stall the keepalive
-or make a live link look dead. Messages are delivered in arrival order.
+The reader never runs user code: it hands each message to the *lane* of its
+subscription and goes back to the socket, so a slow callback cannot stall the keepalive
+or make a live link look dead.
+
+Every subscription (and every hook) has its own lane: a FIFO of messages. A small pool
+of dispatcher threads (``callback_threads``, default 2) serves the lanes; a lane is
+served by one thread at a time, so each subscription's callbacks see its messages in
+arrival order, while a callback that blocks holds up only its own lane. Other
+subscriptions are delayed only when every dispatcher thread is blocked at once. With
+``callback_threads=1`` every message is delivered in global arrival order.
+
+Overflow: a lane holds at most ``lane_limit`` messages waiting for a slow callback;
+beyond that its oldest waiting message is dropped, counted (``Lane.dropped``, in
+``stats()``), logged, and reported to ``on_error`` as a ``SlowConsumerError``.
 """
 
 from __future__ import annotations
@@ -11,17 +22,17 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
-from .errors import CallbackError
+from .errors import CallbackError, SlowConsumerError
 
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Any], None]
-PACE_HIGH = 512  # queued messages above which the reader pauses briefly
+ErrorHook = Callable[[BaseException], None]
+PACE_HIGH = 512  # messages waiting above which the reader pauses briefly
 PACE_LOW = 64  # ... until the callbacks are down to this many
 PACE_WAIT = 0.002  # seconds; the longest such pause
-ErrorHook = Callable[[BaseException], None]
 
 
 def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> bool:
@@ -40,84 +51,145 @@ def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> 
         return False
 
 
-class Dispatcher:
-    """One thread, one queue. ``submit`` is thread-safe and never blocks on user code."""
+class _Listeners(Protocol):
+    @property
+    def callbacks(self) -> tuple[Callback, ...]: ...
 
-    def __init__(self, name: str, on_error: ErrorHook | None) -> None:
+
+class _Fixed:
+    def __init__(self, callbacks: tuple[Callback, ...]) -> None:
+        self.callbacks = callbacks
+
+
+class Lane:
+    """The messages waiting for one subscription's (or one hook's) callbacks.
+
+    The callbacks are read when a message is delivered, so a callback removed in the
+    meantime is not called.
+    """
+
+    __slots__ = ("dropped", "listeners", "name", "queue", "scheduled")
+
+    def __init__(self, listeners: _Listeners, name: str) -> None:
+        self.listeners = listeners
+        self.name = name
+        self.queue: deque[Any] = deque()
+        self.scheduled = False  # in the ready queue, or being served
+        self.dropped = 0
+
+
+class Dispatcher:
+    """``submit``/``submit_many`` are thread-safe and never wait on user code."""
+
+    def __init__(self, name: str, on_error: ErrorHook | None, *, threads: int = 2,
+                 lane_limit: int = 100_000) -> None:
         self._on_error = on_error
-        self._queue: deque[tuple[tuple[Callback, ...], Any]] = deque()
+        self._lane_limit = lane_limit
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
-        self._idle = False
+        self._drained = threading.Condition(self._lock)
+        self._lanes: deque[Lane] = deque()  # lanes with messages and no thread serving them
+        self._hook_lanes: dict[Any, Lane] = {}
+        self._waiting = 0  # messages in lanes, not yet taken by a thread
+        self._idle = 0
         self._stopping = False
-        self._drained = threading.Condition(self._lock)  # the queue fell below the low mark
         self.delivered = 0
         self.callback_errors = 0
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.threads = [threading.Thread(target=self._run, name=f"{name}-dispatch-{n}", daemon=True)
+                        for n in range(1, threads + 1)]
 
     def start(self) -> None:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
 
-    def submit(self, callbacks: tuple[Callback, ...], message: Any) -> None:
-        """Queue ``message`` for each of ``callbacks`` (called from any thread)."""
-        with self._lock:
-            self._queue.append((callbacks, message))
-            if self._idle:
-                self._ready.notify()
+    @property
+    def depth(self) -> int:
+        return self._waiting
 
-    def submit_many(self, items: list[tuple[tuple[Callback, ...], Any]]) -> None:
-        """Queue a batch of ``(callbacks, message)`` at once: one lock, at most one wake-up.
+    def submit(self, lane: Lane, message: Any) -> None:
+        self.submit_many([(lane, message)])
 
-        If the queue is deep, wait a moment (never more than ``PACE_WAIT``) for the
-        callbacks to catch up: messages then leave memory soon after they were parsed,
-        which is far cheaper than freeing thousands of them long after. A blocked
-        callback cannot stall the reader: the wait always ends in time.
+    def submit_many(self, items: list[tuple[Lane, Any]]) -> None:
+        """Queue ``(lane, message)`` pairs: one lock, at most one wake-up per thread.
+
+        If many messages are waiting, pause a moment (never more than ``PACE_WAIT``)
+        for the callbacks to catch up: messages then leave memory soon after they were
+        parsed, which is far cheaper than freeing thousands of them long after. A
+        blocked callback cannot stall the reader: the pause always ends in time.
         """
+        overflowed: list[Lane] = []
         with self._lock:
-            self._queue.extend(items)
+            for lane, message in items:
+                queue = lane.queue
+                if len(queue) >= self._lane_limit:
+                    queue.popleft()
+                    self._waiting -= 1
+                    lane.dropped += 1
+                    if lane.dropped == 1 or lane.dropped % 1000 == 0:
+                        overflowed.append(lane)
+                queue.append(message)
+                if not lane.scheduled:
+                    lane.scheduled = True
+                    self._lanes.append(lane)
+            self._waiting += len(items)
             if self._idle:
-                self._ready.notify()
-            if len(self._queue) > PACE_HIGH:
+                self._ready.notify(min(self._idle, len(self._lanes)))
+            if self._waiting > PACE_HIGH:
                 self._drained.wait(PACE_WAIT)
+        for lane in overflowed:
+            error = SlowConsumerError(lane.name, self._lane_limit, lane.dropped)
+            log.warning("%s", error)
+            self.report(error)
 
     def report(self, error: BaseException) -> None:
         """Queue ``error`` for the ``on_error`` hook, if there is one (callers log it)."""
         if self._on_error is not None:
-            self.submit((self._on_error,), error)
+            self.submit(self.hook_lane(self._on_error), error)
 
-    @property
-    def depth(self) -> int:
-        return len(self._queue)
+    def hook_lane(self, hook: Callback) -> Lane:
+        lane = self._hook_lanes.get(hook)
+        if lane is None:
+            lane = self._hook_lanes.setdefault(hook, Lane(_Fixed((hook,)), getattr(hook, "__qualname__", "hook")))
+        return lane
 
     def stop(self) -> None:
-        """Ask the thread to finish its current callback and exit; does not join."""
+        """Ask the threads to finish their current callback and exit; does not join."""
         with self._lock:
             self._stopping = True
-            self._ready.notify()
+            self._ready.notify_all()
+            self._drained.notify_all()
 
     def _run(self) -> None:
         on_error = self._on_error
         while True:
             with self._lock:
-                while not self._queue and not self._stopping:
-                    self._idle = True
+                while not self._lanes and not self._stopping:
+                    self._idle += 1
                     self._ready.wait()
-                    self._idle = False
+                    self._idle -= 1
                 if self._stopping:
-                    if self._queue:
-                        log.debug("dispatcher stopping; %d queued messages not delivered",
-                                  len(self._queue))
+                    if self._waiting:
+                        log.debug("dispatcher stopping; %d messages not delivered", self._waiting)
                     return
-                batch, self._queue = self._queue, deque()
+                lane = self._lanes.popleft()
+                batch, lane.queue = lane.queue, deque()
+                self._waiting -= len(batch)
+                if self._waiting <= PACE_LOW:
+                    self._drained.notify_all()
+            delivered = errors = 0
             pop = batch.popleft
-            while batch:  # popped one by one, so each message is freed right after use
-                callbacks, message = pop()
-                for callback in callbacks:
+            while batch and not self._stopping:  # one by one: each message is freed right after use
+                message = pop()
+                for callback in lane.listeners.callbacks:
                     if not call_user(callback, message, on_error):
-                        self.callback_errors += 1
-                self.delivered += 1
-                if len(batch) == PACE_LOW or (not batch and len(self._queue) <= PACE_LOW):
-                    with self._lock:
-                        self._drained.notify_all()
-                if self._stopping:
-                    break
+                        errors += 1
+                delivered += 1
+            with self._lock:
+                self.delivered += delivered
+                self.callback_errors += errors
+                if lane.queue:
+                    self._lanes.append(lane)
+                    if self._idle:
+                        self._ready.notify()
+                else:
+                    lane.scheduled = False

@@ -111,3 +111,20 @@ class LimitError(HyperliquidWSError):
         super().__init__(message)
         self.limit = limit
         self.value = value
+
+
+class SlowConsumerError(HyperliquidWSError):
+    """A subscription's callbacks fell so far behind that messages were dropped.
+
+    Handed to ``on_error`` on the first drop and every 1000th; ``dropped`` counts
+    them. Raise ``lane_limit`` or make the callback hand slow work to a thread.
+    """
+
+    def __init__(self, subscription: str, limit: int, dropped: int) -> None:
+        super().__init__(
+            f"callbacks of {subscription} are {limit} messages behind; dropped the oldest "
+            f"({dropped} so far)"
+        )
+        self.subscription = subscription
+        self.limit = limit
+        self.dropped = dropped

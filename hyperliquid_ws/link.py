@@ -102,7 +102,8 @@ class Link:
 
     def _hook(self, hook: Callable[[Any], None] | None, argument: Any) -> None:
         if hook is not None:
-            self._settings.dispatcher.submit((hook,), argument)
+            dispatcher = self._settings.dispatcher
+            dispatcher.submit(dispatcher.hook_lane(hook), argument)
 
     # -- the reader thread ----------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from json.decoder import JSONDecoder
 from json.scanner import make_scanner
 from typing import Any
 
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, Lane
 from .errors import ServerError, SubscriptionError
 from .posts import PendingRequests
 from .registry import Registry
@@ -50,7 +50,7 @@ class Router:
             "pong": lambda data: None,
         }
         self.unrouted = 0
-        self._batch: list[tuple[tuple[Any, ...], Any]] = []  # for the dispatcher, per socket read
+        self._batch: list[tuple[Lane, Any]] = []  # for the dispatcher, per socket read
         self._add = self._add_to_batch
 
     def handle(self, payload: bytes) -> None:
@@ -74,7 +74,7 @@ class Router:
                 return
             entry.heard(time.monotonic())
             if entry.tracker is None and entry.held is None:
-                self._batch.append((entry.callbacks, message))
+                self._batch.append((entry.lane, message))
                 entry.delivered += 1
             else:
                 entry.deliver(message, self._add)
@@ -85,8 +85,8 @@ class Router:
             return
         control(message.get("data"))
 
-    def _add_to_batch(self, callbacks: tuple[Any, ...], message: Any) -> None:
-        self._batch.append((callbacks, message))
+    def _add_to_batch(self, lane: Lane, message: Any) -> None:
+        self._batch.append((lane, message))
 
     def flush(self) -> None:
         """Hand the frames of one socket read to the dispatcher (reader thread)."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .dispatch import Lane
 from .errors import HyperliquidTimeoutError, SubscriptionError
 from .history import SHAPES, CandleTracker, Tracker
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from .feeds import Feed, RouteKey
 
 Callback = Callable[[Any], None]
-Submit = Callable[[tuple[Callback, ...], Any], None]
+Submit = Callable[[Lane, Any], None]
 _CADENCE_SAMPLES = 5
 _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
 
@@ -56,6 +57,7 @@ class Entry:
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
         self.held: list[Any] | None = None  # live frames held while a backfill runs
+        self.lane = Lane(self, key)  # where its messages wait for the callbacks
         self.tracker: Tracker | CandleTracker | None = None
         if feed.type == "candle":
             self.tracker = CandleTracker()
@@ -102,7 +104,7 @@ class Entry:
                 return False
             if data is not message["data"]:
                 message = {**message, "data": data}
-        submit(self.callbacks, message)
+        submit(self.lane, message)
         self.delivered += 1
         return True
 

@@ -1,0 +1,98 @@
+"""Slow callbacks: they hold up only their own subscription, never the link, and a drop
+is never silent."""
+
+from __future__ import annotations
+
+import threading
+
+from hyperliquid_ws import SlowConsumerError
+
+from .conftest import DEADLINE, Collector, wait_until
+
+SLOW = {"type": "trades", "coin": "BTC"}
+FAST = {"type": "trades", "coin": "ETH"}
+
+
+class Gate:
+    """A callback that blocks on its first message until the test opens the gate."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.open = threading.Event()
+        self.messages: list = []
+
+    def __call__(self, message) -> None:
+        self.messages.append(message)
+        self.entered.set()
+        self.open.wait(DEADLINE * 3)
+
+
+def pings(server):
+    return sum(1 for _, m in server.received() if m == {"method": "ping"})
+
+
+def test_a_long_blocked_callback_stalls_neither_the_link_nor_other_feeds(server, make_client):
+    client = make_client(ping_interval=0.1, pong_timeout=0.3)
+    gate, fast = Gate(), Collector()
+    client.subscribe(SLOW, gate).wait()
+    client.subscribe(FAST, fast).wait()
+    first = server.emit(SLOW)
+    assert gate.entered.wait(DEADLINE)
+    queued = [server.emit(SLOW) for _ in range(5)]
+    pings_before = pings(server)
+    for _ in range(3):  # the other feed flows while the slow callback is stuck
+        frame = server.emit(FAST)
+        wait_until(lambda f=frame: f in fast.messages, what="the other feed's frame")
+    wait_until(lambda: pings(server) >= pings_before + 5, what="pings while a callback blocks")
+    assert client.stats()["reconnects"] == 0  # no false dead link
+    gate.open.set()
+    wait_until(lambda: len(gate.messages) == 6, what="the slow feed's backlog")
+    assert gate.messages == [first, *queued]  # nothing lost, in order
+
+
+def test_a_callback_that_is_slow_on_every_message_gets_all_of_them_in_order(server, client):
+    received, fast = [], Collector()
+    pause = threading.Event()
+
+    def slow(message):
+        pause.wait(0.1)
+        received.append(message)
+
+    client.subscribe(SLOW, slow).wait()
+    client.subscribe(FAST, fast).wait()
+    frames = [server.emit(SLOW) for _ in range(8)]
+    other = server.emit(FAST)
+    wait_until(lambda: other in fast.messages, what="the other feed, not behind the slow one")
+    assert len(received) < len(frames)  # it really was overtaken
+    wait_until(lambda: len(received) == 8, what="every slow message")
+    assert received == frames
+
+
+def test_overflow_of_a_stuck_subscription_is_counted_and_reported(server, make_client):
+    errors = Collector()
+    client = make_client(lane_limit=5, on_error=errors)
+    gate = Gate()
+    client.subscribe(SLOW, gate).wait()
+    server.emit(SLOW)
+    assert gate.entered.wait(DEADLINE)
+    frames = [server.emit(SLOW) for _ in range(19)]
+    wait_until(lambda: client.stats()["subscriptions"][0]["dropped_slow_consumer"] == 14,
+               what="fourteen drops counted")
+    (error,) = [e for e in errors.wait_for(1) if isinstance(e, SlowConsumerError)]
+    assert error.dropped == 1 and "BTC" in str(error)
+    gate.open.set()
+    wait_until(lambda: len(gate.messages) == 6, what="the first and the five newest")
+    assert gate.messages[1:] == frames[-5:]
+
+
+def test_one_callback_thread_keeps_global_arrival_order(server, make_client):
+    client = make_client(callback_threads=1)
+    order = []
+    client.subscribe(SLOW, lambda m: order.append(("btc", m["data"][0]["tid"]))).wait()
+    client.subscribe(FAST, lambda m: order.append(("eth", m["data"][0]["tid"]))).wait()
+    sent = []
+    for n in range(10):
+        feed, name = (SLOW, "btc") if n % 3 else (FAST, "eth")
+        sent.append((name, server.emit(feed)["data"][0]["tid"]))
+    wait_until(lambda: len(order) == 10, what="all ten")
+    assert order == sent
