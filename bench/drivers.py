@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Any, Protocol
 
-CLIENTS = ("ours", "sdk", "ceiling", "wire")
+CLIENTS = ("ours", "inline", "sdk", "ceiling", "wire")
 _SETUP_POLL = 0.005  # seconds; setup only, never per frame
 
 
@@ -45,13 +45,15 @@ def _wait_probe(probe: Probe, seconds: float) -> None:
 
 
 class Ours:
+    callback_threads = 2  # the default: per-subscription lanes on dispatcher threads
+
     def load(self) -> None:
         import hyperliquid_ws  # noqa: F401
 
     def start(self, base_url: str, subscriptions: list[dict[str, Any]], probe: Probe) -> None:
         from hyperliquid_ws import HyperliquidWS
 
-        self.ws = HyperliquidWS(base_url, name="bench")
+        self.ws = HyperliquidWS(base_url, name="bench", callback_threads=self.callback_threads)
         handles = [self.ws.subscribe(sub, probe) for sub in subscriptions]
         for handle in handles:
             handle.wait(timeout=60)
@@ -168,10 +170,16 @@ class Wire(Ceiling):
                 "mbytes_per_s": received / elapsed / 1e6}
 
 
+class OursInline(Ours):
+    """``callback_threads=0``: callbacks on the reader thread, no hand-off."""
+
+    callback_threads = 0
+
+
 def make(client: str, workload: str) -> Driver:
     if client == "wire":
         from bench.blaster import mean_frame_bytes
 
         return Wire(mean_frame_bytes(workload))
-    drivers: dict[str, type[Driver]] = {"ours": Ours, "sdk": Sdk, "ceiling": Ceiling}
+    drivers: dict[str, type[Driver]] = {"ours": Ours, "inline": OursInline, "sdk": Sdk, "ceiling": Ceiling}
     return drivers[client]()

@@ -106,8 +106,8 @@ class HyperliquidWS:
             if hook is not None and not callable(hook):
                 raise ValueError(f"{hook_name} must be callable, got {hook!r}")
         self.name = name or f"hlws-{next(_numbers)}"
-        if isinstance(callback_threads, bool) or not isinstance(callback_threads, int) or callback_threads < 1:
-            raise ValueError(f"callback_threads must be a whole number >= 1, got {callback_threads!r}")
+        if isinstance(callback_threads, bool) or not isinstance(callback_threads, int) or callback_threads < 0:
+            raise ValueError(f"callback_threads must be a whole number >= 0 (0: inline), got {callback_threads!r}")
         if isinstance(lane_limit, bool) or not isinstance(lane_limit, int) or lane_limit < 1:
             raise ValueError(f"lane_limit must be a whole number >= 1, got {lane_limit!r}")
         self._dispatcher = Dispatcher(self.name, on_error, threads=callback_threads, lane_limit=lane_limit)

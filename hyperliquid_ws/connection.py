@@ -70,6 +70,7 @@ class Connection:
         self.connected = False
         self._up = threading.Event()  # set while connected
         self.last_inbound = 0.0
+        self.in_user_code = False  # the reader is running inline callbacks
         self.connects = 0
         self.last_disconnect_reason: str | None = None
         self.thread = threading.Thread(target=self._run, name=f"{name}-reader", daemon=True)
@@ -194,7 +195,12 @@ class Connection:
 
         def batch_end() -> None:
             self.last_inbound = time.monotonic()
-            flush()
+            self.in_user_code = True  # inline callbacks may run now: not a dead link
+            try:
+                flush()
+            finally:
+                self.in_user_code = False
+                self.last_inbound = time.monotonic()
 
         sock = ws.sock
         if sock is None:

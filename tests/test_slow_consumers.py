@@ -96,3 +96,24 @@ def test_one_callback_thread_keeps_global_arrival_order(server, make_client):
         sent.append((name, server.emit(feed)["data"][0]["tid"]))
     wait_until(lambda: len(order) == 10, what="all ten")
     assert order == sent
+
+
+def test_inline_callbacks_run_on_the_reader_and_a_blocked_one_is_no_dead_link(server, make_client):
+    client = make_client(callback_threads=0, ping_interval=0.1, pong_timeout=0.3)
+    gate = Gate()
+    threads = Collector()
+    client.subscribe(FAST, lambda m: threads(threading.current_thread().name)).wait()
+    client.subscribe(SLOW, gate).wait()
+    server.emit(FAST)
+    assert threads.wait_for(1) == [f"{client.name}-reader"]
+    server.emit(SLOW)
+    assert gate.entered.wait(DEADLINE)
+    later = server.emit(FAST)
+    pings_before = pings(server)
+    wait_until(lambda: pings(server) >= pings_before + 8, what="pings while the reader is busy")
+    assert client.stats()["reconnects"] == 0  # busy is not dead
+    assert len(threads.messages) == 1  # inline: the whole connection waits for the slow callback
+    gate.open.set()
+    threads.wait_for(2)
+    assert later  # delivered after the gate opened
+    assert client.stats()["reconnects"] == 0
