@@ -13,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = {"ours": "hyperliquid_ws", "inline": "hyperliquid_ws inline (callback_threads=0)", "sdk": "official SDK", "ceiling": "ceiling (bare recv)",
+LABELS = {"ours": "hyperliquid_ws",
+          "inline": "hyperliquid_ws inline (callback_threads=0)",
+          "sdk": "official SDK", "ceiling": "ceiling (bare recv)",
           "wire": "blaster (raw recv_into)"}
 
 
