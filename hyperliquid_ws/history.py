@@ -139,6 +139,14 @@ class Tracker:
             return True, data
         if not items:
             return True, data
+        if len(items) == 1:  # the common case: one trade, one fill, one update
+            is_new, key, when = self._judge(shape, items[0])
+            if not is_new:
+                self.duplicates += 1
+                return False, data
+            if key is not None:
+                self._record(key, when)
+            return True, data
         # Judge the whole batch against the memory as it was, then record: recording
         # while judging could evict keys that later items of this batch need.
         judged = [self._judge(shape, item) for item in items]
@@ -158,10 +166,10 @@ class Tracker:
         try:
             key = shape.key(item)
             when = shape.time(item)
-            hash(key)
+            seen = key in self._seen  # TypeError if the key cannot be hashed
         except (KeyError, TypeError, IndexError):
             return True, None, 0
-        if key in self._seen or (self.horizon is not None and when < self.horizon):
+        if seen or (self.horizon is not None and when < self.horizon):
             return False, key, when
         self._seen.add(key)  # also catches a repeat within the batch
         return True, key, when
