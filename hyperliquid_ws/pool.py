@@ -33,7 +33,7 @@ class Pool:
         self._numbers = itertools.count(2)
         self._started = False
         self.links: list[Link] = [Link(name, settings, carries_posts=True)]
-        self.retired: list[Link] = []  # emptied and stopped; kept to join at close
+        self.retired: list[Link] = []  # emptied and stopping; kept until their threads end
 
     @property
     def primary(self) -> Link:
@@ -90,6 +90,8 @@ class Pool:
         if retire is not None:
             log.info("%s: no subscription left on it; closing", retire.name)
             retire.stop(self._settings.open_timeout)
+            with self._lock:  # keep only links whose threads have yet to finish, to join at close
+                self.retired = [link for link in self.retired if any(t.is_alive() for t in link.threads())]
         elif entry is not None:
             link.send_unsubscribe(entry, generation)
 

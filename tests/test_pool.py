@@ -151,3 +151,12 @@ def test_the_pool_stays_within_the_servers_connection_limit(make_client):
         with pytest.raises(LimitError, match="max_connections"):
             client.subscribe({"type": "userEvents", "user": USERS[3]}, Collector())
         assert server.connections_refused == 0
+
+
+def test_connections_opened_and_emptied_again_and_again_do_not_accumulate(server, client):
+    client.subscribe({"type": "orderUpdates", "user": USERS[0]}, Collector()).wait()
+    for _ in range(5):
+        extra = client.subscribe({"type": "orderUpdates", "user": USERS[1]}, Collector())
+        extra.wait()
+        extra.unsubscribe()
+    assert len(client._pool.links) == 1 and client._pool.retired == []
