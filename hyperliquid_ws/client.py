@@ -39,6 +39,7 @@ from .subscription import Subscription
 log = logging.getLogger(__name__)
 
 _SERVER_IDLE_LIMIT = 60.0
+_MANY_CLIENTS = 5  # open at once: more is most likely a leak (a notebook cell run again)
 _numbers = itertools.count(1)
 _open_clients: weakref.WeakSet[HyperliquidWS] = weakref.WeakSet()
 
@@ -311,6 +312,10 @@ class HyperliquidWS:
                 return
             self._started = True
             _open_clients.add(self)
+            if len(_open_clients) >= _MANY_CLIENTS:
+                log.warning("%d HyperliquidWS clients are open in this process; close() the ones you no "
+                            "longer use (re-running a notebook cell makes a new one each time)",
+                            len(_open_clients))
             self._dispatcher.start()
             self._backfiller.start()
             self._pool.start()

@@ -162,3 +162,10 @@ def test_urls_follow_the_official_sdks_base_url_convention():
     assert HyperliquidWS(TESTNET_API_URL).ws_url == "wss://api.hyperliquid-testnet.xyz/ws"
     local = HyperliquidWS(base_url="http://127.0.0.1:8765/")
     assert (local.ws_url, local.info_url) == ("ws://127.0.0.1:8765/ws", "http://127.0.0.1:8765/info")
+
+
+def test_many_open_clients_are_pointed_out(server, make_client, caplog):
+    clients = [make_client() for _ in range(5)]
+    for client in clients:
+        client.subscribe({"type": "allMids"}, Collector())
+    assert any("clients are open" in record.message for record in caplog.records)
