@@ -5,6 +5,7 @@
     ws.subscribe({"type": "trades", "coin": "SOL"}, print)
 """
 
+from . import messages, shapes, subs
 from .backoff import Backoff
 from .client import HyperliquidWS
 from .endpoints import MAINNET_API_URL, TESTNET_API_URL
@@ -22,6 +23,7 @@ from .errors import (
 )
 from .feeds import CANDLE_INTERVALS, FEEDS
 from .limits import Limits
+from .messages import Message, SubscriptionDict
 from .stream import Stream
 from .subscription import Subscription
 
@@ -41,11 +43,16 @@ __all__ = [
     "HyperliquidWSError",
     "LimitError",
     "Limits",
+    "Message",
     "RequestError",
     "ServerError",
     "SlowConsumerError",
     "Stream",
     "Subscription",
+    "SubscriptionDict",
     "SubscriptionError",
     "__version__",
+    "messages",
+    "shapes",
+    "subs",
 ]

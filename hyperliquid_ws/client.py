@@ -19,7 +19,7 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .backfill import Backfiller
@@ -144,7 +144,7 @@ class HyperliquidWS:
 
     def subscribe(
         self,
-        subscription: dict[str, Any],
+        subscription: Mapping[str, Any],
         callback: Callable[[Any], None],
         *,
         allow_unknown: bool = False,
@@ -172,7 +172,7 @@ class HyperliquidWS:
 
     def stream(
         self,
-        subscription: dict[str, Any],
+        subscription: Mapping[str, Any],
         *,
         timeout: float | None = None,
         maxsize: int = 10_000,
@@ -186,7 +186,7 @@ class HyperliquidWS:
         (``"drop_oldest"`` or ``"drop_newest"``) decides, and every drop is counted and
         logged. Leaving the loop in any way unsubscribes; it is also a context manager.
         """
-        stream = Stream(dict(subscription) if isinstance(subscription, dict) else subscription,
+        stream = Stream(dict(subscription) if isinstance(subscription, Mapping) else subscription,
                         timeout=timeout, maxsize=maxsize, overflow=overflow)
         stream.attach(self.subscribe(subscription, stream.feeder(), allow_unknown=allow_unknown))
         self._streams.add(stream)

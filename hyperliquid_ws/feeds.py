@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -263,6 +263,8 @@ def canonical(subscription: Any, *, allow_unknown: bool = False) -> tuple[Feed, 
     default. It never mutates ``subscription``. With ``allow_unknown``, a type this
     version does not know is accepted as it is (only ``type`` is checked).
     """
+    if isinstance(subscription, Mapping) and not isinstance(subscription, dict):
+        subscription = dict(subscription)
     if not isinstance(subscription, dict):
         raise ValueError(
             "a subscription is a dict such as {'type': 'trades', 'coin': 'SOL'}, "
