@@ -15,9 +15,10 @@ from collections.abc import Callable
 class RateLimiter:
     """At most ``limit`` acquisitions in any ``window`` seconds, plus ``margin``. Thread-safe.
 
-    The server's window starts when a message arrives, ours when it is sent, so a
-    message sent exactly one window after another can land inside the server's window;
-    the margin (2% of the window, at least 50 ms) keeps the two apart.
+    The server's window starts when it reads a message, ours when we send it; network
+    and server delays can bunch messages up on arrival, so one sent just over a window
+    after another may still land inside the server's window. The margin (5% of the
+    window, at least 250 ms: 3 s on the live 60 s window) keeps the two apart.
     """
 
     def __init__(
@@ -28,7 +29,7 @@ class RateLimiter:
         if not window > 0:
             raise ValueError(f"a rate window must be positive, got {window!r}")
         self.limit = limit
-        self.window = window + max(0.05, 0.02 * window)
+        self.window = window + max(0.25, 0.05 * window)
         self._clock = clock
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()

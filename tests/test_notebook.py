@@ -1,0 +1,75 @@
+"""examples/live_chart.ipynb runs headless, top to bottom, and draws its chart.
+
+The notebook runs in a real Jupyter kernel started from this interpreter, so it sees the
+same installed hyperliquid_ws. Skipped where the notebook tools are missing; the ``dev``
+extra installs them, so CI runs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+pytest.importorskip("aiohttp")  # the notebook starts the local server by default
+
+NOTEBOOK = Path(__file__).resolve().parent.parent / "examples" / "live_chart.ipynb"
+KERNEL_NAME = "hlws-test-python"  # our own kernel spec: no other "python3" install can shadow it
+CELL_TIMEOUT = 30  # seconds per cell; the whole notebook takes about 12 s
+
+
+@pytest.fixture
+def kernel_spec(tmp_path, monkeypatch):
+    """A kernel spec that runs ipykernel on ``sys.executable``, found first via JUPYTER_PATH."""
+    spec_dir = tmp_path / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True)
+    spec = {
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "Python (hyperliquid_ws tests)",
+        "language": "python",
+    }
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    return KERNEL_NAME
+
+
+def outputs_of(notebook, output_type=None):
+    return [output for cell in notebook.cells if cell.cell_type == "code"
+            for output in cell.get("outputs", []) if output_type in (None, output.output_type)]
+
+
+def test_the_committed_notebook_is_valid_and_has_no_outputs():
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(notebook)
+    assert not outputs_of(notebook), "commit the notebook with its outputs cleared"
+    assert any("parameters" in cell.metadata.get("tags", []) for cell in notebook.cells)
+
+
+@pytest.mark.timeout(120)
+def test_the_notebook_runs_headless_and_draws_a_live_chart(kernel_spec):
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = nbclient.NotebookClient(
+        notebook, kernel_name=kernel_spec, timeout=CELL_TIMEOUT,
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
+    client.execute()  # raises CellExecutionError, with the traceback, if any cell fails
+
+    assert not outputs_of(notebook, "error")
+    images = [output for output in outputs_of(notebook) if "image/png" in output.get("data", {})]
+    # One chart, redrawn in place: its display updates replaced the output rather than adding more.
+    assert len(images) == 1, f"expected one chart updated in place, got {len(images)} images"
+    assert base64.b64decode(images[0].data["image/png"]).startswith(b"\x89PNG")
+
+    printed = "".join(output.text for output in outputs_of(notebook, "stream") if output.name == "stdout")
+    found = re.search(r"collected (\d+) mids and (\d+) trades", printed)
+    assert found, printed
+    mids, trades = map(int, found.groups())
+    assert mids > 0 and trades > 0, "the chart was drawn with no data"
