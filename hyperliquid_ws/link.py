@@ -28,6 +28,8 @@ from .writer import Writer
 
 log = logging.getLogger(__name__)
 
+_RECHECK_AFTER = 2.0  # seconds after a rate-limit error before unanswered subscribes count as dropped
+
 
 @dataclass(frozen=True)
 class LinkSettings:
@@ -66,10 +68,13 @@ class Link:
         self.router = Router(self.registry, settings.dispatcher, self.posts)
         self.connection.on_frame = self.router.handle
         self.connection.on_batch_end = self.router.flush
+        self.router.on_rate_limited = self._rate_limited
+        self._recheck: tuple[float, float] | None = None  # (when, error time) after a rate-limit error
+        self.rate_limit_resends = 0
         self.writer = Writer(self.connection, settings.limiter)
         self.keepalive = Keepalive(
             self.connection, settings.limiter, ping_interval=settings.ping_interval,
-            pong_timeout=settings.pong_timeout, on_tick=self._look_for_silent_feeds,
+            pong_timeout=settings.pong_timeout, on_tick=self._on_tick,
         )
         self._down_since: float | None = None
         self.silent_resubscribes = 0
@@ -138,7 +143,30 @@ class Link:
         if not self.connection.closing:
             self._hook(self._settings.on_disconnect, reason)
 
+    def _rate_limited(self, at: float) -> None:
+        """The server said the message budget was spent and dropped a message; which one
+        it does not say. Look again shortly, when every earlier request has been answered."""
+        self._recheck = (at + _RECHECK_AFTER, at)
+
     # -- the keepalive thread -------------------------------------------------------------
+
+    def _on_tick(self, now: float) -> None:
+        recheck = self._recheck
+        if recheck is not None and now >= recheck[0]:
+            self._recheck = None
+            self._resend_dropped(recheck[1])
+        self._look_for_silent_feeds(now)
+
+    def _resend_dropped(self, error_at: float) -> None:
+        dropped = self.registry.dropped_subscribes(error_at)
+        generation = self.connection.generation
+        if dropped and self.connection.connected:
+            for entry in dropped:
+                entry.resent = True
+            self.rate_limit_resends += len(dropped)
+            log.warning("%s: the server dropped %d subscribe(s) over its message budget; sending them again",
+                        self.name, len(dropped))
+            self.writer.put("subscribe", dropped, generation)
 
     def _look_for_silent_feeds(self, now: float) -> None:
         """A feed silent for far longer than its usual cadence, on a live link, gets a

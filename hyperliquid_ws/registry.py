@@ -127,6 +127,14 @@ class Registry:
             self._unanswered.append(("subscribe", entry))
             return generation
 
+    def dropped_subscribes(self, before: float) -> list[Entry]:
+        """Subscribes sent on the live link before ``before`` (monotonic) and still
+        unanswered: the server answers in order, so it dropped them."""
+        with self._lock:
+            return [entry for method, entry in self._unanswered
+                    if method == "subscribe" and entry.sent_on == self._generation
+                    and 0 < entry.sent_at <= before and self._entries.get(entry.key) is entry]
+
     def holds(self, key: str) -> bool:
         return key in self._entries
 
@@ -166,6 +174,11 @@ class Registry:
         was refused, it is removed) and the method of the request it answered."""
         with self._lock:
             method, entry = self._attribute(text)
+            if entry is not None and entry.resent and text.startswith("Already subscribed"):
+                entry.resent = False  # the first one got through after all: it is live
+                if self._entries.get(entry.key) is entry:
+                    entry.acknowledged()
+                return entry, "resubscribed"
             if entry is not None and method == "subscribe":
                 entry.fail(
                     SubscriptionError(
@@ -189,6 +202,10 @@ class Registry:
             except ValueError:
                 return None, None
             entry = self._take(method, echo)
+            if entry is None and echoing["kind"] == "Already subscribed":
+                canonical = lenient_canonical(echo)
+                entry = self._entries.get(key_of(canonical)) if canonical else None
+                return ("subscribe", entry) if entry is not None and entry.resent else (None, None)
             if entry is None and echoing["kind"] == "Invalid subscription":
                 method, entry = "unsubscribe", self._take("unsubscribe", echo)
             return (method, entry) if entry is not None else (None, None)

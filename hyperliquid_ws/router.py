@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - exercised by installs without the extr
 
 log = logging.getLogger(__name__)
 
+_RATE_ERROR = re.compile(r"Cannot send more than \d+ messages")
 _POST_ERROR = re.compile(r"too many pending post requests.*?id=(?P<id>\d+)")
 
 
@@ -50,6 +51,7 @@ class Router:
             "pong": lambda data: None,
         }
         self.unrouted = 0
+        self.on_rate_limited: Callable[[float], None] | None = None  # set by the link
         self._batch: list[tuple[Lane, Any]] = []  # for the dispatcher, per socket read
         self._add = self._add_to_batch
 
@@ -107,8 +109,12 @@ class Router:
         post = _POST_ERROR.search(text)
         if post and self._posts is not None and self._posts.fail(int(post["id"]), text):
             return
+        if _RATE_ERROR.match(text) and self.on_rate_limited is not None:
+            self.on_rate_limited(time.monotonic())
         entry, method = self._registry.refused(text)
-        if entry is not None and entry.error is not None and method == "subscribe":
+        if method == "resubscribed":
+            log.debug("%s was live after all", entry.key if entry else "?")
+        elif entry is not None and entry.error is not None and method == "subscribe":
             log.warning("%s", entry.error)
             self._dispatcher.report(entry.error)
         elif entry is not None:

@@ -29,6 +29,7 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "pings_sent": link.keepalive.pings_sent,
             "dead_links": link.keepalive.dead_links,
             "silent_feed_resubscribes": link.silent_resubscribes,
+            "rate_limit_resends": link.rate_limit_resends,
             "unrouted_frames": link.router.unrouted,
         }
         for link in links

@@ -46,6 +46,8 @@ class Entry:
         self.handles: tuple[Subscription, ...] = ()
         self.callbacks: tuple[Callback, ...] = ()
         self.sent_on = 0
+        self.sent_at = 0.0  # monotonic time its last subscribe went out
+        self.resent = False  # sent again after a rate-limit error; "Already subscribed" is then success
         self.active = False  # acknowledged on the current connection
         self.settled = threading.Event()  # first acknowledgement or refusal
         self.error: SubscriptionError | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import deque
 
 from .connection import Connection
@@ -68,5 +69,7 @@ class Writer:
             text = json.dumps({"method": method, "subscription": entry.wire}, separators=(",", ":"))
             if connection.send_text(text, generation):
                 self.sent += 1
+                if method == "subscribe":
+                    entry.sent_at = time.monotonic()
             else:
                 log.debug("%s of %s not sent: link down; the next connect replays it", method, entry.key)

@@ -176,3 +176,19 @@ def test_close_during_backoff_returns_promptly_and_stops_reconnecting(server):
     assert not client_threads(), f"threads left after close() took {time.monotonic() - started:.2f} s"
     connects = client._pool.primary.connection.connects
     assert client._pool.primary.connection.connects == connects
+
+
+def test_subscribes_the_server_drops_over_its_budget_are_sent_again(make_client):
+    """Another process on the same IP spent the budget: the server drops some of our
+    subscribes with only 'Cannot send more than … messages per minute.'"""
+    errors = Collector()
+    coins = ["BTC", "ETH", "SOL", "HYPE"]
+    feeds = [{"type": kind, "coin": coin} for kind in ("trades", "bbo") for coin in coins]
+    with LocalServer(tick_interval=None, max_messages_per_minute=5, rate_window=1.0) as server:
+        client = make_client(base_url=server.base_url, on_error=errors)
+        subs = [client.subscribe(feed, Collector()) for feed in feeds]
+        wait_until(lambda: all(sub.active for sub in subs), timeout=20, what="every subscription live")
+        assert len(server.subscriptions()) == len(feeds)
+        assert client.stats()["connections"][0]["rate_limit_resends"] >= 1
+        assert any("messages per minute" in str(e) for e in errors.messages)
+        assert not any(sub.error for sub in subs)
