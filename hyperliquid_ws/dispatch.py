@@ -148,16 +148,18 @@ class Dispatcher:
             self.report(error)
 
     def _deliver_inline(self, items: list[tuple[Lane, Any]]) -> None:
-        on_error = self._on_error
-        delivered = errors = 0
-        for lane, message in items:
-            for callback in lane.listeners.callbacks:
-                if not call_user(callback, message, on_error):
-                    errors += 1
-            delivered += 1
+        errors = sum(self._call(lane, message) for lane, message in items)
         with self._lock:
-            self.delivered += delivered
+            self.delivered += len(items)
             self.callback_errors += errors
+
+    def _call(self, lane: Lane, message: Any) -> int:
+        """Hand ``message`` to each of ``lane``'s callbacks; return how many raised."""
+        errors = 0
+        for callback in lane.listeners.callbacks:
+            if not call_user(callback, message, self._on_error):
+                errors += 1
+        return errors
 
     def report(self, error: BaseException) -> None:
         """Queue ``error`` for the ``on_error`` hook, if there is one (callers log it)."""
@@ -178,7 +180,6 @@ class Dispatcher:
             self._drained.notify_all()
 
     def _run(self) -> None:
-        on_error = self._on_error
         while True:
             with self._lock:
                 while not self._lanes and not self._stopping:
@@ -197,10 +198,7 @@ class Dispatcher:
             delivered = errors = 0
             pop = batch.popleft
             while batch and not self._stopping:  # one by one: each message is freed right after use
-                message = pop()
-                for callback in lane.listeners.callbacks:
-                    if not call_user(callback, message, on_error):
-                        errors += 1
+                errors += self._call(lane, pop())
                 delivered += 1
             with self._lock:
                 self.delivered += delivered

@@ -8,7 +8,7 @@ only tells the type checker (and the reader) what the dict holds::
 
     def on_trades(message: TradesMessage) -> None:
         for trade in message["data"]:
-            print(trade["coin"], trade["px"])
+            prices[trade["coin"]] = trade["px"]
 
 Three groups, in order: the ``subscription`` dicts (``TradesSubscription`` ...), the
 ``data`` of each channel (``L2BookData`` ...), and the whole frames a callback receives
