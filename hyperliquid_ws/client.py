@@ -152,11 +152,13 @@ class HyperliquidWS:
         """Deliver every frame of ``subscription`` to ``callback``; return a handle at once.
 
         ``callback(message)`` gets the frame as the server sent it,
-        ``{"channel": ..., "data": ...}``, on the dispatcher thread. Raises
-        ``ValueError`` for a malformed subscription (nothing is sent) and
-        ``SubscriptionError`` when it cannot be told apart on the wire from one this
-        client already holds. ``allow_unknown=True`` sends a type this version does not
-        know as it is; its frames are expected on the channel named like the type.
+        ``{"channel": ..., "data": ...}``, on a dispatcher thread (on the reader with
+        ``callback_threads=0``). Raises ``ValueError`` for a malformed subscription and
+        ``LimitError`` when it would pass one of the ``Limits``; nothing is sent then.
+        A subscription whose frames would look like another's on the wire (another
+        account's orderUpdates, another l2Book precision) goes to a connection of its
+        own. ``allow_unknown=True`` sends a type this version does not know as it is;
+        its frames are expected on the channel named like the type.
         """
         if not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")

@@ -10,10 +10,11 @@ class HyperliquidWSError(Exception):
 
 
 class SubscriptionError(HyperliquidWSError):
-    """The server refused a subscription, or the client refused to make it.
+    """The server refused a subscription.
 
-    ``server_text`` holds the server's own words (``"Invalid subscription {...}"``)
-    when the refusal came from the server, and ``None`` when the client refused.
+    ``server_text`` holds the server's own words (``"Invalid subscription {...}"``);
+    it is ``None`` only for the client's safety net in ``Registry.add``, which the pool
+    never lets a subscription reach.
     """
 
     def __init__(
