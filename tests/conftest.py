@@ -1,32 +1,19 @@
-"""Fixtures: a real local Hyperliquid server on an ephemeral loopback port, and clients
-that are closed (and checked for leftover threads) after each test."""
+"""Fixtures: the package's own pytest plugin gives the real local server and clients that
+are closed (and checked for leftover threads) after each test; these names alias it."""
 
 from __future__ import annotations
 
+import socket
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from hyperliquid_ws import Backoff, HyperliquidWS
-from hyperliquid_ws.testing import LocalServer
+from hyperliquid_ws.testing.pytest_plugin import wait_until
+
+__all__ = ["DEADLINE", "Collector", "client_threads", "wait_until"]
 
 DEADLINE = 10.0  # seconds; generous for a loaded 2-core CI machine, never a timing assertion
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = DEADLINE, what: str = "condition") -> Any:
-    """Poll ``predicate`` until it returns something truthy, or fail at the deadline."""
-    pause = threading.Event()
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        pause.wait(0.01)
 
 
 class Collector:
@@ -56,30 +43,28 @@ def client_threads() -> set[threading.Thread]:
 
 
 @pytest.fixture
-def server():
-    with LocalServer(tick_interval=None) as srv:
-        yield srv
+def server(hyperliquid_server):
+    """The plugin's local server (frozen market, ephemeral loopback port): the repo's tests
+    use the same fixtures a bot author gets."""
+    return hyperliquid_server
 
 
 @pytest.fixture
-def make_client(server):
-    """``make_client(**kwargs)`` -> a HyperliquidWS on the local server with quick timings."""
-    before = client_threads()
-    clients: list[HyperliquidWS] = []
-
-    def make(**kwargs: Any) -> HyperliquidWS:
-        kwargs.setdefault("backoff", Backoff(initial=0.05, maximum=0.5, reset_after=1))
-        client = HyperliquidWS(kwargs.pop("base_url", server.base_url), **kwargs)
-        clients.append(client)
-        return client
-
-    yield make
-    for client in clients:
-        client.close()
-    leftover = client_threads() - before
-    assert not leftover, f"threads outlived close(): {leftover}"
+def make_client(hyperliquid_make_client):
+    """``make_client(**kwargs)``: the plugin's factory; clients closed and checked at teardown."""
+    return hyperliquid_make_client
 
 
 @pytest.fixture
 def client(make_client):
     return make_client()
+
+
+@pytest.fixture
+def black_hole():
+    """The base URL of a TCP listener that never answers the WebSocket handshake."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    listener.close()

@@ -3,7 +3,6 @@ close() is prompt and leaves no thread behind, from anywhere."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import textwrap
@@ -102,16 +101,6 @@ def test_run_forever_returns_when_a_callback_closes(server):
     client.run_forever()
     emitter.join()
     assert client.closed and not client_threads()
-
-
-@pytest.fixture
-def black_hole():
-    """A TCP listener that never answers the WebSocket handshake."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
 
 
 def test_close_mid_handshake_returns_promptly(black_hole):

@@ -135,22 +135,11 @@ def test_a_request_made_while_disconnected_waits_for_the_connection(server, clie
     assert result and result[0] == http_info(server, {"type": "meta"})
 
 
-def test_a_request_times_out_unsent_when_no_connection_comes(black_hole_url):
-    with HyperliquidWS(black_hole_url) as client:
+def test_a_request_times_out_unsent_when_no_connection_comes(black_hole):
+    with HyperliquidWS(black_hole) as client:
         with pytest.raises(HyperliquidTimeoutError) as caught:
             client.info({"type": "allMids"}, timeout=0.3)
         assert not caught.value.sent
-
-
-@pytest.fixture
-def black_hole_url():
-    import socket
-
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(1)
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    listener.close()
 
 
 def test_five_hundred_concurrent_requests_from_eight_threads(server, client):

@@ -173,9 +173,8 @@ def test_close_during_backoff_returns_promptly_and_stops_reconnecting(server):
     wait_until(lambda: client._pool.primary.connection.last_disconnect_reason and not client.connected)
     started = time.monotonic()
     client.close()
+    # no reader thread is left, so nothing can reconnect: a 30 s backoff did not hold close() up
     assert not client_threads(), f"threads left after close() took {time.monotonic() - started:.2f} s"
-    connects = client._pool.primary.connection.connects
-    assert client._pool.primary.connection.connects == connects
 
 
 def test_subscribes_the_server_drops_over_its_budget_are_sent_again(make_client):
