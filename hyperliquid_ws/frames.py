@@ -3,7 +3,9 @@
 websocket-client does the handshake and every send; receiving is done here because its
 reader makes three small ``recv`` calls and builds an object per frame, which costs
 more than everything else the client does with a frame. This reads up to 256 KiB at a
-time and slices every complete frame out of the buffer.
+time into one reused buffer and slices every complete frame out of what arrived.
+(``recv(256 KiB)`` would cost more than the frames: glibc serves an allocation that
+large with a fresh ``mmap`` on every call, about 11 us, even when 300 bytes arrive.)
 
 Server frames are unmasked text; fragmented messages, masked frames, pings (answered
 with a pong), pongs and close frames are handled too. Runs on the reader thread.
@@ -23,7 +25,7 @@ _LENGTH_64 = struct.Struct("!Q")
 
 
 class Socket(Protocol):
-    def recv(self, size: int) -> bytes: ...
+    def recv_into(self, buffer: bytearray, nbytes: int = 0) -> int: ...
 
 
 class ProtocolError(Exception):
@@ -49,11 +51,14 @@ def read_frames(
     buffer = b""
     fragments: list[bytes] = []
     fragmented_opcode = 0
-    recv = sock.recv
+    recv_into = sock.recv_into
+    scratch = bytearray(CHUNK)
+    arrived = memoryview(scratch)
     while True:
-        chunk = recv(CHUNK)
-        if not chunk:
+        count = recv_into(scratch)
+        if not count:
             return None, ""
+        chunk = arrived[:count].tobytes()
         buffer = buffer + chunk if buffer else chunk
         end = len(buffer)
         position = 0

@@ -30,8 +30,10 @@ class ChunkedSocket:
     def __init__(self, data: bytes, size: int) -> None:
         self._chunks = [data[i : i + size] for i in range(0, len(data), size)]
 
-    def recv(self, size: int) -> bytes:
-        return self._chunks.pop(0) if self._chunks else b""
+    def recv_into(self, buffer: bytearray, nbytes: int = 0) -> int:
+        chunk = self._chunks.pop(0) if self._chunks else b""
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
 
 
 def read_all(data: bytes, size: int):
