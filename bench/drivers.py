@@ -1,6 +1,8 @@
 """The three clients under test, behind one small interface.
 
-``ours``     hyperliquid_ws.HyperliquidWS with a callback (reader + dispatcher threads).
+``ours``     hyperliquid_ws.HyperliquidWS with a callback, as installed (callbacks on the
+             connection's reader thread, a relay thread standing by).
+``pooled``   the same with ``callback_threads=2``: two dispatcher threads run the callbacks.
 ``sdk``      hyperliquid-python-sdk's WebsocketManager with a callback, driven directly.
 ``ceiling``  a bare websocket-client receive loop that hands each frame's raw bytes to
              the probe and does nothing else: what the transport allows at best.
@@ -15,9 +17,9 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-CLIENTS = ("ours", "inline", "sdk", "ceiling", "wire")
+CLIENTS = ("ours", "pooled", "sdk", "ceiling", "wire")
 _SETUP_POLL = 0.005  # seconds; setup only, never per frame
 
 
@@ -45,7 +47,7 @@ def _wait_probe(probe: Probe, seconds: float) -> None:
 
 
 class Ours:
-    callback_threads = 2  # the default: per-subscription lanes on dispatcher threads
+    settings: ClassVar[dict[str, Any]] = {}  # the defaults
 
     def load(self) -> None:
         import hyperliquid_ws  # noqa: F401
@@ -53,7 +55,7 @@ class Ours:
     def start(self, base_url: str, subscriptions: list[dict[str, Any]], probe: Probe) -> None:
         from hyperliquid_ws import HyperliquidWS
 
-        self.ws = HyperliquidWS(base_url, name="bench", callback_threads=self.callback_threads)
+        self.ws = HyperliquidWS(base_url, name="bench", **self.settings)
         handles = [self.ws.subscribe(sub, probe) for sub in subscriptions]
         for handle in handles:
             handle.wait(timeout=60)
@@ -170,10 +172,10 @@ class Wire(Ceiling):
                 "mbytes_per_s": received / elapsed / 1e6}
 
 
-class OursInline(Ours):
-    """``callback_threads=0``: callbacks on the reader thread, no hand-off."""
+class OursPooled(Ours):
+    """``callback_threads=2``: the reader hands every message to dispatcher threads."""
 
-    callback_threads = 0
+    settings: ClassVar[dict[str, Any]] = {"callback_threads": 2}
 
 
 def make(client: str, workload: str) -> Driver:
@@ -181,5 +183,5 @@ def make(client: str, workload: str) -> Driver:
         from bench.blaster import mean_frame_bytes
 
         return Wire(mean_frame_bytes(workload))
-    drivers: dict[str, type[Driver]] = {"ours": Ours, "inline": OursInline, "sdk": Sdk, "ceiling": Ceiling}
+    drivers: dict[str, type[Driver]] = {"ours": Ours, "pooled": OursPooled, "sdk": Sdk, "ceiling": Ceiling}
     return drivers[client]()

@@ -14,7 +14,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 LABELS = {"ours": "hyperliquid_ws",
-          "inline": "hyperliquid_ws inline (callback_threads=0)",
+          "pooled": "hyperliquid_ws, callback_threads=2",
           "sdk": "official SDK", "ceiling": "ceiling (bare recv)",
           "wire": "blaster (raw recv_into)"}
 

@@ -25,8 +25,8 @@ SECTIONS = ("throughput", "latency", "memory", "reconnect", "info")
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    clients = (("ours", "inline", "sdk", "ceiling") if importlib.util.find_spec("hyperliquid")
-               else ("ours", "inline", "ceiling"))
+    clients = (("ours", "pooled", "sdk", "ceiling") if importlib.util.find_spec("hyperliquid")
+               else ("ours", "pooled", "ceiling"))
     if args.quick:
         return Settings(repeats=args.repeats or 1, box_seconds=1.5, latency_frames=10_000, latency_rate=5_000,
                         soak_frames=args.soak_frames or 100_000, reconnect_timeout=3.0, info_requests=100,

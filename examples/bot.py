@@ -8,9 +8,9 @@ give it a client on a local server: ``examples/test_bot.py`` shows how, with the
 fixtures of the hyperliquid_ws pytest plugin. The bot never reconnects or resubscribes
 itself; the client does that, and deduplicates the fills snapshot that follows.
 
-Threads: the callbacks run on the client's dispatcher threads (two of them by default,
-so the mids and the fills may be handled at the same moment); ``state()`` may be called
-from any thread. Both sides meet under one lock.
+Threads: the callbacks run on the client's connection threads (the reader, or the relay
+while the reader is busy, so the mids and the fills may be handled at the same moment);
+``state()`` may be called from any thread. Both sides meet under one lock.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ class PositionBot:
                             last_fill_tid=self._latest[1] if self._latest else None,
                             connected=self.ws.connected)
 
-    # -- callbacks (dispatcher threads) ---------------------------------------------------
+    # -- callbacks (the client's threads) --------------------------------------------------
 
     def _on_mids(self, message: dict[str, Any]) -> None:
         mid = message["data"]["mids"].get(self.coin)

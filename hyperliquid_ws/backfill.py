@@ -22,7 +22,7 @@ from typing import Any
 import requests
 
 from .backoff import Backoff
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, Ready
 from .errors import BackfillError
 from .subscription import Entry
 
@@ -189,7 +189,7 @@ class Backfiller:
                     self._ready.wait()
                 if self._stop.is_set():
                     for entry, _ in self._jobs:
-                        entry.release(self._dispatcher.submit, [])
+                        self._release(entry, [])
                     return
                 entry, start = self._jobs.popleft()
             self._backfill(entry, start, now_ms())
@@ -202,15 +202,23 @@ class Backfiller:
             self.gaps_unrecovered += 1
             error = BackfillError(entry.wire, start, end, exc)
             log.warning("%s", error)
-            entry.release(self._dispatcher.submit, [])
+            self._release(entry, [])
             self._dispatcher.report(error)
             return
         for message in messages:
             message["backfill"] = True
-        delivered = entry.release(self._dispatcher.submit, messages)
+        delivered = self._release(entry, messages)
         self.gaps_backfilled += 1
         self.items_backfilled += delivered
         log.info("backfilled %s from %d to %d: %d message(s)", entry.key, start, end, delivered)
+
+    def _release(self, entry: Entry, messages: list[Any]) -> int:
+        """Deliver the backfilled ``messages`` and the held live frames; callbacks that
+        fall to this thread run only after the entry's lock is let go."""
+        ready: Ready = deque()
+        delivered = entry.release(lambda lane, message: self._dispatcher.submit(lane, message, ready), messages)
+        self._dispatcher.serve(ready)
+        return delivered
 
     def _fetch(self, body: dict[str, Any]) -> Any:
         """POST ``body`` to /info; transient failures (network, 429, 5xx) are retried."""

@@ -3,10 +3,12 @@
     registry (what is wanted) -> connection (reader thread) -> router -> dispatcher (callbacks)
                                  keepalive thread (ping, dead-link detection)
 
-Threads: ``<name>-reader`` owns the socket's receive side and reconnects,
-``<name>-keepalive`` pings, ``<name>-dispatch`` runs every user callback and hook. None
-is started before the first ``subscribe`` (or ``run_forever``); ``close()`` stops and
-joins them all.
+Threads, per connection: ``<name>-reader`` reads the socket, runs the callbacks of what
+it read, and reconnects; ``<name>-relay`` reads on while a callback keeps the reader
+busy; ``<name>-keepalive`` pings; ``<name>-writer`` sends. With ``callback_threads=N``
+the ``<name>-dispatch-k`` threads run every callback instead, and there is no relay.
+None is started before the first ``subscribe`` (or ``run_forever``); ``close()`` stops
+and joins them all.
 
 Thread-safety: every public method may be called from any thread, including from a
 callback, and ``close()`` is idempotent.
@@ -57,7 +59,13 @@ class HyperliquidWS:
     ``"http://127.0.0.1:8765"``); the socket is ``base_url`` + ``/ws`` with ws(s).
     Timing knobs are in seconds. ``on_error`` receives every ``HyperliquidWSError``
     that has no caller to raise to (a refused resubscribe, a callback that raised as
-    ``CallbackError``, an unattributed server error); it runs on the dispatcher thread.
+    ``CallbackError``, an unattributed server error); it runs where callbacks run.
+
+    ``callback_threads=0`` (the default) runs callbacks on the connection's own threads,
+    right after each read: the lowest latency, and a callback that runs longer than
+    ``RELAY_AFTER`` (0.05 s) has the connection's relay thread read on for it.
+    ``callback_threads=N`` hands every message to ``N`` dispatcher threads instead
+    (``1``: global arrival order). See ``dispatch.py``.
     """
 
     def __init__(
@@ -74,7 +82,7 @@ class HyperliquidWS:
         http_timeout: float = 10.0,
         silent_feed_factor: float = 20.0,
         silent_feed_minimum: float = 60.0,
-        callback_threads: int = 2,
+        callback_threads: int = 0,
         lane_limit: int = 100_000,
         on_error: ErrorHook | None = None,
         on_connect: Callable[[str], None] | None = None,
@@ -108,7 +116,9 @@ class HyperliquidWS:
                 raise ValueError(f"{hook_name} must be callable, got {hook!r}")
         self.name = name or f"hlws-{next(_numbers)}"
         if isinstance(callback_threads, bool) or not isinstance(callback_threads, int) or callback_threads < 0:
-            raise ValueError(f"callback_threads must be a whole number >= 0 (0: inline), got {callback_threads!r}")
+            raise ValueError(
+                f"callback_threads must be a whole number >= 0 (0: on the connection's threads), "
+                f"got {callback_threads!r}")
         if isinstance(lane_limit, bool) or not isinstance(lane_limit, int) or lane_limit < 1:
             raise ValueError(f"lane_limit must be a whole number >= 1, got {lane_limit!r}")
         self._dispatcher = Dispatcher(self.name, on_error, threads=callback_threads, lane_limit=lane_limit)
@@ -152,8 +162,8 @@ class HyperliquidWS:
         """Deliver every frame of ``subscription`` to ``callback``; return a handle at once.
 
         ``callback(message)`` gets the frame as the server sent it,
-        ``{"channel": ..., "data": ...}``, on a dispatcher thread (on the reader with
-        ``callback_threads=0``). Raises ``ValueError`` for a malformed subscription and
+        ``{"channel": ..., "data": ...}``, on the connection's reader (or relay) thread,
+        or on a dispatcher thread with ``callback_threads`` > 0. Raises ``ValueError`` for a malformed subscription and
         ``LimitError`` when it would pass one of the ``Limits``; nothing is sent then.
         A subscription whose frames would look like another's on the wire (another
         account's orderUpdates, another l2Book precision) goes to a connection of its
@@ -256,7 +266,7 @@ class HyperliquidWS:
 
     def close(self) -> None:
         """Stop for good and join every thread this client started. Idempotent and safe
-        from any thread: from a callback, the dispatcher thread exits as soon as that
+        from any thread: from a callback, that callback's thread exits as soon as the
         callback returns, and a concurrent ``close()`` elsewhere waits for it."""
         with self._lifecycle:
             first = not self._closed.is_set()

@@ -1,10 +1,18 @@
 """One WebSocket to the server, kept open by its reader thread until ``close()``.
 
-The reader thread owns the socket's receive side: it connects (interruptibly), tells
-its owner the link is up, reads frames and hands each one to ``on_frame``, and when the
-link ends for any reason waits out the backoff and connects again. Every way a link can
-die (a reset, a close frame, a failed handshake, ``abort()`` from the keepalive) ends in
-the same place. All sends go through one lock.
+The reader thread connects (interruptibly), tells its owner the link is up, reads
+frames and hands each one to ``on_frame``, and when the link ends for any reason waits
+out the backoff and connects again. Every way a link can die (a reset, a close frame, a
+failed handshake, ``abort()`` from the keepalive) ends in the same place. All sends go
+through one lock.
+
+When callbacks run on the connection's threads (``run_callbacks``), the reader runs
+them after each read, and a second thread, the *relay*, stands by. Whichever thread
+holds the socket reads a batch of frames, queues them (``on_batch_end``), then runs the
+callbacks. If it is still inside them after ``RELAY_AFTER`` seconds, the other thread
+takes the socket, reads on and serves the other subscriptions; the first one, once its
+callback returns, stands by in turn. Only while both are inside callbacks does reading
+pause, and the keepalive knows that a busy link is not a dead one (``in_user_code``).
 """
 
 from __future__ import annotations
@@ -25,13 +33,15 @@ from urllib.parse import urlsplit
 import websocket
 
 from .backoff import Backoff
-from .frames import ProtocolError, read_frames
+from .frames import FrameReader, ProtocolError
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 _CONNECT_SLICE = 0.1  # how often an in-progress TCP connect looks at the closing flag
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
+RELAY_AFTER = 0.05  # seconds a thread may spend in callbacks before the other takes the socket
+_RELAY_POLL = RELAY_AFTER / 2  # so a stuck reader is relieved within 1.5 x RELAY_AFTER
 
 
 class _Closing(Exception):
@@ -51,12 +61,14 @@ class Connection:
         backoff: Backoff,
         open_timeout: float,
         connect_limiter: RateLimiter | None = None,
+        run_callbacks: Callable[[], None] | None = None,
     ) -> None:
         self.url = url
         self.name = name
         self._on_open = on_open
         self.on_frame: Callable[[bytes], None] = lambda payload: None  # set by the owner
         self.on_batch_end: Callable[[], None] = lambda: None  # after each read's frames
+        self._run_callbacks = run_callbacks
         self._on_lost = on_lost
         self._backoff = backoff
         self._open_timeout = open_timeout
@@ -70,13 +82,40 @@ class Connection:
         self.connected = False
         self._up = threading.Event()  # set while connected
         self.last_inbound = 0.0
-        self.in_user_code = False  # the reader is running inline callbacks
         self.connects = 0
+        self.relays = 0  # times the socket changed threads because a callback ran long
         self.last_disconnect_reason: str | None = None
+        # Taking turns at the socket (all under ``_turn_lock``; ``_turn`` to wait for one):
+        self._turn_lock = threading.Lock()
+        self._turn = threading.Condition(self._turn_lock)
+        self._session: FrameReader | None = None  # the live link's receive side
+        self._holder: threading.Thread | None = None  # the thread that reads it now
+        self._busy_since: float | None = None  # when the holder went into callbacks
+        self._ended: str | None = None  # why the last session ended
+        self._relay_work = False  # callbacks queued between sessions
         self.thread = threading.Thread(target=self._run, name=f"{name}-reader", daemon=True)
+        self.relay = (threading.Thread(target=self._relay_run, name=f"{name}-relay", daemon=True)
+                      if run_callbacks is not None else None)
 
     def start(self) -> None:
         self.thread.start()
+        if self.relay is not None:
+            self.relay.start()
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        return (self.thread,) if self.relay is None else (self.thread, self.relay)
+
+    @property
+    def in_user_code(self) -> bool:
+        """True while the thread holding the socket is inside callbacks (nobody reads)."""
+        return self._busy_since is not None
+
+    def run_callbacks_soon(self) -> None:
+        """Callbacks were queued outside a session (a hook): the relay runs them."""
+        with self._turn:
+            self._relay_work = True
+            self._turn.notify_all()
 
     # -- any thread ---------------------------------------------------------------------
 
@@ -122,10 +161,13 @@ class Connection:
                 with contextlib.suppress(OSError, websocket.WebSocketException):
                     ws.send(struct.pack("!H", websocket.STATUS_NORMAL), websocket.ABNF.OPCODE_CLOSE)
         self._shutdown_raw()
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
-            if self.thread.is_alive():
-                log.warning("%s: reader thread did not stop within %.1f s", self.name, timeout)
+        with self._turn:
+            self._turn.notify_all()
+        for thread in self.threads:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(timeout)
+                if thread.is_alive():
+                    log.warning("%s: thread %s did not stop within %.1f s", self.name, thread.name, timeout)
 
     def _shutdown_raw(self) -> None:
         raw = self._raw
@@ -190,30 +232,90 @@ class Connection:
         return reason
 
     def _read(self, ws: websocket.WebSocket) -> str:
-        on_frame = self.on_frame
-        flush = self.on_batch_end
-
-        def batch_end() -> None:
-            self.last_inbound = time.monotonic()
-            self.in_user_code = True  # inline callbacks may run now: not a dead link
-            try:
-                flush()
-            finally:
-                self.in_user_code = False
-                self.last_inbound = time.monotonic()
-
+        """Read (and, with ``run_callbacks``, serve) until the link ends; return why."""
         sock = ws.sock
         if sock is None:
             return "connection closed"
+        session = FrameReader(sock, self._pong)
+        with self._turn:
+            self._session, self._holder, self._busy_since = session, threading.current_thread(), None
+            self._turn.notify_all()
+        self._take_turns(session)
+        return self._ended or "connection closed"
+
+    def _take_turns(self, session: FrameReader) -> None:
+        """Hold the socket, or stand by for it, until ``session`` ends (either thread)."""
+        me = threading.current_thread()
+        run_callbacks = self._run_callbacks
+        lock = self._turn_lock
+        while True:
+            # only the holder changes ``_holder`` to someone else, so no lock to read it
+            if self._holder is not me and not self._stand_by(session, me):
+                return
+            if run_callbacks is not None:
+                self._busy_since = time.monotonic()
+                run_callbacks()
+                with lock:
+                    stolen = self._holder is not me
+                    if not stolen:
+                        self._busy_since = None
+                if stolen:
+                    continue  # the other thread took the socket meanwhile: stand by
+            ended = self._read_once(session)
+            if ended is not None:
+                with lock:
+                    self._ended, self._session, self._holder = ended, None, None
+                    self._relay_work = True  # the last batch's callbacks
+                    self._turn.notify_all()
+                return
+
+    def _stand_by(self, session: FrameReader, me: threading.Thread) -> bool:
+        """Wait until the holder has been inside callbacks for ``RELAY_AFTER``, then take
+        the socket (True), or until ``session`` ends (False)."""
+        with self._turn:
+            while self._session is session:
+                busy = self._busy_since
+                if busy is not None and time.monotonic() - busy >= RELAY_AFTER:
+                    log.debug("%s: a callback has run %.3f s; %s reads on", self.name,
+                              time.monotonic() - busy, me.name)
+                    self._holder, self._busy_since = me, None
+                    self.relays += 1
+                    return True
+                self._turn.wait(_RELAY_POLL)
+            return False
+
+    def _read_once(self, session: FrameReader) -> str | None:
+        """One read's worth of frames, routed and queued; why the link ended, if it did."""
+        self.last_inbound = time.monotonic()
+        reason: str | None = None
         try:
-            code, reason = read_frames(sock, on_frame, batch_end, self._pong)
-        except websocket.WebSocketConnectionClosedException:
-            return "connection closed"
+            closed = session.read(self.on_frame)
         except (OSError, ProtocolError, websocket.WebSocketException) as exc:
-            return f"connection error: {exc!r}"
-        if code is None and not reason:
-            return "connection closed by the server (no close frame)"
-        return f"server closed the connection (code {code}, {reason!r})"
+            reason = f"connection error: {exc!r}"
+        else:
+            if closed is not None:
+                code, text = closed
+                reason = ("connection closed by the server (no close frame)" if code is None and not text
+                          else f"server closed the connection (code {code}, {text!r})")
+        self.last_inbound = time.monotonic()
+        self.on_batch_end()
+        return reason
+
+    def _relay_run(self) -> None:
+        """The relay thread: stands by during a session; between sessions it runs the
+        callbacks the reader queued (so a slow hook never delays a reconnect)."""
+        assert self._run_callbacks is not None
+        while True:
+            with self._turn:
+                while self._session is None and not self._relay_work and not self._closing.is_set():
+                    self._turn.wait()
+                if self._closing.is_set():
+                    return
+                session, self._relay_work = self._session, False
+            if session is None:
+                self._run_callbacks()
+            else:
+                self._take_turns(session)
 
     def _pong(self, payload: bytes) -> None:
         with self._send_lock:

@@ -1,18 +1,21 @@
-"""The dispatcher threads: the only place user callbacks run.
+"""Where user callbacks run, and in what order.
 
-The reader never runs user code: it hands each message to the *lane* of its
-subscription and goes back to the socket, so a slow callback cannot stall the keepalive
-or make a live link look dead.
-
-Every subscription (and every hook) has its own lane: a FIFO of messages. A small pool
-of dispatcher threads (``callback_threads``, default 2) serves the lanes; a lane is
+Every subscription (and every hook) has its own *lane*: a FIFO of messages. A lane is
 served by one thread at a time, so each subscription's callbacks see its messages in
-arrival order, while a callback that blocks holds up only its own lane. Other
-subscriptions are delayed only when every dispatcher thread is blocked at once. With
-``callback_threads=1`` every message is delivered in global arrival order. With
-``callback_threads=0`` (inline) there is no dispatcher thread: callbacks run on the
-thread that hands the message over, the reader for live frames, which saves the
-thread hand-off (lowest latency) but lets a slow callback hold up its whole connection.
+arrival order, while a callback that blocks holds up only its own lane.
+
+Two ways to serve the lanes (``callback_threads``):
+
+- ``0``, the default, *on the connection's threads*: the thread that read a batch of
+  frames runs their callbacks itself, straight away: no hand-off, the lowest latency.
+  If a callback keeps it longer than ``connection.RELAY_AFTER``, the connection's relay
+  thread takes over the socket (and the other lanes) and reading goes on; see
+  ``connection.py``. Messages from other threads (backfill, hooks) are served by the
+  thread that queued them, or by whichever thread already serves their lane.
+- ``N > 0``, *dispatcher threads*: the reader never runs user code; it queues each
+  message on its lane and ``N`` dispatcher threads serve the lanes. Other subscriptions
+  are delayed only when all ``N`` are blocked at once. With ``N = 1`` every message is
+  delivered in global arrival order. The hand-off costs about 15 us of latency a frame.
 
 Overflow: a lane holds at most ``lane_limit`` messages waiting for a slow callback;
 beyond that its oldest waiting message is dropped, counted (``Lane.dropped``, in
@@ -81,17 +84,21 @@ class Lane:
         self.dropped = 0
 
 
-class Dispatcher:
-    """``submit``/``submit_many`` are thread-safe and never wait on user code."""
+Ready = deque[Lane]  # lanes with messages and no thread serving them
 
-    def __init__(self, name: str, on_error: ErrorHook | None, *, threads: int = 2,
+
+class Dispatcher:
+    """``submit``/``submit_many``/``serve`` are thread-safe; with dispatcher threads,
+    submitting never waits on user code."""
+
+    def __init__(self, name: str, on_error: ErrorHook | None, *, threads: int = 0,
                  lane_limit: int = 100_000) -> None:
         self._on_error = on_error
         self._lane_limit = lane_limit
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._drained = threading.Condition(self._lock)
-        self._lanes: deque[Lane] = deque()  # lanes with messages and no thread serving them
+        self._lanes: Ready = deque()  # the dispatcher threads' ready lanes
         self._hook_lanes: dict[Any, Lane] = {}
         self._waiting = 0  # messages in lanes, not yet taken by a thread
         self._idle = 0
@@ -100,6 +107,7 @@ class Dispatcher:
         self.callback_errors = 0
         self.threads = [threading.Thread(target=self._run, name=f"{name}-dispatch-{n}", daemon=True)
                         for n in range(1, threads + 1)]
+        self.on_connection_threads = not self.threads
 
     def start(self) -> None:
         for thread in self.threads:
@@ -109,49 +117,91 @@ class Dispatcher:
     def depth(self) -> int:
         return self._waiting
 
-    def submit(self, lane: Lane, message: Any) -> None:
-        self.submit_many([(lane, message)])
+    def submit(self, lane: Lane, message: Any, ready: Ready | None = None) -> None:
+        self.submit_many([(lane, message)], ready)
 
-    def submit_many(self, items: list[tuple[Lane, Any]]) -> None:
-        """Queue ``(lane, message)`` pairs: one lock, at most one wake-up per thread.
+    def submit_many(self, items: list[tuple[Lane, Any]], ready: Ready | None = None) -> None:
+        """Queue ``(lane, message)`` pairs on their lanes under one lock.
 
-        If many messages are waiting, pause a moment (never more than ``PACE_WAIT``)
-        for the callbacks to catch up: messages then leave memory soon after they were
-        parsed, which is far cheaper than freeing thousands of them long after. A
-        blocked callback cannot stall the reader: the pause always ends in time.
+        With dispatcher threads, wake at most one per lane, and if many messages are
+        waiting, pause a moment (never more than ``PACE_WAIT``) for the callbacks to catch
+        up: messages then leave memory soon after they were parsed, which is far cheaper
+        than freeing thousands of them long after. A blocked callback cannot stall the
+        caller: the pause always ends in time.
+
+        On the connection's threads, lanes that now need serving go on ``ready``, for the
+        caller's ``serve(ready)``; without ``ready`` they are served now, on this thread.
         """
-        if not self.threads:
-            self._deliver_inline(items)
+        if self.on_connection_threads:
+            here: Ready = deque() if ready is None else ready
+            with self._lock:
+                overflowed = self._queue(items, here)
+            self._report_overflow(overflowed, ready)
+            if ready is None:
+                self.serve(here)
             return
-        overflowed: list[Lane] = []
         with self._lock:
-            for lane, message in items:
-                queue = lane.queue
-                if len(queue) >= self._lane_limit:
-                    queue.popleft()
-                    self._waiting -= 1
-                    lane.dropped += 1
-                    if lane.dropped == 1 or lane.dropped % 1000 == 0:
-                        overflowed.append(lane)
-                queue.append(message)
-                if not lane.scheduled:
-                    lane.scheduled = True
-                    self._lanes.append(lane)
-            self._waiting += len(items)
+            overflowed = self._queue(items, self._lanes)
             if self._idle:
                 self._ready.notify(min(self._idle, len(self._lanes)))
             if self._waiting > PACE_HIGH:
                 self._drained.wait(PACE_WAIT)
-        for lane in overflowed:
-            error = SlowConsumerError(lane.name, self._lane_limit, lane.dropped)
-            log.warning("%s", error)
-            self.report(error)
+        self._report_overflow(overflowed, None)
 
-    def _deliver_inline(self, items: list[tuple[Lane, Any]]) -> None:
-        errors = sum(self._call(lane, message) for lane, message in items)
+    def _queue(self, items: list[tuple[Lane, Any]], ready: Ready) -> list[tuple[Lane, int]]:
+        """Append to the lanes (a lane that was idle goes on ``ready``); return the lanes
+        that overflowed, with their drop count then. The caller holds the lock."""
+        overflowed: list[tuple[Lane, int]] = []
+        for lane, message in items:
+            queue = lane.queue
+            if len(queue) >= self._lane_limit:
+                queue.popleft()
+                self._waiting -= 1
+                lane.dropped += 1
+                if lane.dropped == 1 or lane.dropped % 1000 == 0:
+                    overflowed.append((lane, lane.dropped))
+            queue.append(message)
+            if not lane.scheduled:
+                lane.scheduled = True
+                ready.append(lane)
+        self._waiting += len(items)
+        return overflowed
+
+    def _report_overflow(self, lanes: list[tuple[Lane, int]], ready: Ready | None) -> None:
+        for lane, dropped in lanes:
+            error = SlowConsumerError(lane.name, self._lane_limit, dropped)
+            log.warning("%s", error)
+            self.report(error, ready)
+
+    def serve(self, ready: Ready) -> None:
+        """Run the callbacks of the lanes on ``ready`` until it is empty (the calling
+        thread serves; another thread may serve the same ``ready`` at the same time)."""
+        while True:
+            with self._lock:
+                if not ready or self._stopping:
+                    return
+                lane = ready.popleft()
+                batch, lane.queue = lane.queue, deque()
+                self._waiting -= len(batch)
+            self._serve_lane(lane, batch, ready)
+
+    def _serve_lane(self, lane: Lane, batch: deque[Any], ready: Ready) -> None:
+        """Deliver ``batch`` (taken from ``lane``), then hand the lane back: onto ``ready``
+        if more came meanwhile, else idle."""
+        delivered = errors = 0
+        pop = batch.popleft
+        while batch and not self._stopping:  # one by one: each message is freed right after use
+            errors += self._call(lane, pop())
+            delivered += 1
         with self._lock:
-            self.delivered += len(items)
+            self.delivered += delivered
             self.callback_errors += errors
+            if lane.queue:
+                ready.append(lane)
+                if ready is self._lanes and self._idle:
+                    self._ready.notify()
+            else:
+                lane.scheduled = False
 
     def _call(self, lane: Lane, message: Any) -> int:
         """Hand ``message`` to each of ``lane``'s callbacks; return how many raised."""
@@ -161,10 +211,10 @@ class Dispatcher:
                 errors += 1
         return errors
 
-    def report(self, error: BaseException) -> None:
+    def report(self, error: BaseException, ready: Ready | None = None) -> None:
         """Queue ``error`` for the ``on_error`` hook, if there is one (callers log it)."""
         if self._on_error is not None:
-            self.submit(self.hook_lane(self._on_error), error)
+            self.submit(self.hook_lane(self._on_error), error, ready)
 
     def hook_lane(self, hook: Callback) -> Lane:
         lane = self._hook_lanes.get(hook)
@@ -173,13 +223,15 @@ class Dispatcher:
         return lane
 
     def stop(self) -> None:
-        """Ask the threads to finish their current callback and exit; does not join."""
+        """Ask every serving thread to finish its current callback and stop serving; does
+        not join."""
         with self._lock:
             self._stopping = True
             self._ready.notify_all()
             self._drained.notify_all()
 
     def _run(self) -> None:
+        """A dispatcher thread."""
         while True:
             with self._lock:
                 while not self._lanes and not self._stopping:
@@ -195,17 +247,4 @@ class Dispatcher:
                 self._waiting -= len(batch)
                 if self._waiting <= PACE_LOW:
                     self._drained.notify_all()
-            delivered = errors = 0
-            pop = batch.popleft
-            while batch and not self._stopping:  # one by one: each message is freed right after use
-                errors += self._call(lane, pop())
-                delivered += 1
-            with self._lock:
-                self.delivered += delivered
-                self.callback_errors += errors
-                if lane.queue:
-                    self._lanes.append(lane)
-                    if self._idle:
-                        self._ready.notify()
-                else:
-                    lane.scheduled = False
+            self._serve_lane(lane, batch, self._lanes)

@@ -38,28 +38,28 @@ def _unmask(mask: bytes, payload: bytes) -> bytes:
     return value.to_bytes(len(payload), "big")
 
 
-def read_frames(
-    sock: Socket,
-    on_text: Callable[[bytes], None],
-    on_batch_end: Callable[[], None],
-    on_ping: Callable[[bytes], None],
-) -> tuple[int | None, str]:
-    """Deliver every text message to ``on_text`` until the server closes; calls
-    ``on_batch_end`` after each read's worth of frames. Returns the close code and
-    reason (``None`` and ``""`` when the stream just ended). Socket errors propagate.
-    """
-    buffer = b""
-    fragments: list[bytes] = []
-    fragmented_opcode = 0
-    recv_into = sock.recv_into
-    scratch = bytearray(CHUNK)
-    arrived = memoryview(scratch)
-    while True:
-        count = recv_into(scratch)
+class FrameReader:
+    """The receive side of one connected socket. ``read`` may be called from different
+    threads in turn, never at the same time."""
+
+    def __init__(self, sock: Socket, on_ping: Callable[[bytes], None]) -> None:
+        self._recv_into = sock.recv_into
+        self._on_ping = on_ping
+        self._scratch = bytearray(CHUNK)
+        self._arrived = memoryview(self._scratch)
+        self._buffer = b""  # the start of a frame still arriving
+        self._fragments: list[bytes] = []
+        self._fragmented_opcode = 0
+
+    def read(self, on_text: Callable[[bytes], None]) -> tuple[int | None, str] | None:
+        """Wait for data, then deliver every complete text message in it to ``on_text``.
+        Returns None while the stream goes on, else the close code and reason (``None``
+        and ``""`` when the stream just ended). Socket errors propagate."""
+        count = self._recv_into(self._scratch)
         if not count:
             return None, ""
-        chunk = arrived[:count].tobytes()
-        buffer = buffer + chunk if buffer else chunk
+        chunk = self._arrived[:count].tobytes()
+        buffer = self._buffer + chunk if self._buffer else chunk
         end = len(buffer)
         position = 0
         while end - position >= 2:
@@ -92,23 +92,23 @@ def read_frames(
             if opcode == _TEXT and final:
                 on_text(payload)
             elif opcode == _CLOSE:
-                on_batch_end()
                 code = _LENGTH_16.unpack_from(payload)[0] if len(payload) >= 2 else None
                 return code, payload[2:].decode("utf-8", "replace")
             elif opcode == _PING:
-                on_ping(payload)
+                self._on_ping(payload)
             elif opcode in (_TEXT, _BINARY):
                 if not final:  # the first fragment of a long message
-                    fragmented_opcode, fragments = opcode, [payload]
+                    self._fragmented_opcode, self._fragments = opcode, [payload]
             elif opcode == _CONTINUATION:
-                if not fragments:
+                if not self._fragments:
                     raise ProtocolError("continuation frame with no message to continue")
-                fragments.append(payload)
-                if first & 0x80:
-                    message, fragments = b"".join(fragments), []
-                    if fragmented_opcode == _TEXT:
+                self._fragments.append(payload)
+                if final:
+                    message, self._fragments = b"".join(self._fragments), []
+                    if self._fragmented_opcode == _TEXT:
                         on_text(message)
             elif opcode != _PONG:  # a pong needs no answer; any frame is life
                 raise ProtocolError(f"unknown opcode {opcode:#x}")
-        buffer = buffer[position:] if position < end else b""
-        on_batch_end()
+        self._buffer = buffer[position:] if position < end else b""
+        return None
+

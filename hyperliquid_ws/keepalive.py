@@ -62,7 +62,7 @@ class Keepalive:
                 awaiting_since = None
             if awaiting_since is not None:
                 if conn.last_inbound >= awaiting_since or conn.in_user_code:
-                    # an answer came, or the reader is busy in an inline callback and has
+                    # an answer came, or the socket's holder is busy in callbacks and has
                     # not read it yet: either way the link is not dead
                     awaiting_since = None
                 elif now - awaiting_since > self._pong_timeout:

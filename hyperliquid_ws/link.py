@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from .backfill import PLANS, Backfiller
 from .backoff import Backoff
 from .connection import Connection
-from .dispatch import Dispatcher
+from .dispatch import Dispatcher, Lane
 from .keepalive import Keepalive
 from .posts import PendingRequests
 from .ratelimit import RateLimiter
@@ -58,14 +59,19 @@ class Link:
         self.name = name
         self._settings = settings
         self.registry = Registry()
+        dispatcher = settings.dispatcher
+        # lanes this link's own threads serve, when callbacks run on them
+        self.ready: deque[Lane] | None = deque() if dispatcher.on_connection_threads else None
+        ready = self.ready
         self.connection = Connection(
             settings.url, name=name, on_open=self._on_open, on_lost=self._on_lost,
             backoff=settings.backoff, open_timeout=settings.open_timeout,
             connect_limiter=settings.connect_limiter,
+            run_callbacks=(lambda: dispatcher.serve(ready)) if ready is not None else None,
         )
         self.posts = (PendingRequests(self.connection, settings.limiter, limit=settings.inflight_posts)
                       if carries_posts else None)
-        self.router = Router(self.registry, settings.dispatcher, self.posts)
+        self.router = Router(self.registry, dispatcher, self.posts, ready)
         self.connection.on_frame = self.router.handle
         self.connection.on_batch_end = self.router.flush
         self.router.on_rate_limited = self._rate_limited
@@ -95,7 +101,7 @@ class Link:
         self.connection.close(timeout)
 
     def threads(self) -> tuple[threading.Thread, ...]:
-        return (self.connection.thread, self.keepalive.thread, self.writer.thread)
+        return (*self.connection.threads, self.keepalive.thread, self.writer.thread)
 
     def send_subscribe(self, entry: Entry) -> None:
         generation = self.registry.claim(entry)
@@ -108,7 +114,9 @@ class Link:
     def _hook(self, hook: Callable[[Any], None] | None, argument: Any) -> None:
         if hook is not None:
             dispatcher = self._settings.dispatcher
-            dispatcher.submit(dispatcher.hook_lane(hook), argument)
+            dispatcher.submit(dispatcher.hook_lane(hook), argument, self.ready)
+            if self.ready is not None:
+                self.connection.run_callbacks_soon()
 
     # -- the reader thread ----------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Turns each text frame into work: data frames to their subscription's callbacks, acks
-and errors to the registry. Runs on the reader thread and never calls user code; the
-dispatcher does that.
+and errors to the registry. Runs on the thread holding the socket and never calls user code:
+it only queues messages on their lanes (see ``dispatch.py``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from json.decoder import JSONDecoder
 from json.scanner import make_scanner
 from typing import Any
 
-from .dispatch import Dispatcher, Lane
+from .dispatch import Dispatcher, Lane, Ready
 from .errors import ServerError, SubscriptionError
 from .posts import PendingRequests
 from .registry import Registry
@@ -40,8 +40,10 @@ _POST_ERROR = re.compile(r"too many pending post requests.*?id=(?P<id>\d+)")
 
 
 class Router:
-    def __init__(self, registry: Registry, dispatcher: Dispatcher, posts: PendingRequests | None) -> None:
+    def __init__(self, registry: Registry, dispatcher: Dispatcher, posts: PendingRequests | None,
+                 ready: Ready | None = None) -> None:
         self._registry = registry
+        self._ready = ready  # where queued lanes wait, when the connection's threads serve them
         self._dispatcher = dispatcher
         self._posts = posts
         self._control: dict[str, Callable[[Any], None]] = {
@@ -91,10 +93,10 @@ class Router:
         self._batch.append((lane, message))
 
     def flush(self) -> None:
-        """Hand the frames of one socket read to the dispatcher (reader thread)."""
+        """Queue the frames of one socket read on their lanes (reader thread)."""
         if self._batch:
             batch, self._batch = self._batch, []
-            self._dispatcher.submit_many(batch)
+            self._dispatcher.submit_many(batch, self._ready)
 
     def _on_ack(self, data: Any) -> None:
         method = data.get("method") if isinstance(data, dict) else None
@@ -116,15 +118,16 @@ class Router:
             log.debug("%s was live after all", entry.key if entry else "?")
         elif entry is not None and entry.error is not None and method == "subscribe":
             log.warning("%s", entry.error)
-            self._dispatcher.report(entry.error)
+            self._dispatcher.report(entry.error, self._ready)
         elif entry is not None:
             self._dispatcher.report(
                 SubscriptionError(
                     f"server refused {method} of {entry.key}: {text}",
                     subscription=dict(entry.wire),
                     server_text=text,
-                )
+                ),
+                self._ready,
             )
         else:
             log.warning("server error: %s", text)
-            self._dispatcher.report(ServerError(text))
+            self._dispatcher.report(ServerError(text), self._ready)

@@ -3,7 +3,8 @@
     for message in ws.stream({"type": "trades", "coin": "SOL"}, timeout=30):
         ...
 
-A bounded queue sits between the dispatcher thread (which fills it) and the consumer.
+A bounded queue sits between the client's thread that runs callbacks (it fills the
+queue) and the consumer.
 When the consumer falls behind and the queue is full, the overflow policy decides:
 ``"drop_oldest"`` (the default: the consumer always sees the freshest data) or
 ``"drop_newest"``. A drop is never silent: it is counted (``dropped``, and in

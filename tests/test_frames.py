@@ -6,7 +6,7 @@ import struct
 
 import pytest
 
-from hyperliquid_ws.frames import ProtocolError, read_frames
+from hyperliquid_ws.frames import FrameReader, ProtocolError
 
 
 def frame(payload: bytes, opcode: int = 0x1, final: bool = True, mask: bytes | None = None) -> bytes:
@@ -37,8 +37,10 @@ class ChunkedSocket:
 
 
 def read_all(data: bytes, size: int):
-    texts, pings, batches = [], [], []
-    result = read_frames(ChunkedSocket(data, size), texts.append, lambda: batches.append(1), pings.append)
+    texts, pings = [], []
+    reader = FrameReader(ChunkedSocket(data, size), pings.append)
+    while (result := reader.read(texts.append)) is None:
+        pass
     return texts, pings, result
 
 

@@ -34,12 +34,16 @@ def test_a_raising_callback_is_isolated(server, make_client):
     assert isinstance(failures[0].original, RuntimeError) and failures[0].message == first
 
 
-def test_callbacks_run_on_the_dispatcher_thread_not_the_reader(server, client):
-    got = Collector()
-    client.subscribe({"type": "allMids"}, got).wait()
+def test_callbacks_run_on_the_reader_by_default_and_on_dispatcher_threads_when_asked(server, make_client):
+    default, pooled = make_client(), make_client(callback_threads=2)
+    got, got_pooled = Collector(), Collector()
+    default.subscribe({"type": "allMids"}, got).wait()
+    pooled.subscribe({"type": "allMids"}, got_pooled).wait()
     server.emit({"type": "allMids"})
     got.wait_for(1)
-    assert got.threads and all(name.startswith(f"{client.name}-dispatch-") for name in got.threads)
+    got_pooled.wait_for(1)
+    assert got.threads == {f"{default.name}-reader"}
+    assert got_pooled.threads and all(name.startswith(f"{pooled.name}-dispatch-") for name in got_pooled.threads)
 
 
 def test_keepalive_pings_and_a_live_server_keeps_the_link(server, make_client):
@@ -66,7 +70,7 @@ def test_close_joins_every_thread_and_is_idempotent(server):
     client.subscribe({"type": "allMids"}, Collector()).wait()
     assert {t.name for t in client_threads() - before} == {
         f"{client.name}-{role}"
-        for role in ("reader", "keepalive", "writer", "backfill", "dispatch-1", "dispatch-2")
+        for role in ("reader", "relay", "keepalive", "writer", "backfill")
     }
     client.close()
     client.close()

@@ -120,7 +120,7 @@ def test_a_thread_that_outlives_close_fails_the_test(pytester):
     """)
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*client threads outlived close(): hlws-stuck-dispatch-*"])
+    result.stdout.fnmatch_lines(["*client threads outlived close(): hlws-stuck-reader*"])
     wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("hlws-stuck-")],
                what="the stuck callback to return")
 

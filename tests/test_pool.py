@@ -122,7 +122,7 @@ def test_every_connection_is_joined_at_close(server):
     client = HyperliquidWS(server.base_url)
     for user in USERS[:3]:
         client.subscribe({"type": "orderUpdates", "user": user}, Collector()).wait()
-    assert len(client_threads() - before) == 3 * 3 + 3  # reader, keepalive, writer each; backfill; 2 dispatch
+    assert len(client_threads() - before) == 3 * 4 + 1  # reader, relay, keepalive, writer each; backfill
     client.close()
     assert client_threads() == before
 

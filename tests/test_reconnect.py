@@ -3,6 +3,7 @@ tell the bot about it. Fault injection against the real local server."""
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from hyperliquid_ws import Backoff, HyperliquidWS, Limits
 from hyperliquid_ws.testing import LocalServer
 
-from .conftest import Collector, client_threads, wait_until
+from .conftest import DEADLINE, Collector, client_threads, wait_until
 
 FEEDS = [{"type": "trades", "coin": "BTC"}, {"type": "l2Book", "coin": "ETH"}, {"type": "allMids"}]
 
@@ -191,3 +192,19 @@ def test_subscribes_the_server_drops_over_its_budget_are_sent_again(make_client)
         assert client.stats()["connections"][0]["rate_limit_resends"] >= 1
         assert any("messages per minute" in str(e) for e in errors.messages)
         assert not any(sub.error for sub in subs)
+
+
+def test_a_slow_disconnect_hook_does_not_hold_up_the_reconnect(server, make_client):
+    release, entered = threading.Event(), threading.Event()
+
+    def slow_hook(reason):
+        entered.set()
+        release.wait(DEADLINE)
+
+    client = make_client(on_disconnect=slow_hook)
+    subs, got = subscribe_all(client)
+    server.drop_connections()
+    assert entered.wait(DEADLINE)
+    wait_until(lambda: all_restored(server, client, subs, 2), what="all subscriptions restored, hook still running")
+    assert_streaming(server, got)  # and the feeds flow while the hook blocks
+    release.set()

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from hyperliquid_ws import SlowConsumerError
 
 from .conftest import DEADLINE, Collector, wait_until
@@ -27,12 +29,18 @@ class Gate:
         self.open.wait(DEADLINE * 3)
 
 
+# Both ways of running callbacks: on the connection's threads (reader + relay, the
+# default) and on dispatcher threads.
+both_modes = pytest.mark.parametrize("callback_threads", [0, 2], ids=["connection-threads", "dispatch-threads"])
+
+
 def pings(server):
     return sum(1 for _, m in server.received() if m == {"method": "ping"})
 
 
-def test_a_long_blocked_callback_stalls_neither_the_link_nor_other_feeds(server, make_client):
-    client = make_client(ping_interval=0.1, pong_timeout=0.3)
+@both_modes
+def test_a_long_blocked_callback_stalls_neither_the_link_nor_other_feeds(server, make_client, callback_threads):
+    client = make_client(ping_interval=0.1, pong_timeout=0.3, callback_threads=callback_threads)
     gate, fast = Gate(), Collector()
     client.subscribe(SLOW, gate).wait()
     client.subscribe(FAST, fast).wait()
@@ -50,7 +58,9 @@ def test_a_long_blocked_callback_stalls_neither_the_link_nor_other_feeds(server,
     assert gate.messages == [first, *queued]  # nothing lost, in order
 
 
-def test_a_callback_that_is_slow_on_every_message_gets_all_of_them_in_order(server, client):
+@both_modes
+def test_a_callback_that_is_slow_on_every_message_gets_all_of_them_in_order(server, make_client, callback_threads):
+    client = make_client(callback_threads=callback_threads)
     received, fast = [], Collector()
     pause = threading.Event()
 
@@ -68,9 +78,10 @@ def test_a_callback_that_is_slow_on_every_message_gets_all_of_them_in_order(serv
     assert received == frames
 
 
-def test_overflow_of_a_stuck_subscription_is_counted_and_reported(server, make_client):
+@both_modes
+def test_overflow_of_a_stuck_subscription_is_counted_and_reported(server, make_client, callback_threads):
     errors = Collector()
-    client = make_client(lane_limit=5, on_error=errors)
+    client = make_client(lane_limit=5, on_error=errors, callback_threads=callback_threads)
     gate = Gate()
     client.subscribe(SLOW, gate).wait()
     server.emit(SLOW)
@@ -98,22 +109,42 @@ def test_one_callback_thread_keeps_global_arrival_order(server, make_client):
     assert order == sent
 
 
-def test_inline_callbacks_run_on_the_reader_and_a_blocked_one_is_no_dead_link(server, make_client):
-    client = make_client(callback_threads=0, ping_interval=0.1, pong_timeout=0.3)
+def test_a_callback_blocking_the_reader_hands_the_socket_to_the_relay(server, make_client):
+    client = make_client(ping_interval=0.1, pong_timeout=0.3)
     gate = Gate()
     threads = Collector()
     client.subscribe(FAST, lambda m: threads(threading.current_thread().name)).wait()
     client.subscribe(SLOW, gate).wait()
     server.emit(FAST)
-    assert threads.wait_for(1) == [f"{client.name}-reader"]
+    assert threads.wait_for(1) == [f"{client.name}-reader"]  # no hand-off: on the thread that read it
     server.emit(SLOW)
     assert gate.entered.wait(DEADLINE)
-    later = server.emit(FAST)
+    server.emit(FAST)
+    assert threads.wait_for(2)[1] == f"{client.name}-relay"  # the relay read on and delivered it
     pings_before = pings(server)
     wait_until(lambda: pings(server) >= pings_before + 8, what="pings while the reader is busy")
     assert client.stats()["reconnects"] == 0  # busy is not dead
-    assert len(threads.messages) == 1  # inline: the whole connection waits for the slow callback
     gate.open.set()
-    threads.wait_for(2)
-    assert later  # delivered after the gate opened
+    server.emit(FAST)
+    threads.wait_for(3)
+    assert client.stats()["reconnects"] == 0
+
+
+def test_with_both_connection_threads_blocked_the_link_is_busy_not_dead(server, make_client):
+    client = make_client(ping_interval=0.1, pong_timeout=0.3)
+    first, second, fast = Gate(), Gate(), Collector()
+    client.subscribe(SLOW, first).wait()
+    client.subscribe({"type": "trades", "coin": "SOL"}, second).wait()
+    client.subscribe(FAST, fast).wait()
+    server.emit(SLOW)
+    assert first.entered.wait(DEADLINE)
+    server.emit({"type": "trades", "coin": "SOL"})
+    assert second.entered.wait(DEADLINE)  # the relay took over, and is stuck too
+    frames = [server.emit(FAST) for _ in range(3)]
+    pings_before = pings(server)
+    wait_until(lambda: pings(server) >= pings_before + 8, what="pings while nobody reads")
+    assert not fast.messages and client.stats()["reconnects"] == 0  # waiting, not dead
+    first.open.set()
+    second.open.set()
+    assert fast.wait_for(3) == frames  # read once a thread came back: nothing lost, in order
     assert client.stats()["reconnects"] == 0
