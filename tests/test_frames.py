@@ -31,7 +31,11 @@ class ChunkedSocket:
         self._chunks = [data[i : i + size] for i in range(0, len(data), size)]
 
     def recv_into(self, buffer: bytearray, nbytes: int = 0) -> int:
+        """Like a socket: at most ``len(buffer)`` bytes; the rest stays for the next call."""
         chunk = self._chunks.pop(0) if self._chunks else b""
+        if len(chunk) > len(buffer):
+            chunk, rest = chunk[: len(buffer)], chunk[len(buffer) :]
+            self._chunks.insert(0, rest)
         buffer[: len(chunk)] = chunk
         return len(chunk)
 
