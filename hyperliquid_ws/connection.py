@@ -249,7 +249,8 @@ class Connection:
         run_callbacks = self._run_callbacks
         lock = self._turn_lock
         while True:
-            # only the holder changes ``_holder`` to someone else, so no lock to read it
+            # No lock needed to read ``_holder`` here: only this thread makes itself the
+            # holder, and no one takes the socket from it while it is not in callbacks.
             if self._holder is not me and not self._stand_by(session, me):
                 return
             if run_callbacks is not None:
