@@ -67,9 +67,11 @@ class Writer:
             if not self._limiter.acquire(self._stop):
                 return
             text = json.dumps({"method": method, "subscription": entry.wire}, separators=(",", ":"))
+            if method == "subscribe":
+                # Stamped before it goes out: the server's answer, an error dropping it
+                # included, can be read on another thread before send_text returns.
+                entry.sent_at = time.monotonic()
             if connection.send_text(text, generation):
                 self.sent += 1
-                if method == "subscribe":
-                    entry.sent_at = time.monotonic()
             else:
                 log.debug("%s of %s not sent: link down; the next connect replays it", method, entry.key)
