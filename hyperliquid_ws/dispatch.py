@@ -10,8 +10,9 @@ Two ways to serve the lanes (``callback_threads``):
   frames runs their callbacks itself, straight away: no hand-off, the lowest latency.
   If a callback keeps it longer than ``connection.RELAY_AFTER``, the connection's relay
   thread takes over the socket (and the other lanes) and reading goes on; see
-  ``connection.py``. Messages from other threads (backfill, hooks) are served by the
-  thread that queued them, or by whichever thread already serves their lane.
+  ``connection.py``. Connection hooks run there too (between connections, on the
+  relay). Messages queued by any other thread (the backfill's) are served by that
+  thread, or by whichever thread already serves their lane.
 - ``N > 0``, *dispatcher threads*: the reader never runs user code; it queues each
   message on its lane and ``N`` dispatcher threads serve the lanes. Other subscriptions
   are delayed only when all ``N`` are blocked at once. With ``N = 1`` every message is
