@@ -286,8 +286,8 @@ class Connection:
             return False
 
     def _read_once(self, session: FrameReader) -> str | None:
-        """One read's worth of frames, routed and queued; why the link ended, if it did."""
-        self.last_inbound = time.monotonic()
+        """One read's worth of frames, routed and queued; why the link ended, if it did.
+        ``last_inbound`` is stamped only when something came: a wait is not a sign of life."""
         reason: str | None = None
         try:
             closed = session.read(self.on_frame)

@@ -31,6 +31,7 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "silent_feed_resubscribes": link.silent_resubscribes,
             "rate_limit_resends": link.rate_limit_resends,
             "unrouted_frames": link.router.unrouted,
+            "relays": link.connection.relays,  # a callback ran long and the socket changed threads
         }
         for link in links
     ]

@@ -121,6 +121,7 @@ def test_a_callback_blocking_the_reader_hands_the_socket_to_the_relay(server, ma
     assert gate.entered.wait(DEADLINE)
     server.emit(FAST)
     assert threads.wait_for(2)[1] == f"{client.name}-relay"  # the relay read on and delivered it
+    assert client.stats()["connections"][0]["relays"] == 1
     pings_before = pings(server)
     wait_until(lambda: pings(server) >= pings_before + 8, what="pings while the reader is busy")
     assert client.stats()["reconnects"] == 0  # busy is not dead
