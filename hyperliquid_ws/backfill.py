@@ -195,19 +195,22 @@ class Backfiller:
             self._backfill(entry, start, now_ms())
 
     def _backfill(self, entry: Entry, start: int, end: int) -> None:
-        plan = PLANS[entry.feed.type]
+        """One gap: fetch, deliver, release the held frames. Whatever fails (the HTTP API,
+        an answer of the wrong shape, a bug) is a ``BackfillError``: the gap is reported,
+        the held frames flow, the thread goes on."""
         try:
-            messages = plan(self._fetch, entry.wire, start, end)
+            messages = PLANS[entry.feed.type](self._fetch, entry.wire, start, end)
+            for message in messages:
+                message["backfill"] = True
+            delivered = self._release(entry, messages)
         except Exception as exc:
             self.gaps_unrecovered += 1
             error = BackfillError(entry.wire, start, end, exc)
             log.warning("%s", error)
-            self._release(entry, [])
+            if entry.held is not None:
+                self._release(entry, [])
             self._dispatcher.report(error)
             return
-        for message in messages:
-            message["backfill"] = True
-        delivered = self._release(entry, messages)
         self.gaps_backfilled += 1
         self.items_backfilled += delivered
         log.info("backfilled %s from %d to %d: %d message(s)", entry.key, start, end, delivered)

@@ -12,6 +12,11 @@ and joins them all.
 
 Thread-safety: every public method may be called from any thread, including from a
 callback, and ``close()`` is idempotent.
+
+Fork safety: a child process made with ``os.fork()`` inherits the client's sockets but
+none of its threads. There the client never touches them (so the parent's links go on
+as if nothing happened), ``close()`` only marks it closed, and every other use raises
+``HyperliquidWSError`` saying to create a new client in the child.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from __future__ import annotations
 import atexit
 import itertools
 import logging
+import os
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -26,10 +32,11 @@ from typing import Any
 
 from .backfill import Backfiller
 from .backoff import Backoff
-from .dispatch import Dispatcher, ErrorHook
+from .dispatch import DEFAULT_MAX_BACKLOG, Dispatcher, ErrorHook
 from .endpoints import MAINNET_API_URL, check_base_url, info_url, socket_url
 from .errors import HyperliquidWSError
 from .feeds import canonical
+from .frames import DEFAULT_MAX_MESSAGE_SIZE
 from .limits import Limits
 from .link import LinkSettings
 from .pool import Pool
@@ -44,6 +51,12 @@ _SERVER_IDLE_LIMIT = 60.0
 _MANY_CLIENTS = 5  # open at once: more is most likely a leak (a notebook cell run again)
 _numbers = itertools.count(1)
 _open_clients: weakref.WeakSet[HyperliquidWS] = weakref.WeakSet()
+
+
+def _whole(name: str, value: Any, minimum: int, meaning: str = "") -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be a whole number >= {minimum}{meaning}, got {value!r}")
+    return value
 
 
 def _positive(name: str, value: Any) -> float:
@@ -84,6 +97,8 @@ class HyperliquidWS:
         silent_feed_minimum: float = 60.0,
         callback_threads: int = 0,
         lane_limit: int = 100_000,
+        max_backlog: int = DEFAULT_MAX_BACKLOG,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         on_error: ErrorHook | None = None,
         on_connect: Callable[[str], None] | None = None,
         on_disconnect: Callable[[str], None] | None = None,
@@ -115,13 +130,12 @@ class HyperliquidWS:
             if hook is not None and not callable(hook):
                 raise ValueError(f"{hook_name} must be callable, got {hook!r}")
         self.name = name or f"hlws-{next(_numbers)}"
-        if isinstance(callback_threads, bool) or not isinstance(callback_threads, int) or callback_threads < 0:
-            raise ValueError(
-                f"callback_threads must be a whole number >= 0 (0: on the connection's threads), "
-                f"got {callback_threads!r}")
-        if isinstance(lane_limit, bool) or not isinstance(lane_limit, int) or lane_limit < 1:
-            raise ValueError(f"lane_limit must be a whole number >= 1, got {lane_limit!r}")
-        self._dispatcher = Dispatcher(self.name, on_error, threads=callback_threads, lane_limit=lane_limit)
+        _whole("callback_threads", callback_threads, 0, " (0: on the connection's threads)")
+        _whole("lane_limit", lane_limit, 1, " (messages)")
+        _whole("max_backlog", max_backlog, 1, " (messages, across the client)")
+        _whole("max_message_size", max_message_size, 1024, " (bytes)")
+        self._dispatcher = Dispatcher(self.name, on_error, threads=callback_threads, lane_limit=lane_limit,
+                                      max_backlog=max_backlog)
         self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
         self._backfiller = Backfiller(self.info_url, self._dispatcher, self.name,
                                       http_timeout=_positive("http_timeout", http_timeout))
@@ -139,6 +153,8 @@ class HyperliquidWS:
             silent_factor=_positive("silent_feed_factor", silent_feed_factor),
             silent_minimum=_positive("silent_feed_minimum", silent_feed_minimum),
             inflight_posts=self.limits.inflight_posts,
+            max_message_size=max_message_size,
+            on_error=on_error,
             on_connect=on_connect,
             on_disconnect=on_disconnect,
             on_reconnect=on_reconnect,
@@ -149,6 +165,7 @@ class HyperliquidWS:
         self._started = False
         self._closed = threading.Event()  # close() was called
         self._stopped = threading.Event()  # ... and has stopped the threads
+        self._pid = os.getpid()  # a forked child must not use this client (see the module docstring)
 
     # -- public API -----------------------------------------------------------------------
 
@@ -173,8 +190,7 @@ class HyperliquidWS:
         if not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         feed, canonical_form = canonical(subscription, allow_unknown=allow_unknown)
-        if self._closed.is_set():
-            raise HyperliquidWSError("this client is closed; create a new HyperliquidWS")
+        self._check_usable()
         wire = dict(subscription)
         if "user" in canonical_form:
             wire["user"] = canonical_form["user"]
@@ -213,6 +229,7 @@ class HyperliquidWS:
         """Remove one handle's callback; the last one on a feed unsubscribes on the wire."""
         if not isinstance(subscription, Subscription):
             raise ValueError(f"unsubscribe takes the Subscription that subscribe returned, got {subscription!r}")
+        self._check_forked()
         self._pool.unsubscribe(subscription)
 
     def info(self, request: dict[str, Any], *, timeout: float = 10.0) -> Any:
@@ -246,8 +263,7 @@ class HyperliquidWS:
 
     def _post(self, kind: str, payload: dict[str, Any], timeout: float) -> Any:
         timeout = _positive("timeout", timeout)
-        if self._closed.is_set():
-            raise HyperliquidWSError("this client is closed; create a new HyperliquidWS")
+        self._check_usable()
         self._start()
         posts = self._pool.primary.posts
         assert posts is not None  # the primary link carries the posts
@@ -255,6 +271,7 @@ class HyperliquidWS:
 
     def run_forever(self) -> None:
         """Block until ``close()`` is called (from a callback or another thread) or Ctrl-C."""
+        self._check_forked()
         self._start()
         try:
             while not self._closed.wait(0.5):
@@ -274,8 +291,8 @@ class HyperliquidWS:
             started = self._started
         if first:
             _open_clients.discard(self)
-        if not started:
-            return
+        if not started or self._pid != os.getpid():
+            return  # in a forked child: the sockets are the parent's; leave them be
         timeout = self._close_timeout
         if first:
             self._pool.stop(timeout)
@@ -318,6 +335,18 @@ class HyperliquidWS:
 
     # -- internals ------------------------------------------------------------------------
 
+    def _check_forked(self) -> None:
+        if self._pid != os.getpid():
+            raise HyperliquidWSError(
+                f"this client was created in process {self._pid} and this is a forked child "
+                f"({os.getpid()}); its connections belong to the parent. Create a new HyperliquidWS "
+                "in the child (after the fork)")
+
+    def _check_usable(self) -> None:
+        self._check_forked()
+        if self._closed.is_set():
+            raise HyperliquidWSError("this client is closed; create a new HyperliquidWS")
+
     def _start(self) -> None:
         with self._lifecycle:
             if self._started or self._closed.is_set():
@@ -335,6 +364,15 @@ class HyperliquidWS:
     def _threads(self) -> list[threading.Thread]:
         links = [*self._pool.links, *self._pool.retired]
         return [*(t for link in links for t in link.threads()), self._backfiller.thread, *self._dispatcher.threads]
+
+
+def _forget_in_child() -> None:
+    """After ``os.fork()``, in the child: the inherited clients are the parent's; the exit
+    of the child must not close them (``close()`` would shut the shared sockets down)."""
+    _open_clients.clear()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 @atexit.register

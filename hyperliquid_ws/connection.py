@@ -13,6 +13,14 @@ callbacks. If it is still inside them after ``RELAY_AFTER`` seconds, the other t
 takes the socket, reads on and serves the other subscriptions; the first one, once its
 callback returns, stands by in turn. Only while both are inside callbacks does reading
 pause, and the keepalive knows that a busy link is not a dead one (``in_user_code``).
+
+Nothing a server sends can end these threads. A frame that breaks RFC 6455 fails the
+link with the close code ``frames.ProtocolError`` names (1002, or 1009 for a message
+over ``max_message_size``), counted in the ``FrameGuard`` and reported; and any
+exception nobody foresaw, in the read loop, the callbacks' scheduling or the hooks, tears
+the link down the same way, is reported as a ``ReaderError``, and reconnects.
+``connected`` is True only while a thread is reading the live link; ``last_inbound`` is
+stamped only when whole frames came.
 """
 
 from __future__ import annotations
@@ -33,7 +41,9 @@ from urllib.parse import urlsplit
 import websocket
 
 from .backoff import Backoff
-from .frames import FrameReader, ProtocolError
+from .errors import ReaderError
+from .frames import DEFAULT_MAX_MESSAGE_SIZE, FrameReader, ProtocolError
+from .guard import FrameGuard
 from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -62,12 +72,17 @@ class Connection:
         open_timeout: float,
         connect_limiter: RateLimiter | None = None,
         run_callbacks: Callable[[], None] | None = None,
+        guard: FrameGuard | None = None,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
     ) -> None:
         self.url = url
         self.name = name
+        self.guard = guard or FrameGuard(name)
+        self._max_message_size = max_message_size
         self._on_open = on_open
         self.on_frame: Callable[[bytes], None] = lambda payload: None  # set by the owner
         self.on_batch_end: Callable[[], None] = lambda: None  # after each read's frames
+        self.on_error: Callable[[BaseException], None] = lambda error: None  # set by the owner
         self._run_callbacks = run_callbacks
         self._on_lost = on_lost
         self._backoff = backoff
@@ -178,6 +193,18 @@ class Connection:
     # -- the reader thread ----------------------------------------------------------------
 
     def _run(self) -> None:
+        """The reader thread: connect, serve, back off, again, until ``close()``."""
+        while True:
+            try:
+                self._connect_and_serve()
+                break
+            except Exception as exc:  # the loop's own guard: report, wait a moment, go on
+                self._internal_error(exc)
+                if self._closing.wait(self._backoff.delay(0)):
+                    break
+        self._release()
+
+    def _connect_and_serve(self) -> None:
         attempt = 0
         while not self._closing.is_set():
             self._abort_reason = None
@@ -203,7 +230,6 @@ class Connection:
             log.info("%s: reconnecting in %.2f s (attempt %d)", self.name, delay, attempt)
             if self._closing.wait(delay):
                 break
-        self._release()
 
     def _serve(self, ws: websocket.WebSocket) -> str:
         """Run one live link until it ends; return why it ended."""
@@ -216,8 +242,11 @@ class Connection:
         generation = self.generation
         self.last_inbound = time.monotonic()
         log.info("%s: connected to %s", self.name, self.url)
-        self._on_open(generation)
-        reason = self._read(ws)
+        try:
+            self._on_open(generation)
+            reason = self._read(ws)
+        except Exception as exc:  # the owner's hook failed: end this link like any other
+            reason = self._internal_error(exc)
         with self._send_lock:
             self.connected = False
             self._up.clear()
@@ -228,7 +257,23 @@ class Connection:
         self._release()
         if not self._closing.is_set():
             log.warning("%s: connection lost: %s", self.name, reason)
-        self._on_lost(generation, reason)
+        try:
+            self._on_lost(generation, reason)
+        except Exception as exc:
+            self._internal_error(exc)
+        return reason
+
+    def _internal_error(self, exc: Exception) -> str:
+        """An exception nobody foresaw on this connection's threads: log and report it,
+        and make sure the link ends (the reconnect path then heals it). Returns the reason."""
+        reason = f"internal error: {exc!r}"
+        log.error("%s: %s; dropping the connection", self.name, reason, exc_info=exc)
+        self._abort_reason = self._abort_reason or reason
+        self._shutdown_raw()
+        try:
+            self.on_error(ReaderError(self.name, exc))
+        except Exception:
+            log.exception("%s: reporting an internal error failed", self.name)
         return reason
 
     def _read(self, ws: websocket.WebSocket) -> str:
@@ -236,7 +281,11 @@ class Connection:
         sock = ws.sock
         if sock is None:
             return "connection closed"
-        session = FrameReader(sock, self._pong)
+        guard = self.guard
+        session = FrameReader(
+            sock, self._pong, max_message_size=self._max_message_size,
+            on_binary=lambda payload: guard.bad_frame("binary_frame", "a binary frame (this API sends text)", payload),
+        )
         with self._turn:
             self._session, self._holder, self._busy_since = session, threading.current_thread(), None
             self._turn.notify_all()
@@ -248,21 +297,30 @@ class Connection:
         me = threading.current_thread()
         run_callbacks = self._run_callbacks
         lock = self._turn_lock
+        failed = False  # this thread hit an internal error: it only reads the link out
         while True:
             # No lock needed to read ``_holder`` here: only this thread makes itself the
             # holder, and no one takes the socket from it while it is not in callbacks.
             if self._holder is not me and not self._stand_by(session, me):
                 return
-            if run_callbacks is not None:
-                self._busy_since = time.monotonic()
-                run_callbacks()
-                with lock:
-                    stolen = self._holder is not me
-                    if not stolen:
-                        self._busy_since = None
-                if stolen:
-                    continue  # the other thread took the socket meanwhile: stand by
-            ended = self._read_once(session)
+            try:
+                if run_callbacks is not None and not failed:
+                    self._busy_since = time.monotonic()
+                    try:
+                        run_callbacks()
+                    finally:
+                        with lock:
+                            stolen = self._holder is not me
+                            if not stolen:
+                                self._busy_since = None
+                    if stolen:
+                        continue  # the other thread took the socket meanwhile: stand by
+                ended = self._read_once(session)
+            except Exception as exc:  # the one guard of this loop: the link ends, the error is told
+                failed = True
+                ended = self._internal_error(exc)
+                if self._holder is not me:
+                    continue  # the holder reads the shut-down socket and ends the session
             if ended is not None:
                 with lock:
                     self._ended, self._session, self._holder = ended, None, None
@@ -287,20 +345,37 @@ class Connection:
 
     def _read_once(self, session: FrameReader) -> str | None:
         """One read's worth of frames, routed and queued; why the link ended, if it did.
-        ``last_inbound`` is stamped only when something came: a wait is not a sign of life."""
+        ``last_inbound`` is stamped only when whole frames came: neither a wait nor a
+        trickle of bytes that never completes a frame is a sign of life."""
         reason: str | None = None
+        frames = session.frames
         try:
             closed = session.read(self.on_frame)
-        except (OSError, ProtocolError, websocket.WebSocketException) as exc:
+        except ProtocolError as exc:
+            reason = self._fail(exc)
+        except (OSError, websocket.WebSocketException) as exc:
             reason = f"connection error: {exc!r}"
         else:
             if closed is not None:
                 code, text = closed
                 reason = ("connection closed by the server (no close frame)" if code is None and not text
                           else f"server closed the connection (code {code}, {text!r})")
-        self.last_inbound = time.monotonic()
+        if session.frames != frames:
+            self.last_inbound = time.monotonic()
         self.on_batch_end()
         return reason
+
+    def _fail(self, error: ProtocolError) -> str:
+        """Fail the link as RFC 6455 §7.1.7 says: a close frame with ``error.code``, then
+        close the socket without waiting for the answer. Returns the reason."""
+        self.guard.bad_frame(error.reason, error.detail, error.header, close_code=error.code)
+        with self._send_lock:
+            ws = self._ws
+            if ws is not None:
+                with contextlib.suppress(OSError, websocket.WebSocketException):
+                    ws.send(struct.pack("!H", error.code) + error.reason.encode(), websocket.ABNF.OPCODE_CLOSE)
+        self._shutdown_raw()
+        return f"protocol error: {error.detail} (closed with code {error.code})"
 
     def _relay_run(self) -> None:
         """The relay thread: stands by during a session; between sessions it runs the
@@ -313,10 +388,13 @@ class Connection:
                 if self._closing.is_set():
                     return
                 session, self._relay_work = self._session, False
-            if session is None:
-                self._run_callbacks()
-            else:
-                self._take_turns(session)
+            try:
+                if session is None:
+                    self._run_callbacks()
+                else:
+                    self._take_turns(session)
+            except Exception as exc:  # never dies: report, end the link, stand by again
+                self._internal_error(exc)
 
     def _pong(self, payload: bytes) -> None:
         with self._send_lock:

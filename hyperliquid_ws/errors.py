@@ -117,15 +117,57 @@ class LimitError(HyperliquidWSError):
 class SlowConsumerError(HyperliquidWSError):
     """A subscription's callbacks fell so far behind that messages were dropped.
 
-    Handed to ``on_error`` on the first drop and every 1000th; ``dropped`` counts
-    them. Raise ``lane_limit`` or make the callback hand slow work to a thread.
+    Handed to ``on_error`` on the first drop and every 1000th; ``dropped`` counts them.
+    ``setting`` names the bound that was reached, ``"lane_limit"`` (this subscription's
+    waiting messages) or ``"max_backlog"`` (the whole client's), and ``limit`` its value.
+    Raise it, or make the callback hand slow work to a thread.
     """
 
-    def __init__(self, subscription: str, limit: int, dropped: int) -> None:
+    def __init__(self, subscription: str, limit: int, dropped: int, setting: str = "lane_limit") -> None:
+        where = "this subscription" if setting == "lane_limit" else "the whole client"
         super().__init__(
-            f"callbacks of {subscription} are {limit} messages behind; dropped the oldest "
-            f"({dropped} so far)"
+            f"callbacks of {subscription} fell behind: {limit} messages were waiting for {where} "
+            f"({setting}); dropped its oldest ({dropped} so far)"
         )
         self.subscription = subscription
         self.limit = limit
         self.dropped = dropped
+        self.setting = setting
+
+
+class BadFrameError(HyperliquidWSError, ValueError):
+    """The server sent a frame the client could not use; it was dropped and counted.
+
+    Handed to ``on_error``, never raised. ``reason`` is a short stable name, also the key
+    of ``stats()["bad_frames"]``: a frame the client drops and the link goes on
+    (``invalid_utf8``, ``invalid_json``, ``too_deep``, ``not_an_envelope``, ``bad_route``,
+    ``bad_data``, ``binary_frame``), or a breach of RFC 6455 after which the client fails
+    the connection with ``close_code`` and reconnects (``masked_frame``,
+    ``reserved_bits``, ``unknown_opcode``, ``bad_control_frame``, ``bad_continuation``,
+    ``bad_close_frame``: code 1002; ``message_too_big``: code 1009). ``excerpt`` is the
+    start of the frame (at most ``EXCERPT`` bytes), never the whole of it.
+    """
+
+    EXCERPT = 120
+
+    def __init__(self, reason: str, detail: str, *, excerpt: bytes = b"", close_code: int | None = None) -> None:
+        shown = f"; starts {excerpt[: self.EXCERPT]!r}" if excerpt else ""
+        action = f"; connection failed with code {close_code}" if close_code is not None else "; dropped"
+        super().__init__(f"bad frame from the server ({reason}): {detail}{action}{shown}")
+        self.reason = reason
+        self.detail = detail
+        self.excerpt = excerpt[: self.EXCERPT]
+        self.close_code = close_code
+
+
+class ReaderError(HyperliquidWSError):
+    """The client's own reader hit an exception nobody foresaw (a bug in hyperliquid_ws).
+
+    Handed to ``on_error``; the connection was torn down and reconnects as after any
+    drop, with ``on_disconnect`` and a backfill. ``original`` is the exception.
+    """
+
+    def __init__(self, connection: str, original: BaseException) -> None:
+        super().__init__(f"{connection}: the reader failed with {original!r}; reconnecting")
+        self.connection = connection
+        self.original = original

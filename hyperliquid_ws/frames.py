@@ -1,4 +1,4 @@
-"""Reads WebSocket frames off a connected socket in bulk (RFC 6455 §5.2).
+"""Reads WebSocket frames off a connected socket in bulk, strictly (RFC 6455 §5).
 
 websocket-client does the handshake and every send; receiving is done here because its
 reader makes three small ``recv`` calls and builds an object per frame, which costs
@@ -13,8 +13,18 @@ a hundred and sixty (256 KiB) do not, and parsing into cold memory costs a third
 worse still: glibc serves an allocation that large with a fresh ``mmap`` on every call,
 about 11 us, even when 300 bytes arrive; hence ``recv_into``.
 
-Server frames are unmasked text; fragmented messages, masked frames, pings (answered
-with a pong), pongs and close frames are handled too. Runs on the reader thread.
+Strict: what RFC 6455 says a client must fail the connection on raises
+``ProtocolError`` with the close code to send, as soon as the header shows it (before
+any body is read): a masked frame (§5.1), reserved bits without a negotiated extension
+(§5.2), an unknown opcode (§5.2), a control frame that is fragmented or longer than 125
+bytes (§5.5), a continuation with no message to continue or a new message inside a
+fragmented one (§5.4), a close frame with a one-byte body (§5.5.1): code 1002; a message
+longer than ``max_message_size``, announced or gathered from fragments: code 1009
+(§7.4.1). So a header announcing a terabyte costs nothing, and memory is bounded by
+``max_message_size``. Text frames go to ``on_text`` (their UTF-8 is checked by the
+parser, frame by frame); binary frames, which this server never sends, to ``on_binary``;
+pings are answered; pongs count as life. ``frames`` counts whole frames: liveness is
+stamped per frame, never per byte. Runs on the thread holding the socket.
 """
 
 from __future__ import annotations
@@ -24,8 +34,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 CHUNK = 16_384
+DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # bytes; the largest real snapshots are a few MB
 _TEXT, _BINARY, _CONTINUATION = 0x1, 0x2, 0x0
 _CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
+_CONTROL_MAX = 125
+PROTOCOL_ERROR, MESSAGE_TOO_BIG = 1002, 1009  # close codes, RFC 6455 §7.4.1
 _LENGTH_16 = struct.Struct("!H")
 _LENGTH_64 = struct.Struct("!Q")
 
@@ -35,34 +48,50 @@ class Socket(Protocol):
 
 
 class ProtocolError(Exception):
-    """The server sent something that is not a WebSocket frame stream."""
+    """The server broke RFC 6455; the client must fail the connection with ``code``.
+
+    ``reason`` is a stable short name (the key of ``stats()["bad_frames"]``); ``header``
+    holds the first bytes of the offending frame, for the report.
+    """
+
+    def __init__(self, reason: str, detail: str, *, code: int = PROTOCOL_ERROR, header: bytes = b"") -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.code = code
+        self.header = header
 
 
-def _unmask(mask: bytes, payload: bytes) -> bytes:
-    repeated = (mask * (len(payload) // 4 + 1))[: len(payload)]
-    value = int.from_bytes(payload, "big") ^ int.from_bytes(repeated, "big")
-    return value.to_bytes(len(payload), "big")
+def _ignore(payload: bytes) -> None:
+    pass
 
 
 class FrameReader:
     """The receive side of one connected socket. ``read`` may be called from different
     threads in turn, never at the same time."""
 
-    def __init__(self, sock: Socket, on_ping: Callable[[bytes], None]) -> None:
+    def __init__(self, sock: Socket, on_ping: Callable[[bytes], None], *,
+                 max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+                 on_binary: Callable[[bytes], None] = _ignore) -> None:
         self._recv_into = sock.recv_into
         self._on_ping = on_ping
+        self._on_binary = on_binary
+        self._max = max_message_size
         self._scratch = bytearray(CHUNK)
         self._arrived = memoryview(self._scratch)
         self._parts: list[bytes] = []  # a frame still arriving (and what follows it)
         self._parts_size = 0
         self._needed = 0  # bytes the frame still arriving needs in all, when known
         self._fragments: list[bytes] = []
+        self._fragments_size = 0
         self._fragmented_opcode = 0
+        self.frames = 0  # whole frames read, control frames included
 
     def read(self, on_text: Callable[[bytes], None]) -> tuple[int | None, str] | None:
         """Wait for data, then deliver every complete text message in it to ``on_text``.
         Returns None while the stream goes on, else the close code and reason (``None``
-        and ``""`` when the stream just ended). Socket errors propagate."""
+        and ``""`` when the stream just ended). Raises ``ProtocolError``; socket errors
+        propagate."""
         count = self._recv_into(self._scratch)
         if not count:
             return None, ""
@@ -90,42 +119,71 @@ class FrameReader:
                     break
                 length = _LENGTH_64.unpack_from(buffer, position + 2)[0]
                 header = 10
-            masked = second & 0x80
-            if masked:
-                header += 4
+            opcode = first & 0x0F
+            if first & 0x70 or second & 0x80 or opcode != _TEXT or length > self._max or self._fragmented_opcode:
+                self._check_header(first, second, length, buffer[position : position + header])
             start = position + header
             stop = start + length
             if stop > end:
                 self._needed = stop - position
                 break
             payload = buffer[start:stop]
-            if masked:
-                payload = _unmask(buffer[start - 4 : start], payload)
             position = stop
-            opcode = first & 0x0F
-            final = first & 0x80
-            if opcode == _TEXT and final:
-                on_text(payload)
-            elif opcode == _CLOSE:
-                code = _LENGTH_16.unpack_from(payload)[0] if len(payload) >= 2 else None
-                return code, payload[2:].decode("utf-8", "replace")
+            self.frames += 1
+            if opcode == _TEXT:
+                if first & 0x80:
+                    on_text(payload)
+                else:
+                    self._fragment(opcode, first & 0x80, payload, on_text)
             elif opcode == _PING:
                 self._on_ping(payload)
-            elif opcode in (_TEXT, _BINARY):
-                if not final:  # the first fragment of a long message
-                    self._fragmented_opcode, self._fragments = opcode, [payload]
-            elif opcode == _CONTINUATION:
-                if not self._fragments:
-                    raise ProtocolError("continuation frame with no message to continue")
-                self._fragments.append(payload)
-                if final:
-                    message, self._fragments = b"".join(self._fragments), []
-                    if self._fragmented_opcode == _TEXT:
-                        on_text(message)
+            elif opcode == _CLOSE:
+                if len(payload) == 1:
+                    raise ProtocolError("bad_close_frame", "close frame with a one-byte body")
+                code = _LENGTH_16.unpack_from(payload)[0] if len(payload) >= 2 else None
+                return code, payload[2:].decode("utf-8", "replace")
             elif opcode != _PONG:  # a pong needs no answer; any frame is life
-                raise ProtocolError(f"unknown opcode {opcode:#x}")
+                self._fragment(opcode, first & 0x80, payload, on_text)
         if position < end:
             rest = buffer[position:]
             self._parts, self._parts_size = [rest], len(rest)
         return None
 
+    def _check_header(self, first: int, second: int, length: int, header: bytes) -> None:
+        """The slow path for a header out of the ordinary: a control or binary frame, a
+        continuation, a long one, or one to fail the connection for."""
+        opcode = first & 0x0F
+        if second & 0x80:
+            raise ProtocolError("masked_frame", "the server masked a frame (RFC 6455 §5.1)", header=header)
+        if first & 0x70:
+            raise ProtocolError("reserved_bits", f"reserved bits {(first >> 4) & 7:#05b} set with no extension "
+                                "negotiated (RFC 6455 §5.2)", header=header)
+        if opcode >= _CLOSE:
+            if opcode not in (_CLOSE, _PING, _PONG):
+                raise ProtocolError("unknown_opcode", f"unknown opcode {opcode:#x}", header=header)
+            if not first & 0x80 or length > _CONTROL_MAX:
+                raise ProtocolError("bad_control_frame", f"control frame {opcode:#x} of {length} bytes, "
+                                    f"{'final' if first & 0x80 else 'fragmented'} (RFC 6455 §5.5: at most "
+                                    "125 bytes, never fragmented)", header=header)
+        elif opcode > _BINARY:
+            raise ProtocolError("unknown_opcode", f"unknown opcode {opcode:#x}", header=header)
+        elif opcode != _CONTINUATION and self._fragmented_opcode:
+            raise ProtocolError("bad_continuation", "a new message began inside a fragmented one", header=header)
+        elif opcode == _CONTINUATION and not self._fragmented_opcode:
+            raise ProtocolError("bad_continuation", "continuation frame with no message to continue", header=header)
+        if length + (self._fragments_size if opcode == _CONTINUATION else 0) > self._max:
+            raise ProtocolError("message_too_big", f"a message of {length + self._fragments_size} bytes or more, "
+                                f"over max_message_size={self._max}", code=MESSAGE_TOO_BIG, header=header)
+
+    def _fragment(self, opcode: int, final: int, payload: bytes, on_text: Callable[[bytes], None]) -> None:
+        """A data frame that is not a whole text message by itself (RFC 6455 §5.4)."""
+        if opcode == _CONTINUATION:  # _check_header made sure there is a message to continue
+            self._fragments.append(payload)
+            self._fragments_size += len(payload)
+        elif not final:
+            self._fragmented_opcode, self._fragments, self._fragments_size = opcode, [payload], len(payload)
+        if final:
+            if opcode == _CONTINUATION:
+                opcode, payload = self._fragmented_opcode, b"".join(self._fragments)
+                self._fragmented_opcode, self._fragments, self._fragments_size = 0, [], 0
+            (on_text if opcode == _TEXT else self._on_binary)(payload)

@@ -9,6 +9,9 @@ Items older than everything the memory has forgotten (``horizon``) count as seen
 can only be history that was delivered long ago. An item exactly at the horizon passes:
 at that one boundary, better twice than never.
 
+Whatever a server sends, a tracker never raises: an item whose identity or time is
+missing or of the wrong type is delivered and not remembered (better twice than never).
+
 Pure: no sockets, no threads. The caller serialises access (the entry's lock).
 """
 
@@ -135,9 +138,9 @@ class Tracker:
             return True, data
         try:
             items = shape.items(data)
-        except (KeyError, TypeError, IndexError):
+        except (KeyError, TypeError, IndexError, AttributeError):
             return True, data
-        if not items:
+        if not items or not isinstance(items, list):
             return True, data
         if len(items) == 1:  # the common case: one trade, one fill, one update
             is_new, key, when = self._judge(shape, items[0])
@@ -167,7 +170,9 @@ class Tracker:
             key = shape.key(item)
             when = shape.time(item)
             seen = key in self._seen  # TypeError if the key cannot be hashed
-        except (KeyError, TypeError, IndexError):
+        except (KeyError, TypeError, IndexError, AttributeError):
+            return True, None, 0
+        if type(when) is not int:  # a time of the wrong type cannot be compared: deliver, forget
             return True, None, 0
         if seen or (self.horizon is not None and when < self.horizon):
             return False, key, when
@@ -195,11 +200,11 @@ class CandleTracker:
 
     @property
     def last_time(self) -> int | None:
-        return None if self.last is None else int(self.last["t"])
+        return None if self.last is None else self.last["t"]
 
     def admit(self, data: Any, *, backfill: bool = False) -> tuple[bool, Any]:
-        if not isinstance(data, dict) or "t" not in data:
-            return True, data
+        if not isinstance(data, dict) or type(data.get("t")) is not int:
+            return True, data  # cannot be placed in time: delivered, not remembered
         last = self.last
         if backfill and last is not None and (data["t"] < last["t"] or data == last):
             self.duplicates += 1

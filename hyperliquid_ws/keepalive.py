@@ -1,9 +1,10 @@
 """The keepalive thread: ping well inside the server's 60 s idle limit, and call a link
 dead when nothing at all has come back within ``pong_timeout`` of a ping.
 
-Any inbound frame counts as life (the reader stamps ``last_inbound``), so a busy feed
-never looks dead. A dead link is aborted, and the reader's normal error path reconnects:
-there is one way to die.
+Any whole inbound frame counts as life (the reader stamps ``last_inbound``), so a busy
+feed never looks dead; a frame that trickles in and never completes does not count, so a
+server that keeps a frame open forever is a dead link. A dead link is aborted, and the
+reader's normal error path reconnects: there is one way to die.
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ class Keepalive:
             self.thread.join(timeout)
 
     def _run(self) -> None:
+        """The keepalive thread; its one guard keeps it ticking whatever a tick raises."""
+        while True:
+            try:
+                self._watch()
+                return
+            except Exception:
+                log.exception("%s: keepalive tick failed; going on", self._connection.name)
+
+    def _watch(self) -> None:
         conn = self._connection
         generation = 0
         next_ping = 0.0

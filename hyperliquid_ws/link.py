@@ -19,6 +19,7 @@ from .backfill import PLANS, Backfiller
 from .backoff import Backoff
 from .connection import Connection
 from .dispatch import Dispatcher, Lane
+from .guard import FrameGuard
 from .keepalive import Keepalive
 from .posts import PendingRequests
 from .ratelimit import RateLimiter
@@ -49,6 +50,8 @@ class LinkSettings:
     silent_factor: float
     silent_minimum: float
     inflight_posts: int
+    max_message_size: int
+    on_error: Callable[[BaseException], None] | None
     on_connect: Callable[[str], None] | None
     on_disconnect: Callable[[str], None] | None
     on_reconnect: Callable[[float], None] | None
@@ -63,15 +66,19 @@ class Link:
         # lanes this link's own threads serve, when callbacks run on them
         self.ready: deque[Lane] | None = deque() if dispatcher.on_connection_threads else None
         ready = self.ready
+        self.guard = FrameGuard(name)  # served right after the read that found the bad frame
+        self.guard.report = lambda error: dispatcher.report(error, ready)
         self.connection = Connection(
             settings.url, name=name, on_open=self._on_open, on_lost=self._on_lost,
             backoff=settings.backoff, open_timeout=settings.open_timeout,
             connect_limiter=settings.connect_limiter,
             run_callbacks=(lambda: dispatcher.serve(ready)) if ready is not None else None,
+            guard=self.guard, max_message_size=settings.max_message_size,
         )
+        self.connection.on_error = lambda error: self._hook(settings.on_error, error)
         self.posts = (PendingRequests(self.connection, settings.limiter, limit=settings.inflight_posts)
                       if carries_posts else None)
-        self.router = Router(self.registry, dispatcher, self.posts, ready)
+        self.router = Router(self.registry, dispatcher, self.posts, self.guard, ready)
         self.connection.on_frame = self.router.handle
         self.connection.on_batch_end = self.router.flush
         self.router.on_rate_limited = self._rate_limited

@@ -1,6 +1,10 @@
 """Turns each text frame into work: data frames to their subscription's callbacks, acks
 and errors to the registry. Runs on the thread holding the socket and never calls user code:
 it only queues messages on their lanes (see ``dispatch.py``).
+
+Everything one frame causes runs inside the single ``try`` of ``handle``: whatever a
+frame makes raise (a parse error, a field of the wrong type, a bug) drops that frame
+through the connection's ``FrameGuard`` and the next frame is handled as usual.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from typing import Any
 
 from .dispatch import Dispatcher, Lane, Ready
 from .errors import ServerError, SubscriptionError
+from .feeds import Feed
+from .guard import UNPARSED, FrameGuard
 from .posts import PendingRequests
 from .registry import Registry
 
@@ -24,8 +30,13 @@ _scan_once = make_scanner(JSONDecoder())  # type: ignore[arg-type]  # typeshed n
 
 def _stdlib_loads(payload: bytes) -> Any:
     """``json.loads`` without its Python-level wrapping, which costs as much as parsing a
-    small frame: a strict UTF-8 decode and the C scanner, both in C."""
-    return _scan_once(payload.decode(), 0)[0]
+    small frame: a strict UTF-8 decode and the C scanner, both in C. Anything but
+    whitespace after the value is an error, as for ``json.loads``."""
+    text = payload.decode()
+    value, end = _scan_once(text, 0)
+    if end != len(text) and text[end:].strip():
+        raise ValueError(f"extra data after the JSON value at character {end}")
+    return value
 
 
 try:  # the "fast" extra: parsing is most of what a book frame costs
@@ -36,13 +47,16 @@ except ImportError:  # pragma: no cover - exercised by installs without the extr
 log = logging.getLogger(__name__)
 
 _RATE_ERROR = re.compile(r"Cannot send more than \d+ messages")
-_POST_ERROR = re.compile(r"too many pending post requests.*?id=(?P<id>\d+)")
+# ids are ours (a counter), so more than 19 digits is not one of them (and int() of
+# thousands of digits raises)
+_POST_ERROR = re.compile(r"too many pending post requests.*?id=(?P<id>\d{1,19})(?!\d)")
 
 
 class Router:
     def __init__(self, registry: Registry, dispatcher: Dispatcher, posts: PendingRequests | None,
-                 ready: Ready | None = None) -> None:
+                 guard: FrameGuard, ready: Ready | None = None) -> None:
         self._registry = registry
+        self._guard = guard
         self._ready = ready  # where queued lanes wait, when the connection's threads serve them
         self._dispatcher = dispatcher
         self._posts = posts
@@ -52,42 +66,48 @@ class Router:
             "post": posts.resolve if posts is not None else lambda data: None,
             "pong": lambda data: None,
         }
-        self.unrouted = 0
         self.on_rate_limited: Callable[[float], None] | None = None  # set by the link
         self._batch: list[tuple[Lane, Any]] = []  # for the dispatcher, per socket read
         self._add = self._add_to_batch
 
     def handle(self, payload: bytes) -> None:
-        """One text frame from the server (reader thread)."""
+        """One text frame from the server (reader thread). Never raises: a frame that
+        cannot be handled is dropped through the guard."""
+        message: Any = UNPARSED
         try:
             message = loads(payload)
             channel = message["channel"]
-        except (ValueError, TypeError, KeyError, StopIteration):
-            log.debug("ignoring a frame that is not a JSON envelope: %.200r", payload)
-            return
-        feed = self._registry.feed_of_channel.get(channel)
-        if feed is not None:
-            try:
-                route = feed.frame_route(message["data"])
-            except (KeyError, TypeError, IndexError, AttributeError):
-                route = None
-            entry = self._registry.routes.get((feed.type, route))  # type: ignore[arg-type]
-            if entry is None:
-                self.unrouted += 1
-                log.debug("no subscription for %s frame (route %r); dropped", channel, route)
+            feed = self._registry.feed_of_channel.get(channel)
+            if feed is not None:
+                self._route(feed, message, payload)
                 return
-            entry.heard(time.monotonic())
-            if entry.tracker is None and entry.held is None:
-                self._batch.append((entry.lane, message))
-                entry.delivered += 1
-            else:
-                entry.deliver(message, self._add)
+            control = self._control.get(channel)
+            if control is None:
+                if not isinstance(channel, str):
+                    raise TypeError(f"channel is {type(channel).__name__}")
+                self._guard.unrecognise("unknown_channel", payload)
+                return
+            control(message.get("data"))
+        except Exception as exc:  # the one guard: this frame is dropped, the link goes on
+            self._guard.failed(payload, exc, message)
+
+    def _route(self, feed: Feed, message: Any, payload: bytes) -> None:
+        """A frame on a feed's channel, to the entry its route names."""
+        try:
+            route = feed.frame_route(message["data"])
+            entry = self._registry.routes.get((feed.type, route))  # type: ignore[arg-type]
+        except (KeyError, TypeError, IndexError, AttributeError) as exc:  # TypeError: unhashable
+            self._guard.bad_frame("bad_route", f"{feed.type} frame without a usable route ({exc!r})", payload)
             return
-        control = self._control.get(channel)
-        if control is None:
-            log.debug("ignoring a frame on unknown channel %r", channel)
+        if entry is None:
+            self._guard.unrecognise("unrouted", payload)
             return
-        control(message.get("data"))
+        entry.heard(time.monotonic())
+        if entry.tracker is None and entry.held is None:
+            self._batch.append((entry.lane, message))
+            entry.delivered += 1
+        else:
+            entry.deliver(message, self._add)
 
     def _add_to_batch(self, lane: Lane, message: Any) -> None:
         self._batch.append((lane, message))

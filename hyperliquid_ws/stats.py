@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,7 +31,9 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "dead_links": link.keepalive.dead_links,
             "silent_feed_resubscribes": link.silent_resubscribes,
             "rate_limit_resends": link.rate_limit_resends,
-            "unrouted_frames": link.router.unrouted,
+            "unrouted_frames": link.guard.unrecognised.get("unrouted", 0),
+            "bad_frames": dict(link.guard.bad),  # reason -> frames dropped or links failed (BadFrameError)
+            "unrecognised_frames": dict(link.guard.unrecognised),  # reason -> frames nobody asked for
             "relays": link.connection.relays,  # a callback ran long and the socket changed threads
         }
         for link in links
@@ -62,6 +65,7 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
         "reconnects": sum(c["reconnects"] for c in connections),
         "last_disconnect_reason": next(
             (c["last_disconnect_reason"] for c in connections if c["last_disconnect_reason"]), None),
+        "bad_frames": _summed(link.guard.bad for link in links),
         "subscriptions": subscriptions,
         "streams": streams,
         "backfill": {
@@ -85,3 +89,11 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "posts_in_flight": {"used": posts.in_flight if posts else 0, "max": limits.inflight_posts},
         },
     }
+
+
+def _summed(counters: Iterable[dict[str, int]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for counter in counters:
+        for reason, count in counter.items():
+            total[reason] = total.get(reason, 0) + count
+    return total

@@ -92,10 +92,12 @@ class Entry:
         """Deliver ``backfilled`` messages, then the held live frames, and stop holding
         (backfill thread). Returns how many backfilled messages were delivered."""
         with self.lock:
-            delivered = sum(self._admit(message, submit, backfill=True) for message in backfilled)
-            for message in self.held or ():
-                self._admit(message, submit, backfill=False)
-            self.held = None
+            try:
+                delivered = sum(self._admit(message, submit, backfill=True) for message in backfilled)
+                for message in self.held or ():
+                    self._admit(message, submit, backfill=False)
+            finally:
+                self.held = None  # whatever happened, live frames must flow again
             return delivered
 
     def _admit(self, message: Any, submit: Submit, *, backfill: bool) -> bool:

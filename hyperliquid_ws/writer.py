@@ -53,6 +53,15 @@ class Writer:
             self.thread.join(timeout)
 
     def _run(self) -> None:
+        """The writer thread; its one guard drops a message that fails, never the thread."""
+        while True:
+            try:
+                self._send_all()
+                return
+            except Exception:
+                log.exception("%s: writer failed on a message; going on", self._connection.name)
+
+    def _send_all(self) -> None:
         connection = self._connection
         while not self._stop.is_set():
             with self._ready:

@@ -1,4 +1,6 @@
-"""The bulk frame reader against hand-built frames, split at every possible boundary."""
+"""The bulk frame reader against hand-built frames, split at every possible boundary, and
+strict about RFC 6455: what a client must fail the connection on raises ProtocolError
+with the close code, as soon as the header shows it."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import struct
 import pytest
 
 from hyperliquid_ws.frames import FrameReader, ProtocolError
+from hyperliquid_ws.testing.wire import encode_frame
 
 
 def frame(payload: bytes, opcode: int = 0x1, final: bool = True, mask: bytes | None = None) -> bytes:
@@ -40,11 +43,12 @@ class ChunkedSocket:
         return len(chunk)
 
 
-def read_all(data: bytes, size: int):
-    texts, pings = [], []
-    reader = FrameReader(ChunkedSocket(data, size), pings.append)
+def read_all(data: bytes, size: int, **settings):
+    texts, pings, binary = [], [], []
+    reader = FrameReader(ChunkedSocket(data, size), pings.append, on_binary=binary.append, **settings)
     while (result := reader.read(texts.append)) is None:
         pass
+    read_all.binary = binary
     return texts, pings, result
 
 
@@ -57,8 +61,10 @@ STREAM = (
     + frame(b"part one, ", final=False)
     + frame(b"", opcode=0x0, final=False)
     + frame(b"part two", opcode=0x0)
-    + frame(b"hidden", mask=b"\x01\x02\x03\x04")
-    + frame(b"\x00\x01", opcode=0x2)  # binary: ignored
+    + frame(b"\x00\x01", opcode=0x2)  # binary: to on_binary
+    + frame(b"ping in the middle", opcode=0x9)
+    + frame(b"bin ", opcode=0x2, final=False)
+    + frame(b"ary", opcode=0x0)
     + frame(b"", opcode=0xA)  # pong: ignored
     + frame(struct.pack("!H", 4000) + b"bye", opcode=0x8)
 )
@@ -67,9 +73,9 @@ STREAM = (
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 125, 1000, 65_536, 1 << 20])
 def test_every_frame_is_read_whatever_the_read_sizes(size):
     texts, pings, result = read_all(STREAM, size)
-    assert texts == [b'{"channel":"pong"}', b"x" * 300, b"y" * 1600, b"z" * 70_000,
-                     b"part one, part two", b"hidden"]
-    assert pings == [b"ping!"]
+    assert texts == [b'{"channel":"pong"}', b"x" * 300, b"y" * 1600, b"z" * 70_000, b"part one, part two"]
+    assert pings == [b"ping!", b"ping in the middle"]
+    assert read_all.binary == [b"\x00\x01", b"bin ary"]
     assert result == (4000, "bye")
 
 
@@ -80,3 +86,54 @@ def test_a_stream_that_just_ends_reports_no_close_code():
 def test_a_continuation_without_a_start_is_a_protocol_error():
     with pytest.raises(ProtocolError):
         read_all(frame(b"orphan", opcode=0x0), 100)
+
+
+GOOD = frame(b'{"channel":"pong"}')
+BREACHES = [
+    pytest.param(encode_frame(b"hidden", mask=b"\x01\x02\x03\x04"), "masked_frame", 1002, id="masked"),
+    pytest.param(encode_frame(b"x", rsv=4), "reserved_bits", 1002, id="rsv1"),
+    pytest.param(encode_frame(b"x", rsv=1), "reserved_bits", 1002, id="rsv3"),
+    pytest.param(encode_frame(b"x", opcode=0x3), "unknown_opcode", 1002, id="opcode-3"),
+    pytest.param(encode_frame(b"x", opcode=0xB), "unknown_opcode", 1002, id="opcode-B"),
+    pytest.param(encode_frame(b"p" * 126, opcode=0x9), "bad_control_frame", 1002, id="ping-126"),
+    pytest.param(encode_frame(b"p", opcode=0x9, fin=False), "bad_control_frame", 1002, id="ping-fragmented"),
+    pytest.param(encode_frame(b"c" * 126, opcode=0x8), "bad_control_frame", 1002, id="close-126"),
+    pytest.param(encode_frame(b"\x03", opcode=0x8), "bad_close_frame", 1002, id="close-one-byte"),
+    pytest.param(encode_frame(b"orphan", opcode=0x0), "bad_continuation", 1002, id="orphan-continuation"),
+    pytest.param(encode_frame(b"a", fin=False) + encode_frame(b"b"), "bad_continuation", 1002, id="interleaved"),
+    pytest.param(encode_frame(b"", length=2**40), "message_too_big", 1009, id="header-2**40"),
+    pytest.param(encode_frame(b"m" * 3000), "message_too_big", 1009, id="over-max"),
+    pytest.param(encode_frame(b"m" * 1500, fin=False) + encode_frame(b"m" * 1000, opcode=0x0),
+                 "message_too_big", 1009, id="fragments-over-max"),
+]
+
+
+@pytest.mark.parametrize("size", [1, 5, 4096])
+@pytest.mark.parametrize(("breach", "reason", "code"), BREACHES)
+def test_what_rfc_6455_forbids_fails_the_connection_with_its_close_code(breach, reason, code, size):
+    texts = []
+    reader = FrameReader(ChunkedSocket(GOOD + breach + GOOD, size), lambda payload: None, max_message_size=2048)
+    with pytest.raises(ProtocolError) as raised:
+        while reader.read(texts.append) is None:
+            pass
+    assert (raised.value.reason, raised.value.code) == (reason, code)
+    assert texts == [b'{"channel":"pong"}']  # what came before is delivered
+
+
+def test_a_header_announcing_too_much_fails_before_any_body_arrives():
+    """Only the 10-byte header is on the wire: nothing waits for the terabyte."""
+    reader = FrameReader(ChunkedSocket(encode_frame(b"", length=2**40), 4096), lambda payload: None)
+    with pytest.raises(ProtocolError, match="max_message_size"):
+        reader.read(lambda payload: None)
+
+
+def test_frames_counts_whole_frames_only():
+    data = frame(b"a" * 5000)
+    reader = FrameReader(ChunkedSocket(data, 1000), lambda payload: None)
+    counts = []
+    for _ in range(5):
+        reader.read(lambda payload: None)
+        counts.append(reader.frames)
+    assert counts == [0, 0, 0, 0, 0]
+    reader.read(lambda payload: None)
+    assert reader.frames == 1

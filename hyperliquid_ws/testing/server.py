@@ -20,6 +20,7 @@ from hyperliquid_ws.testing import feeds
 from hyperliquid_ws.testing.connection import Frame
 from hyperliquid_ws.testing.dispatch import Limits
 from hyperliquid_ws.testing.market import Market
+from hyperliquid_ws.testing.raw import RawSend
 from hyperliquid_ws.testing.replies import compact_json
 from hyperliquid_ws.testing.replies import frame as data_frame
 from hyperliquid_ws.testing.subscriptions import channel_of, normalise_subscription
@@ -136,6 +137,47 @@ class LocalServer:
         A dict or list goes out as compact JSON, a str exactly as given.
         """
         return self._call(lambda: self._hub.push(frame, conn))
+
+    def send_raw(self, data: bytes, conn: int | None = None, *, chunk_size: int | None = None,
+                 interval: float = 0.0, repeat: int | None = 1) -> int:
+        """Write ``data`` verbatim to the TCP socket of every connection (or only ``conn``).
+
+        Returns how many connections it started on (0 for an unknown or closing one).
+        No framing, masking or checks: build frames, good or hostile, with
+        ``hyperliquid_ws.testing.wire.encode_frame``; send part of one to cut it short.
+
+        - ``chunk_size`` (bytes): write ``data`` this many bytes at a time; None writes
+          it whole.
+        - ``interval`` (seconds, >= 0): the pause between one write and the next,
+          between chunks and between repetitions.
+        - ``repeat``: send ``data`` this many times; None repeats it until the connection
+          closes, ``drop_connections()`` cuts it, or the server stops.
+
+        Sends to one connection go out in call order. When nothing earlier is still
+        queued there, the first write (all of ``data`` without ``chunk_size``) has been
+        handed to the socket when this returns; the rest trickle out from a task on the
+        server loop, and this returns at once. A send made while an earlier trickle runs
+        starts when that ends (never, after a ``repeat=None`` one). A trickle stops when
+        the TCP connection closes, from either side, or the server stops; it pauses while
+        over 64 KiB sit unsent (a client that does not read). E.g. a frame announcing
+        2**40 bytes, then 1 KiB of its body every 0.5 s::
+
+            server.send_raw(wire.encode_frame(b"", length=2**40), conn)
+            server.send_raw(b"x" * 1024, conn, repeat=None, interval=0.5)
+
+        Raw bytes ignore ``silence()``: they are the test's own words, not the server's.
+        The server's frames (replies, pushes, market ticks) still go out between raw
+        writes, so they may land inside a frame the raw bytes began; ``silence()`` first
+        to keep the wire to raw bytes alone (aiohttp still answers a client's close
+        frame). ``raw_pending()`` says whether a trickle is still running. Raises
+        ``ValueError``/``TypeError`` for bad arguments before anything is sent.
+        """
+        send = RawSend(data, chunk_size=chunk_size, interval=interval, repeat=repeat)
+        return self._call_sync(lambda: self._hub.send_raw(send, conn))
+
+    def raw_pending(self, conn: int | None = None) -> int:
+        """How many connections (of all, or ``conn``) still have ``send_raw`` bytes to write."""
+        return self._call_sync(lambda: self._hub.raw_busy(conn))
 
     def publish(self, subscription: dict[str, Any], data: Any) -> int:
         """Send ``data`` on the subscription's channel to every holder; return the count."""
@@ -267,7 +309,24 @@ class LocalServer:
             logger.exception("local server crashed")
         finally:
             self._ready.set()
+            _cancel_leftover_tasks(loop)
             loop.close()
+
+
+def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    """Server thread, after ``serve``: every task should be gone; say so if one is not.
+
+    A task still pending here would otherwise be destroyed with the loop, reported only
+    at garbage collection, if ever. Cancel and finish it instead, as ``asyncio.run`` does.
+    """
+    leftover = asyncio.all_tasks(loop)
+    if not leftover:
+        return
+    logger.warning("%d task(s) still pending when the server stopped: %s", len(leftover),
+                   ", ".join(sorted(repr(task.get_coro()) for task in leftover)))
+    for task in leftover:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
 
 
 def _normalised_or_raise(subscription: dict[str, Any]) -> dict[str, Any]:

@@ -78,11 +78,13 @@ class ServerApp:
             if ticker is not None:
                 ticker.cancel()
                 await asyncio.gather(ticker, return_exceptions=True)
+            await self.hub.stop_raw()  # first: no trickle may write after the close frames
             closing = self.hub.close_all(1001, "server shutting down")
             if closing:
                 await asyncio.wait(closing, timeout=STOP_GRACE)
             self.hub.abort_all()
             await runner.cleanup()
+            self.hub.cut_lingering()
 
     def request_stop(self) -> None:
         if self._stopping is not None:
