@@ -26,21 +26,17 @@ stamped only when whole frames came.
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
-import os
-import select
 import socket
-import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
 
 import websocket
 
 from .backoff import Backoff
+from .dial import Closing, dial
 from .errors import ReaderError
 from .frames import DEFAULT_MAX_MESSAGE_SIZE, FrameReader, ProtocolError
 from .guard import FrameGuard
@@ -48,14 +44,8 @@ from .ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
-_CONNECT_SLICE = 0.1  # how often an in-progress TCP connect looks at the closing flag
-_IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
 RELAY_AFTER = 0.05  # seconds a thread may spend in callbacks before the other takes the socket
 _RELAY_POLL = RELAY_AFTER / 2  # so a stuck reader is relieved within 1.5 x RELAY_AFTER
-
-
-class _Closing(Exception):
-    """close() was called while connecting."""
 
 
 class Connection:
@@ -212,7 +202,7 @@ class Connection:
                 break  # closed while waiting for the new-connection budget
             try:
                 ws = self._open()
-            except _Closing:
+            except Closing:
                 break
             except Exception as exc:
                 reason = f"connect failed: {exc!r}"
@@ -406,59 +396,17 @@ class Connection:
                     log.debug("%s: pong failed: %s", self.name, exc)
 
     def _open(self) -> websocket.WebSocket:
-        """Connect TCP (+TLS) and do the WebSocket handshake; ``close()`` interrupts it."""
-        parts = urlsplit(self.url)
-        secure = parts.scheme == "wss"
-        host = parts.hostname or ""
-        port = parts.port or (443 if secure else 80)
-        deadline = time.monotonic() + self._open_timeout
-        raw = self._connect_tcp(host, port, deadline)
+        """Connect and handshake; ``close()`` interrupts it (``Closing``)."""
+        def hold(sock: socket.socket) -> None:
+            self._raw = sock  # so that close() and abort() can shut it down
+
         try:
-            raw.settimeout(max(0.01, deadline - time.monotonic()))
-            sock: socket.socket = raw
-            if secure:
-                sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
-                self._raw = sock  # wrapping detached the plain socket
-            ws = websocket.WebSocket(skip_utf8_validation=True)
-            ws.connect(  # type: ignore[no-untyped-call]
-                self.url, socket=sock, timeout=max(0.01, deadline - time.monotonic()), suppress_origin=True
-            )
-            sock.settimeout(None)
-            if self._closing.is_set():
-                raise _Closing
-            return ws
+            return dial(self.url, timeout=self._open_timeout, closing=self._closing, hold=hold)
         except BaseException:
             self._release()
             if self._closing.is_set():
-                raise _Closing from None
+                raise Closing from None
             raise
-
-    def _connect_tcp(self, host: str, port: int, deadline: float) -> socket.socket:
-        last_error: Exception | None = None
-        for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-            raw = socket.socket(family, kind, proto)
-            self._raw = raw
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            raw.setblocking(False)
-            error = raw.connect_ex(address)
-            while error in _IN_PROGRESS:
-                if self._closing.is_set():
-                    self._release()
-                    raise _Closing
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    error = -1
-                    break
-                _, writable, _ = select.select([], [raw], [], min(_CONNECT_SLICE, remaining))
-                if writable:
-                    error = raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                    break
-            if error == 0:
-                raw.setblocking(True)
-                return raw
-            last_error = OSError(error, "timed out" if error == -1 else os.strerror(error))
-            self._release()
-        raise last_error or OSError(f"cannot resolve {host}")
 
     def _release(self) -> None:
         raw, self._raw = self._raw, None
