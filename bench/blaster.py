@@ -24,7 +24,7 @@ import selectors
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -129,6 +129,12 @@ class State:
         self.result.update(result)
         self.finished.set()
 
+    def arm_json(self, body: bytes) -> None:
+        self.arm(Plan.from_json(body))
+
+    def session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> Session:
+        return Session(self, reader, writer)
+
 
 class Session:
     """One WebSocket connection."""
@@ -231,10 +237,12 @@ async def _respond(writer: asyncio.StreamWriter, status: str, body: dict[str, An
     writer.close()
 
 
-async def _control(state: State, method: str, target: str, body: bytes, writer: asyncio.StreamWriter) -> None:
+async def _control(state: Any, method: str, target: str, body: bytes, writer: asyncio.StreamWriter) -> None:
+    """The control endpoints of a ``State`` (or of another server's state with the same
+    ``arm_json``, ``result``, ``finished``, ``stop`` and ``session``)."""
     url = urlsplit(target)
     if method == "POST" and url.path == "/arm":
-        state.arm(Plan.from_json(body))
+        state.arm_json(body)
         await _respond(writer, "200 OK", {"armed": True})
     elif method == "GET" and url.path == "/result":
         wait = float(parse_qs(url.query).get("wait", ["0"])[0])
@@ -249,7 +257,7 @@ async def _control(state: State, method: str, target: str, body: bytes, writer: 
         await _respond(writer, "404 Not Found", {"error": f"no {method} {url.path}"})
 
 
-async def _serve_connection(state: State, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def _serve_connection(state: Any, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except (asyncio.IncompleteReadError, ConnectionError):
@@ -261,14 +269,14 @@ async def _serve_connection(state: State, reader: asyncio.StreamReader, writer: 
     key = headers.get("sec-websocket-key")
     if key is not None and urlsplit(target).path == "/ws":
         writer.write(wire.handshake_response(key))
-        await Session(state, reader, writer).run()
+        await state.session(reader, writer).run()
         return
     body = await reader.readexactly(int(headers.get("content-length", "0")))
     await _control(state, method, target, body, writer)
 
 
-async def _main() -> None:
-    state = State()
+async def _main(make_state: Callable[[], Any]) -> None:
+    state = make_state()
     server = await asyncio.start_server(
         lambda r, w: _serve_connection(state, r, w), "127.0.0.1", 0, limit=1 << 20)
     print(server.sockets[0].getsockname()[1], flush=True)  # tells the parent the port
@@ -276,11 +284,11 @@ async def _main() -> None:
         await state.stop.wait()
 
 
-def serve() -> None:
+def serve(make_state: Callable[[], Any] = State) -> None:
     """Process entry point. ``select`` (not epoll) so paced sleeps resolve in microseconds."""
     loop = asyncio.SelectorEventLoop(selectors.SelectSelector())
     try:
-        loop.run_until_complete(_main())
+        loop.run_until_complete(_main(make_state))
     finally:
         loop.close()
 

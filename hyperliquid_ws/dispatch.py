@@ -44,7 +44,7 @@ Callback = Callable[[Any], None]
 ErrorHook = Callable[[BaseException], None]
 PACE_HIGH = 512  # messages waiting above which the reader pauses briefly
 PACE_LOW = 64  # ... until the callbacks are down to this many
-PACE_WAIT = 0.002  # seconds; the longest such pause
+PACE_WAIT = 0.002  # seconds; the longest such pause (and none while one timed out)
 TAKE = 256  # messages of one lane a thread takes to serve at once
 DEFAULT_MAX_BACKLOG = 20_000  # messages: ~270 MB of 20-level books (13 KB parsed), ~35 MB of trades
 
@@ -108,6 +108,7 @@ class Dispatcher:
         self._lock = threading.Lock()
         self._ready = threading.Condition(self._lock)
         self._drained = threading.Condition(self._lock)
+        self._stalled = False  # a pause for the callbacks timed out: no more until they catch up
         self._lanes: Ready = deque()  # the dispatcher threads' ready lanes
         self._hook_lanes: dict[Any, Lane] = {}
         self._waiting = 0  # messages in lanes, not yet taken by a thread
@@ -137,7 +138,9 @@ class Dispatcher:
         waiting, pause a moment (never more than ``PACE_WAIT``) for the callbacks to catch
         up: messages then leave memory soon after they were parsed, which is far cheaper
         than freeing thousands of them long after. A blocked callback cannot stall the
-        caller: the pause always ends in time.
+        caller: the pause always ends in time, and once one has timed out there is none
+        until the callbacks are down to ``PACE_LOW`` (slow consumers must not throttle
+        the feeds that keep up).
 
         On the connection's threads, lanes that now need serving go on ``ready``, for the
         caller's ``serve(ready)``; without ``ready`` they are served now, on this thread.
@@ -154,8 +157,10 @@ class Dispatcher:
             overflowed = self._queue(items, self._lanes)
             if self._idle:
                 self._ready.notify(min(self._idle, len(self._lanes)))
-            if self._waiting > PACE_HIGH:
-                self._drained.wait(PACE_WAIT)
+            if self._waiting > PACE_HIGH and not self._stalled and not self._drained.wait(PACE_WAIT):
+                # The callbacks did not catch up: they are slow, not briefly behind. Waiting
+                # for them again would only throttle every feed; wait again once they have.
+                self._stalled = True
         self._report_overflow(overflowed, None)
 
     def _queue(self, items: list[tuple[Lane, Any]], ready: Ready) -> list[tuple[Lane, int, bool]]:
@@ -286,5 +291,6 @@ class Dispatcher:
                 lane = self._lanes.popleft()
                 batch = self._take(lane)
                 if self._waiting <= PACE_LOW:
+                    self._stalled = False
                     self._drained.notify_all()
             self._serve_lane(lane, batch, self._lanes)
