@@ -33,8 +33,9 @@ class ServerError(HyperliquidWSError):
     """An ``error`` frame the client could not attribute to one of its requests."""
 
     def __init__(self, server_text: str) -> None:
-        super().__init__(f"server error: {server_text}")
-        self.server_text = server_text
+        shown = server_text if len(server_text) <= 300 else server_text[:300] + f"... ({len(server_text)} chars)"
+        super().__init__(f"server error: {shown}")
+        self.server_text = server_text  # whole
 
 
 class CallbackError(HyperliquidWSError):

@@ -5,9 +5,12 @@ that can arrive twice: in the ``isSnapshot`` message a resubscribe brings, and i
 the backfill fetches over HTTP. A ``Tracker`` remembers the identity of the items it
 let through (a bounded memory) and filters every later message down to the new ones.
 
-Items older than everything the memory has forgotten (``horizon``) count as seen: they
-can only be history that was delivered long ago. An item exactly at the horizon passes:
-at that one boundary, better twice than never.
+Items older than everything the memory still holds, once it has begun to forget
+(``horizon``), count as seen: they can only be history that was delivered long ago. An
+item exactly at the horizon passes: at that one boundary, better twice than never. The
+horizon is the oldest time among the remembered items when one is forgotten (a sliding
+minimum), never the forgotten item's own time alone: one item dated far in the future
+(``time`` in microseconds, or 10**400) must not make every later item look old.
 
 Whatever a server sends, a tracker never raises: an item whose identity or time is
 missing or of the wrong type is delivered and not remembered (better twice than never).
@@ -123,8 +126,10 @@ class Tracker:
         self._memory = memory
         self._seen: set[Hashable] = set()
         self._order: deque[tuple[Hashable, int]] = deque()  # (key, time), oldest first
-        self.horizon: int | None = None  # newest time forgotten
-        self.last_time: int | None = None  # newest time delivered
+        self._lows: deque[tuple[int, int]] = deque()  # (time, number): the sliding minimum of _order's times
+        self._recorded = 0  # items recorded so far; numbers them
+        self.horizon: int | None = None  # older than this counts as seen (see the module docstring)
+        self.last_time: int | None = None  # the time of the item delivered last (ms)
         self.duplicates = 0  # items filtered out
 
     def admit(self, data: Any, *, backfill: bool = False) -> tuple[bool, Any]:
@@ -180,19 +185,27 @@ class Tracker:
         return True, key, when
 
     def _record(self, key: Hashable, when: int) -> None:
-        self._order.append((key, when))
-        if self.last_time is None or when > self.last_time:
-            self.last_time = when
-        if len(self._order) > self._memory:
-            forgotten_key, forgotten = self._order.popleft()
+        order, lows = self._order, self._lows
+        order.append((key, when))
+        number = self._recorded
+        self._recorded = number + 1
+        while lows and lows[-1][0] >= when:
+            lows.pop()
+        lows.append((when, number))
+        self.last_time = when  # the latest delivered, not the greatest: a far-future one passes
+        if len(order) > self._memory:
+            forgotten_key, forgotten = order.popleft()
             self._seen.discard(forgotten_key)
-            if self.horizon is None or forgotten > self.horizon:
-                self.horizon = forgotten
+            if lows[0][1] == number - self._memory:
+                lows.popleft()
+            low = min(forgotten, lows[0][0])
+            if self.horizon is None or low > self.horizon:
+                self.horizon = low
 
 
 class CandleTracker:
-    """Candles update in place (same ``t``): live frames always pass; a backfilled
-    candle passes if it is newer than the last one seen, or that one changed."""
+    """Candles update in place (same ``t``): live frames always pass and are the last
+    one seen; a backfilled candle passes if it is newer than that, or that one changed."""
 
     def __init__(self) -> None:
         self.last: dict[str, Any] | None = None
@@ -206,7 +219,10 @@ class CandleTracker:
         if not isinstance(data, dict) or type(data.get("t")) is not int:
             return True, data  # cannot be placed in time: delivered, not remembered
         last = self.last
-        if backfill and last is not None and (data["t"] < last["t"] or data == last):
+        if not backfill:  # a live candle is the latest, whatever came before (a bad ``t`` too)
+            self.last = data
+            return True, data
+        if last is not None and (data["t"] < last["t"] or data == last):
             self.duplicates += 1
             return False, data
         if last is None or data["t"] >= last["t"]:

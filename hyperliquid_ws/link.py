@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .backfill import PLANS, Backfiller
+from .backfill import PLANS, Backfiller, now_ms
 from .backoff import Backoff
 from .connection import Connection
 from .dispatch import Dispatcher, Lane
@@ -90,6 +90,7 @@ class Link:
             pong_timeout=settings.pong_timeout, on_tick=self._on_tick,
         )
         self._down_since: float | None = None
+        self._lost_at_ms = 0  # wall clock (ms) when the last link ended
         self.silent_resubscribes = 0
         self.started = False
 
@@ -147,10 +148,13 @@ class Link:
                     continue  # a backfill is still pending; it fetches up to when it runs
                 entry.held = []
             last_seen = entry.tracker.last_time if entry.tracker is not None else None
-            self._settings.backfiller.schedule(entry, last_seen if last_seen is not None else entry.acked_at_ms)
+            start = entry.acked_at_ms if last_seen is None else last_seen
+            # never after the link went down, whatever time an item claimed
+            self._settings.backfiller.schedule(entry, min(start, self._lost_at_ms))
 
     def _on_lost(self, generation: int, reason: str) -> None:
         """The link ended: nothing survives on the server."""
+        self._lost_at_ms = now_ms()
         self.registry.connection_lost()
         if self.posts is not None:
             self.posts.connection_lost(generation, reason)

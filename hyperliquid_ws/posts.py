@@ -103,7 +103,7 @@ class PendingRequests:
         """A ``post`` frame (reader thread)."""
         request_id = data.get("id") if isinstance(data, dict) else None
         with self._lock:
-            waiter = self._waiters.pop(request_id, None) if isinstance(request_id, int) else None
+            waiter = self._waiters.pop(request_id, None) if type(request_id) is int else None  # not True
         if waiter is None:
             log.debug("post reply for no pending request: %.200r", data)
             return

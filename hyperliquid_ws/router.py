@@ -149,5 +149,5 @@ class Router:
                 self._ready,
             )
         else:
-            log.warning("server error: %s", text)
+            log.warning("server error: %.300s", text)
             self._dispatcher.report(ServerError(text), self._ready)

@@ -7,6 +7,7 @@ a frame and what every connect replays.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,8 @@ from .history import SHAPES, CandleTracker, Tracker
 
 if TYPE_CHECKING:
     from .feeds import Feed, RouteKey
+
+log = logging.getLogger(__name__)
 
 Callback = Callable[[Any], None]
 Submit = Callable[[Lane, Any], None]
@@ -92,12 +95,15 @@ class Entry:
         """Deliver ``backfilled`` messages, then the held live frames, and stop holding
         (backfill thread). Returns how many backfilled messages were delivered."""
         with self.lock:
-            try:
-                delivered = sum(self._admit(message, submit, backfill=True) for message in backfilled)
-                for message in self.held or ():
-                    self._admit(message, submit, backfill=False)
-            finally:
-                self.held = None  # whatever happened, live frames must flow again
+            delivered = 0
+            for message, backfill in [*((m, True) for m in backfilled), *((m, False) for m in self.held or ())]:
+                try:
+                    if self._admit(message, submit, backfill=backfill) and backfill:
+                        delivered += 1
+                except Exception:  # one message that cannot be handled must not cost the others
+                    log.exception("%s: dropped a %s message that could not be handled", self.key,
+                                  "backfilled" if backfill else "held")
+            self.held = None
             return delivered
 
     def _admit(self, message: Any, submit: Submit, *, backfill: bool) -> bool:
