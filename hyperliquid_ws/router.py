@@ -46,6 +46,8 @@ except ImportError:  # pragma: no cover - exercised by installs without the extr
 
 log = logging.getLogger(__name__)
 
+# Some servers greet each connection with this text, not JSON (protocol.md §1): expected.
+GREETING = b"Websocket connection established."
 _RATE_ERROR = re.compile(r"Cannot send more than \d+ messages")
 # ids are ours (a counter), so more than 19 digits is not one of them (and int() of
 # thousands of digits raises)
@@ -89,7 +91,10 @@ class Router:
                 return
             control(message.get("data"))
         except Exception as exc:  # the one guard: this frame is dropped, the link goes on
-            self._guard.failed(payload, exc, message)
+            if payload == GREETING:
+                self._guard.unrecognise("greeting", payload)
+            else:
+                self._guard.failed(payload, exc, message)
 
     def _route(self, feed: Feed, message: Any, payload: bytes) -> None:
         """A frame on a feed's channel, to the entry its route names."""

@@ -19,7 +19,7 @@ import pytest
 
 from hyperliquid_ws import HyperliquidWSError, ServerError
 from hyperliquid_ws.errors import BadFrameError, ReaderError, SlowConsumerError
-from hyperliquid_ws.testing import wire
+from hyperliquid_ws.testing import LocalServer, wire
 
 from .conftest import DEADLINE, Collector, wait_until
 
@@ -132,6 +132,20 @@ def test_a_frame_for_no_subscription_or_an_unknown_channel_is_counted_not_report
     assert connection["unrecognised_frames"] == {"unknown_channel": 1, "unrouted": 1}
     assert connection["unrouted_frames"] == 1
     assert bot.errors.messages == []
+
+
+def test_the_text_greeting_some_servers_send_is_expected_not_an_error(make_client):
+    """protocol.md §1: 'Websocket connection established.' may open a connection."""
+    with LocalServer(tick_interval=None, greeting=True) as greeting_server:
+        errors, trades = Collector(), Collector()
+        client = make_client(base_url=greeting_server.base_url, on_error=errors)
+        client.subscribe(TRADES, trades).wait()
+        greeting_server.emit(TRADES)
+        trades.wait_for(1)
+        stats = client.stats()
+        assert stats["connections"][0]["unrecognised_frames"] == {"greeting": 1}
+        assert stats["bad_frames"] == {} and errors.messages == []
+        client.close()
 
 
 def test_a_trade_whose_time_is_a_string_after_an_integer_one_is_delivered(bot):
