@@ -56,7 +56,8 @@ def check_proxy_url(url: str) -> str:
     """Return ``url``, with ``http://`` put in front of a bare ``host:port``, or raise ``ValueError``."""
     if not isinstance(url, str) or not url:
         raise ValueError(f"proxy must be a URL such as 'http://host:3128' or 'socks5h://host:1080', got {url!r}")
-    url = requests.utils.prepend_scheme_if_needed(url, "http")  # type: ignore[no-untyped-call]
+    if "://" not in url:  # "proxy:3128", as people write HTTP_PROXY; requests' own helper reads
+        url = "http://" + url  # "proxy" as a scheme there
     parts = urlsplit(url)
     try:
         port = parts.port
