@@ -86,18 +86,12 @@ class HyperliquidWS:
     ``callback_threads=N`` hands every message to ``N`` dispatcher threads instead
     (``1``: global arrival order). See ``dispatch.py``.
 
-    Networks (see the README's "Networks and proxies"): ``proxy`` is a proxy URL
-    (``http://user:pass@host:3128``, ``socks5h://host:1080`` ...) for the socket and the
-    HTTP calls alike, or ``None`` for none; by default the environment says
-    (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY``, as requests reads them),
-    unless ``trust_env=False``. ``ca_bundle`` (a PEM path) or ``ssl_context`` (an
-    ``ssl.SSLContext``) sets what TLS trusts, on both halves; verification stays on
-    unless the context says otherwise. A handshake refused (429, 503) with
-    ``Retry-After`` waits that long, up to ``max_retry_after`` seconds.
-
-    Credentials in ``base_url`` (user info, a key-like path segment, a query value) or in
-    ``proxy`` are used on the wire and masked everywhere else: ``base_url``, ``ws_url``
-    and ``info_url`` on the client, ``repr``, ``stats()``, logs, hooks, errors.
+    Networks (README, "Networks and proxies"): ``proxy`` (a URL, or ``None``; default:
+    the environment as requests reads it, unless ``trust_env=False``), ``ca_bundle`` or
+    ``ssl_context``, all for the socket and the HTTP calls alike; a refused handshake's
+    ``Retry-After`` is honoured up to ``max_retry_after`` s. Credentials in ``base_url`` or
+    ``proxy`` go on the wire only: ``base_url``, ``ws_url``, ``info_url``, ``proxy``,
+    ``repr``, ``stats()``, logs, hooks and errors show them masked.
     """
 
     def __init__(
