@@ -25,6 +25,7 @@ from .backoff import Backoff
 from .dispatch import Dispatcher, Ready
 from .errors import BackfillError
 from .subscription import Entry
+from .tls import TLSSettings
 
 log = logging.getLogger(__name__)
 
@@ -150,13 +151,21 @@ class Backfiller:
     has set ``entry.held`` on each entry, so no live frame slips past the backfill."""
 
     def __init__(self, info_url: str, dispatcher: Dispatcher, name: str, *, http_timeout: float,
-                 retries: int = 4, retry_backoff: Backoff | None = None) -> None:
+                 retries: int = 4, retry_backoff: Backoff | None = None, proxy: str | None = None,
+                 tls: TLSSettings | None = None, scrub: Callable[[str], str] = str) -> None:
         self._info_url = info_url
         self._dispatcher = dispatcher
         self._http_timeout = http_timeout
         self._retries = retries
         self._retry_backoff = retry_backoff or Backoff(initial=0.5, maximum=8.0, jitter=0.5)
         self._session = requests.Session()
+        # The client read the environment once (proxy.py); the session must not read it again.
+        self._session.trust_env = False
+        if proxy is not None:
+            self._session.proxies = {"http": proxy, "https": proxy}
+        if tls is not None:
+            tls.configure(self._session)
+        self._scrub = scrub  # requests' messages name the URL, query and all
         self._jobs: deque[tuple[Entry, int]] = deque()
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -231,11 +240,14 @@ class Backfiller:
             try:
                 response = self._session.post(self._info_url, json=body, timeout=self._http_timeout)
                 if response.status_code != 429 and response.status_code < 500:
-                    response.raise_for_status()
+                    try:
+                        response.raise_for_status()
+                    except requests.HTTPError as exc:  # its message quotes the URL
+                        raise requests.HTTPError(self._scrub(str(exc)), response=response) from None
                     return response.json()
                 problem: str = f"HTTP {response.status_code}"
             except (requests.ConnectionError, requests.Timeout) as exc:
-                problem = repr(exc)
+                problem = self._scrub(repr(exc))
             if attempt == self._retries:
                 raise OSError(f"{body['type']} failed {attempt + 1} times, last: {problem}")
             delay = self._retry_backoff.delay(attempt)

@@ -25,6 +25,7 @@ import atexit
 import itertools
 import logging
 import os
+import ssl
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -32,6 +33,7 @@ from typing import Any
 
 from .backfill import Backfiller
 from .backoff import Backoff
+from .dial import Route
 from .dispatch import DEFAULT_MAX_BACKLOG, Dispatcher, ErrorHook
 from .endpoints import MAINNET_API_URL, check_base_url, info_url, socket_url
 from .errors import HyperliquidWSError
@@ -40,10 +42,14 @@ from .frames import DEFAULT_MAX_MESSAGE_SIZE
 from .limits import Limits
 from .link import LinkSettings
 from .pool import Pool
+from .proxy import FROM_ENVIRONMENT, ProxyOption, resolve
 from .ratelimit import RateLimiter
+from .redact import Scrubber, redact_url
+from .retry_after import DEFAULT_MAX_RETRY_AFTER
 from .stats import collect
 from .stream import Stream
 from .subscription import Subscription
+from .tls import PathLike, tls_settings
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +85,13 @@ class HyperliquidWS:
     ``RELAY_AFTER`` (0.05 s) has the connection's relay thread read on for it.
     ``callback_threads=N`` hands every message to ``N`` dispatcher threads instead
     (``1``: global arrival order). See ``dispatch.py``.
+
+    Networks (README, "Networks and proxies"): ``proxy`` (a URL, or ``None``; default:
+    the environment as requests reads it, unless ``trust_env=False``), ``ca_bundle`` or
+    ``ssl_context``, all for the socket and the HTTP calls alike; a refused handshake's
+    ``Retry-After`` is honoured up to ``max_retry_after`` s. Credentials in ``base_url`` or
+    ``proxy`` go on the wire only: ``base_url``, ``ws_url``, ``info_url``, ``proxy``,
+    ``repr``, ``stats()``, logs, hooks and errors show them masked.
     """
 
     def __init__(
@@ -104,10 +117,21 @@ class HyperliquidWS:
         on_disconnect: Callable[[str], None] | None = None,
         on_reconnect: Callable[[float], None] | None = None,
         name: str | None = None,
+        proxy: ProxyOption = FROM_ENVIRONMENT,
+        trust_env: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+        ca_bundle: PathLike | None = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
     ) -> None:
-        self.base_url = check_base_url(base_url)
-        self.ws_url = socket_url(self.base_url)
-        self.info_url = info_url(self.base_url)
+        real_base = check_base_url(base_url)
+        real_ws, real_info = socket_url(real_base), info_url(real_base)
+        self.base_url = redact_url(real_base)  # as shown; the real ones stay on the wire
+        self.ws_url = redact_url(real_ws)
+        self.info_url = redact_url(real_info)
+        proxies = resolve(real_ws, real_info, proxy, trust_env)
+        tls = tls_settings(ssl_context, ca_bundle)
+        self._scrubber = Scrubber([real_base, proxies.socket, proxies.http])
+        self.proxy = redact_url(proxies.socket) if proxies.socket else None  # the socket's, as shown
         self._ping_interval = _positive("ping_interval", ping_interval)
         if self._ping_interval >= _SERVER_IDLE_LIMIT:
             raise ValueError(
@@ -137,10 +161,11 @@ class HyperliquidWS:
         self._dispatcher = Dispatcher(self.name, on_error, threads=callback_threads, lane_limit=lane_limit,
                                       max_backlog=max_backlog)
         self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
-        self._backfiller = Backfiller(self.info_url, self._dispatcher, self.name,
-                                      http_timeout=_positive("http_timeout", http_timeout))
+        self._backfiller = Backfiller(real_info, self._dispatcher, self.name,
+                                      http_timeout=_positive("http_timeout", http_timeout),
+                                      proxy=proxies.http, tls=tls, scrub=self._scrubber.scrub)
         settings = LinkSettings(
-            url=self.ws_url,
+            url=real_ws,
             dispatcher=self._dispatcher,
             limiter=self._limiter,
             connect_limiter=RateLimiter(self.limits.new_connections_per_minute, 60.0),
@@ -158,6 +183,9 @@ class HyperliquidWS:
             on_connect=on_connect,
             on_disconnect=on_disconnect,
             on_reconnect=on_reconnect,
+            route=Route(proxies.socket, tls.context),
+            max_retry_after=_positive("max_retry_after", max_retry_after),
+            scrub=self._scrubber.scrub,
         )
         self._pool = Pool(self.name, settings, self.limits)
         self._streams: weakref.WeakSet[Stream] = weakref.WeakSet()
@@ -298,6 +326,7 @@ class HyperliquidWS:
             self._pool.stop(timeout)
             self._backfiller.stop(timeout)
             self._dispatcher.stop()
+            self._scrubber.uninstall()
             self._stopped.set()
         else:
             self._stopped.wait(2 * timeout)
@@ -357,6 +386,7 @@ class HyperliquidWS:
                 log.warning("%d HyperliquidWS clients are open in this process; close() the ones you no "
                             "longer use (re-running a notebook cell makes a new one each time)",
                             len(_open_clients))
+            self._scrubber.install()
             self._dispatcher.start()
             self._backfiller.start()
             self._pool.start()

@@ -36,11 +36,13 @@ from collections.abc import Callable
 import websocket
 
 from .backoff import Backoff
-from .dial import Closing, dial
+from .dial import Closing, Route, dial
 from .errors import ReaderError
 from .frames import DEFAULT_MAX_MESSAGE_SIZE, FrameReader, ProtocolError
 from .guard import FrameGuard
 from .ratelimit import RateLimiter
+from .redact import redact_url
+from .retry_after import DEFAULT_MAX_RETRY_AFTER, reconnect_delay, retry_after_of
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,15 @@ class Connection:
         run_callbacks: Callable[[], None] | None = None,
         guard: FrameGuard | None = None,
         max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+        route: Route | None = None,
+        max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
+        scrub: Callable[[str], str] = lambda text: text,
     ) -> None:
         self.url = url
+        self.shown_url = redact_url(url)  # for logs and hooks: no credentials
+        self._route = route
+        self._max_retry_after = max_retry_after
+        self._scrub = scrub  # takes the client's secrets out of other libraries' messages
         self.name = name
         self.guard = guard or FrameGuard(name)
         self._max_message_size = max_message_size
@@ -90,6 +99,9 @@ class Connection:
         self.connects = 0
         self.relays = 0  # times the socket changed threads because a callback ran long
         self.last_disconnect_reason: str | None = None
+        self._close_reason = "closed by the user"
+        self.retry_after: float | None = None  # the last Retry-After a refused handshake asked for
+        self.next_attempt_at: float | None = None  # monotonic, while waiting to connect again
         # Taking turns at the socket (all under ``_turn_lock``; ``_turn`` to wait for one):
         self._turn_lock = threading.Lock()
         self._turn = threading.Condition(self._turn_lock)
@@ -157,8 +169,11 @@ class Connection:
         self._abort_reason = reason
         self._shutdown_raw()
 
-    def close(self, timeout: float) -> None:
-        """Stop for good: no reconnect. Joins the reader unless called from it."""
+    def close(self, timeout: float, reason: str = "closed by the user") -> None:
+        """Stop for good: no reconnect. Joins the reader unless called from it. ``reason``
+        is what ``last_disconnect_reason`` says of the link this ends."""
+        if not self._closing.is_set():
+            self._close_reason = reason
         self._closing.set()
         with self._send_lock:
             ws = self._ws
@@ -205,20 +220,26 @@ class Connection:
             except Closing:
                 break
             except Exception as exc:
-                reason = f"connect failed: {exc!r}"
+                reason = self._scrub(f"connect failed: {exc!r}")
                 log.warning("%s: %s", self.name, reason)
                 self.last_disconnect_reason = reason
+                asked = self.retry_after = retry_after_of(exc)
             else:
+                asked = None
                 up_since = time.monotonic()
                 reason = self._serve(ws)
                 if time.monotonic() - up_since >= self._backoff.reset_after:
                     attempt = 0
             if self._closing.is_set():
                 break
-            delay = self._backoff.delay(attempt)
+            delay = reconnect_delay(self._backoff.delay(attempt), asked, self._max_retry_after)
             attempt += 1
-            log.info("%s: reconnecting in %.2f s (attempt %d)", self.name, delay, attempt)
-            if self._closing.wait(delay):
+            log.info("%s: reconnecting in %.2f s (attempt %d%s)", self.name, delay, attempt,
+                     "" if asked is None else f"; the server asked for {asked:g} s")
+            self.next_attempt_at = time.monotonic() + delay
+            closed = self._closing.wait(delay)
+            self.next_attempt_at = None
+            if closed:
                 break
 
     def _serve(self, ws: websocket.WebSocket) -> str:
@@ -231,7 +252,7 @@ class Connection:
             self._up.set()
         generation = self.generation
         self.last_inbound = time.monotonic()
-        log.info("%s: connected to %s", self.name, self.url)
+        log.info("%s: connected to %s", self.name, self.shown_url)
         try:
             self._on_open(generation)
             reason = self._read(ws)
@@ -243,6 +264,8 @@ class Connection:
             self._ws = None
         if self._abort_reason is not None:
             reason = self._abort_reason
+        if self._closing.is_set():
+            reason = self._close_reason
         self.last_disconnect_reason = reason
         self._release()
         if not self._closing.is_set():
@@ -344,7 +367,7 @@ class Connection:
         except ProtocolError as exc:
             reason = self._fail(exc)
         except (OSError, websocket.WebSocketException) as exc:
-            reason = f"connection error: {exc!r}"
+            reason = self._scrub(f"connection error: {exc!r}")
         else:
             if closed is not None:
                 code, text = closed
@@ -401,7 +424,7 @@ class Connection:
             self._raw = sock  # so that close() and abort() can shut it down
 
         try:
-            return dial(self.url, timeout=self._open_timeout, closing=self._closing, hold=hold)
+            return dial(self.url, timeout=self._open_timeout, closing=self._closing, hold=hold, route=self._route)
         except BaseException:
             self._release()
             if self._closing.is_set():

@@ -1,14 +1,27 @@
-"""Opening one WebSocket: an interruptible TCP connect, TLS, and the handshake.
+"""Opening one WebSocket: an interruptible TCP connect, a proxy tunnel, TLS, the handshake.
 
 The TCP connect is done here, non-blocking in slices of ``CONNECT_SLICE`` seconds, so
-that ``close()`` can interrupt it at once (``Closing``); TLS is the ``ssl`` module's and
-the handshake websocket-client's. Every socket made is handed to ``hold`` as soon as it
-exists, so its owner can shut it down from another thread while the handshake waits.
-Runs on the connection's reader thread.
+that ``close()`` can interrupt it at once (``Closing``). Every socket made is handed to
+``hold`` as soon as it exists, so its owner can shut it down from another thread while
+a later step blocks on it; the frame reader then reads the very socket that results.
+
+Through a proxy (``Route.proxy``), the TCP connect goes to the proxy, and the tunnel is
+asked for on that held socket (``tunnel.py``: websocket-client's HTTP ``CONNECT``,
+python-socks' SOCKS). This was chosen over handing the proxy settings to
+websocket-client's ``connect`` or python-socks' ``Proxy.connect``: both open a socket of
+their own and give it back only once the tunnel (and TLS) is up, so ``close()`` could
+not reach a connect stuck at a silent proxy; here it shuts the held socket down, and the
+tunnel's blocking read ends at once.
+
+TLS is the ``ssl`` module's, with ``Route.ssl_context`` (``tls.py``; by default the
+system's CAs, verification on) wrapped around the tunnel; the handshake is
+websocket-client's, with ``Authorization: Basic`` from the URL's user info as requests
+would send it. Runs on the connection's reader thread.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import errno
 import os
@@ -18,9 +31,13 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from dataclasses import dataclass
+from urllib.parse import unquote, urlsplit
 
 import websocket
+
+from .proxy import proxy_port
+from .tunnel import open_tunnel
 
 CONNECT_SLICE = 0.1  # seconds; how often an in-progress TCP connect looks at the closing flag
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EALREADY, errno.EWOULDBLOCK}
@@ -30,30 +47,61 @@ class Closing(Exception):
     """close() was called while connecting."""
 
 
+@dataclass(frozen=True)
+class Route:
+    """How to reach the server: through which proxy (None: directly), with which TLS context."""
+
+    proxy: str | None = None
+    ssl_context: ssl.SSLContext | None = None
+
+
 def dial(url: str, *, timeout: float, closing: threading.Event,
-         hold: Callable[[socket.socket], None]) -> websocket.WebSocket:
+         hold: Callable[[socket.socket], None], route: Route | None = None) -> websocket.WebSocket:
     """Connect to ``url`` (ws:// or wss://) within ``timeout`` seconds and return the
     handshaken WebSocket. Raises ``Closing`` once ``closing`` is set, ``OSError`` or
-    ``websocket.WebSocketException`` when the server cannot be reached or refuses."""
+    ``websocket.WebSocketException`` when the server (or the proxy) cannot be reached or
+    refuses."""
+    route = route or Route()
     parts = urlsplit(url)
     secure = parts.scheme == "wss"
     host = parts.hostname or ""
     port = parts.port or (443 if secure else 80)
     deadline = time.monotonic() + timeout
-    raw = _connect_tcp(host, port, deadline, closing, hold)
-    raw.settimeout(max(0.01, deadline - time.monotonic()))
+    if route.proxy is None:
+        raw = _connect_tcp(host, port, deadline, closing, hold)
+        raw.settimeout(max(0.01, deadline - time.monotonic()))
+    else:
+        proxy_host = urlsplit(route.proxy).hostname or ""
+        try:
+            raw = _connect_tcp(proxy_host, proxy_port(route.proxy), deadline, closing, hold)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot reach the proxy {proxy_host}: {exc.strerror or exc}") from None
+        raw.settimeout(max(0.01, deadline - time.monotonic()))
+        open_tunnel(raw, route.proxy, host, port)
+        if closing.is_set():
+            raise Closing
     sock: socket.socket = raw
     if secure:
-        sock = ssl.create_default_context().wrap_socket(raw, server_hostname=host)
+        context = route.ssl_context or ssl.create_default_context()
+        sock = context.wrap_socket(raw, server_hostname=host)
         hold(sock)  # wrapping detached the plain socket
     ws = websocket.WebSocket(skip_utf8_validation=True)
     ws.connect(  # type: ignore[no-untyped-call]
-        url, socket=sock, timeout=max(0.01, deadline - time.monotonic()), suppress_origin=True
+        url, socket=sock, timeout=max(0.01, deadline - time.monotonic()), suppress_origin=True,
+        header=_auth_header(parts.username, parts.password),
     )
     sock.settimeout(None)
     if closing.is_set():
         raise Closing
     return ws
+
+
+def _auth_header(username: str | None, password: str | None) -> list[str]:
+    """``Authorization: Basic`` for a URL's user info, as requests sends it for HTTP."""
+    if username is None:
+        return []
+    token = base64.b64encode(f"{unquote(username)}:{unquote(password or '')}".encode()).decode()
+    return [f"Authorization: Basic {token}"]
 
 
 def _connect_tcp(host: str, port: int, deadline: float, closing: threading.Event,

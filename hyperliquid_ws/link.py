@@ -18,6 +18,7 @@ from typing import Any
 from .backfill import PLANS, Backfiller, now_ms
 from .backoff import Backoff
 from .connection import Connection
+from .dial import Route
 from .dispatch import Dispatcher, Lane
 from .guard import FrameGuard
 from .keepalive import Keepalive
@@ -55,6 +56,9 @@ class LinkSettings:
     on_connect: Callable[[str], None] | None
     on_disconnect: Callable[[str], None] | None
     on_reconnect: Callable[[float], None] | None
+    route: Route | None = None  # proxy and TLS context of the socket (None: direct, defaults)
+    max_retry_after: float = 120.0  # seconds; the longest Retry-After honoured
+    scrub: Callable[[str], str] = str  # masks the client's secrets in text other libraries wrote
 
 
 class Link:
@@ -74,6 +78,7 @@ class Link:
             connect_limiter=settings.connect_limiter,
             run_callbacks=(lambda: dispatcher.serve(ready)) if ready is not None else None,
             guard=self.guard, max_message_size=settings.max_message_size,
+            route=settings.route, max_retry_after=settings.max_retry_after, scrub=settings.scrub,
         )
         self.connection.on_error = lambda error: self._hook(settings.on_error, error)
         self.posts = (PendingRequests(self.connection, settings.limiter, limit=settings.inflight_posts)
@@ -100,13 +105,13 @@ class Link:
         self.connection.start()
         self.keepalive.start()
 
-    def stop(self, timeout: float) -> None:
+    def stop(self, timeout: float, reason: str = "closed by the user") -> None:
         """Stop for good; joins this link's threads (except the calling one)."""
         if self.posts is not None:
             self.posts.close()
         self.keepalive.stop(timeout)
         self.writer.stop(timeout)
-        self.connection.close(timeout)
+        self.connection.close(timeout, reason)
 
     def threads(self) -> tuple[threading.Thread, ...]:
         return (*self.connection.threads, self.keepalive.thread, self.writer.thread)
@@ -134,7 +139,7 @@ class Link:
         if self._down_since is not None and settings.backfill:
             self._schedule_backfills()
         self.writer.put("subscribe", self.registry.claim_all(generation), generation)
-        self._hook(settings.on_connect, settings.url)
+        self._hook(settings.on_connect, self.connection.shown_url)
         if self._down_since is not None:
             self._hook(settings.on_reconnect, time.monotonic() - self._down_since)
             self._down_since = None

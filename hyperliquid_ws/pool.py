@@ -89,7 +89,7 @@ class Pool:
                 retire = link
         if retire is not None:
             log.info("%s: no subscription left on it; closing", retire.name)
-            retire.stop(self._settings.open_timeout)
+            retire.stop(self._settings.open_timeout, "closed: no subscription left on it")
             with self._lock:  # keep only links whose threads have yet to finish, to join at close
                 self.retired = [link for link in self.retired if any(t.is_alive() for t in link.threads())]
         elif entry is not None:

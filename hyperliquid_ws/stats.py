@@ -35,6 +35,8 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "bad_frames": dict(link.guard.bad),  # reason -> frames dropped or links failed (BadFrameError)
             "unrecognised_frames": dict(link.guard.unrecognised),  # reason -> frames nobody asked for
             "relays": link.connection.relays,  # a callback ran long and the socket changed threads
+            "retry_after": link.connection.retry_after,  # seconds the last refused handshake asked to wait
+            "next_attempt_in": _until(link.connection.next_attempt_at, now),  # while waiting to reconnect
         }
         for link in links
     ]
@@ -60,6 +62,7 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
     return {
         "name": client.name,
         "url": client.ws_url,
+        "proxy": client.proxy,  # the socket's, credentials masked; None: direct
         "closed": client.closed,
         "connections": connections,
         "reconnects": sum(c["reconnects"] for c in connections),
@@ -89,6 +92,10 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "posts_in_flight": {"used": posts.in_flight if posts else 0, "max": limits.inflight_posts},
         },
     }
+
+
+def _until(when: float | None, now: float) -> float | None:
+    return None if when is None else round(max(0.0, when - now), 3)
 
 
 def _summed(counters: Iterable[dict[str, int]]) -> dict[str, int]:

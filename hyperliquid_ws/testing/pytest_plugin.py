@@ -10,7 +10,9 @@ configuration:
     at teardown.
 ``hyperliquid_client``
     A ``HyperliquidWS`` on that server with quick reconnects (``Backoff(initial=0.05,
-    maximum=0.5)``). Like any client it connects at its first ``subscribe``/``info``.
+    maximum=0.5)``), connecting directly (``trust_env=False``: a proxy set in the
+    environment is not used; pass ``trust_env=True`` or ``proxy=`` to test through one).
+    Like any client it connects at its first ``subscribe``/``info``.
     Closed at teardown, which then fails the test if any of the client's threads
     outlived ``close()``.
 ``hyperliquid_make_client``
@@ -119,6 +121,7 @@ def hyperliquid_make_client(hyperliquid_server: LocalServer) -> Iterator[MakeCli
 
     def make(**kwargs: Any) -> HyperliquidWS:
         kwargs.setdefault("backoff", Backoff(initial=0.05, maximum=0.5, reset_after=1.0))
+        kwargs.setdefault("trust_env", False)  # straight to the loopback server, whatever HTTP(S)_PROXY says
         client = HyperliquidWS(kwargs.pop("base_url", hyperliquid_server.base_url), **kwargs)
         clients.append(client)
         return client

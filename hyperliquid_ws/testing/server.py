@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
@@ -38,7 +39,9 @@ class LocalServer:
     """A faithful local Hyperliquid exchange for tests and demos.
 
     ``tick_interval=None`` freezes the market until ``advance()`` is called; a number
-    moves it on its own every that many seconds.
+    moves it on its own every that many seconds. ``ssl_context`` (a server-side
+    ``ssl.SSLContext`` holding a certificate, e.g. one ``trustme`` issued) serves TLS:
+    ``https://`` and ``wss://``.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class LocalServer:
         max_subscriptions: int = 1000, max_users: int = 10,
         max_messages_per_minute: int = 2000, max_inflight_posts: int = 100,
         rate_window: float = 60.0, max_connections: int = 10, greeting: bool = False, seed: int = 1,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
@@ -60,6 +64,7 @@ class LocalServer:
             if value < 1:
                 raise ValueError(f"{name} must be at least 1")
         self.host = host
+        self.tls = ssl_context is not None
         self.market = market if market is not None else Market(seed)
         if rate_window <= 0:
             raise ValueError("rate_window must be positive")
@@ -68,7 +73,7 @@ class LocalServer:
         self._app = ServerApp(self.market, limits, host=host, port=port,
                               tick_interval=tick_interval, idle_timeout=idle_timeout,
                               greeting=greeting, on_change=self._notify_waiters,
-                              max_connections=max_connections)
+                              max_connections=max_connections, ssl_context=ssl_context)
         self._hub = self._app.hub
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,11 +129,11 @@ class LocalServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/ws"
 
     # -------------------------------------------------------------- controls
     def push(self, frame: Frame, conn: int | None = None) -> int:
@@ -226,9 +231,12 @@ class LocalServer:
                 await self._app.dispatcher.release_posts()
         self._call(hold_on_loop)
 
-    def refuse_handshakes(self, n: int) -> None:
-        """Answer the next ``n`` WebSocket upgrade attempts with HTTP 503."""
-        self._call_sync(lambda: setattr(self._app, "refusals", n))
+    def refuse_handshakes(self, n: int, status: int = 503, retry_after: str | float | None = None) -> None:
+        """Answer the next ``n`` WebSocket upgrade attempts with HTTP ``status`` (503, 429 ...),
+        with a ``Retry-After`` header when ``retry_after`` is given (seconds, or an HTTP-date)."""
+        if not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status, got {status!r}")
+        self._call_sync(lambda: setattr(self._app, "refusals", (n, status, retry_after)))
 
     def fail_info(self, n: int, status: int = 500) -> None:
         """Answer the next ``n`` HTTP ``/info`` requests with ``status`` (a flaky API)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -37,7 +38,7 @@ class ServerApp:
     def __init__(
         self, market: Market, limits: Limits, *, host: str, port: int,
         tick_interval: float | None, idle_timeout: float, greeting: bool,
-        on_change: Callable[[], None], max_connections: int = 100,
+        on_change: Callable[[], None], max_connections: int = 100, ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.market = market
         self.host = host
@@ -50,7 +51,8 @@ class ServerApp:
         self.dispatcher = Dispatcher(self.hub, market, limits)
         self.received: deque[tuple[int, object]] = deque(maxlen=MAX_RECEIVED)
         self.received_total = 0
-        self.refusals = 0
+        self.refusals: tuple[int, int, str | float | None] = (0, 503, None)  # (how many more, status, Retry-After)
+        self.ssl_context = ssl_context
         self.max_connections = max_connections  # per IP; the real server allows 10
         self.connections_refused = 0
         self.info_failures: tuple[int, int] = (0, 500)  # (how many more, HTTP status)
@@ -67,7 +69,7 @@ class ServerApp:
         await runner.setup()
         ticker: asyncio.Task[None] | None = None
         try:
-            site = web.TCPSite(runner, self.host, self.requested_port)
+            site = web.TCPSite(runner, self.host, self.requested_port, ssl_context=self.ssl_context)
             await site.start()
             self.port = int(runner.addresses[0][1])
             if self.tick_interval is not None:
@@ -107,9 +109,11 @@ class ServerApp:
                 logger.exception("market tick failed")
 
     async def _handle_ws(self, request: web.Request) -> web.StreamResponse:
-        if self.refusals > 0:
-            self.refusals -= 1
-            return web.Response(status=503, text="Service Unavailable")
+        remaining, status, retry_after = self.refusals
+        if remaining > 0:
+            self.refusals = (remaining - 1, status, retry_after)
+            headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+            return web.Response(status=status, text=f"{status} refused by the test", headers=headers)
         if len(self.hub.connections) >= self.max_connections:
             self.connections_refused += 1
             return web.Response(status=429, text="Too many connections")

@@ -1,0 +1,86 @@
+"""A real proxy for the tests: ``pproxy`` (the dev extra) in a subprocess on loopback.
+
+``PProxy("http")`` or ``PProxy("socks5", auth=("user", "pass"))`` serves HTTP CONNECT
+(and plain forwarding) or SOCKS5 on an ephemeral port; ``-v`` makes it print one line
+per tunnel it opens, ``<proto> 127.0.0.1:<client port> -> <host>:<port>``, which
+``tunnels()`` parses so a test can see what went through it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.conftest import DEADLINE
+
+_LINE = re.compile(r"^(?P<proto>\w+) 127\.0\.0\.1:(?P<client>\d+) -> (?P<host>[^\s:]+):(?P<port>\d+)\s*$")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class PProxy:
+    def __init__(self, kind: str, log_dir: Path, auth: tuple[str, str] | None = None) -> None:
+        self.kind = kind
+        self.auth = auth
+        self.port = free_port()
+        self.log_path = log_dir / f"pproxy-{kind}-{self.port}.log"
+        listen = f"{kind}://127.0.0.1:{self.port}" + (f"#{auth[0]}:{auth[1]}" if auth else "")
+        self._log = self.log_path.open("w")
+        # --auth 0: check the credentials of every connection (pproxy would otherwise trust
+        # an address for 30 days once it has authenticated)
+        self._process = subprocess.Popen(
+            [sys.executable, "-u", "-m", "pproxy", "-l", listen, "-v", "--auth", "0"],
+            stdout=self._log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._wait_until_listening()
+
+    def url(self, scheme: str | None = None, auth: tuple[str, str] | None = None) -> str:
+        user = auth or self.auth
+        credentials = f"{user[0]}:{user[1]}@" if user else ""
+        return f"{scheme or self.kind}://{credentials}127.0.0.1:{self.port}"
+
+    def _wait_until_listening(self) -> None:
+        deadline = time.monotonic() + DEADLINE
+        pause = threading.Event()
+        while True:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"pproxy exited with {self._process.returncode}: {self.output()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1.0):
+                    return
+            except OSError:
+                if time.monotonic() >= deadline:
+                    raise RuntimeError(f"pproxy did not listen on {self.port}: {self.output()}") from None
+            pause.wait(0.05)
+
+    def output(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def tunnels(self, port: int | None = None) -> list[int]:
+        """The client ports of the tunnels opened so far (to ``port`` only, if given), in order."""
+        found = []
+        for line in self.output().splitlines():
+            match = _LINE.match(line)
+            if match and (port is None or int(match["port"]) == port):
+                found.append(int(match["client"]))
+        return found
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(DEADLINE)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(DEADLINE)
+        self._log.close()
