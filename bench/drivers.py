@@ -4,10 +4,19 @@
              connection's reader thread, a relay thread standing by).
 ``pooled``   the same with ``callback_threads=2``: two dispatcher threads run the callbacks.
 ``sdk``      hyperliquid-python-sdk's WebsocketManager with a callback, driven directly.
-``ceiling``  a bare websocket-client receive loop that hands each frame's raw bytes to
-             the probe and does nothing else: what the transport allows at best.
+``ours_fast`` the same with orjson importable (the ``fast`` extra).
+``sdk``      hyperliquid-python-sdk's WebsocketManager with a callback, driven directly,
+             as shipped; ``sdk_wsaccel`` the same with wsaccel importable.
+``wsclient`` a bare websocket-client receive loop (``skip_utf8_validation=True``) that
+             hands each frame's raw bytes to the probe: the best websocket-client's own
+             reader does. Not a limit for us: our reader bypasses it.
+``raw``      the raw limit of this design: our ``FrameReader`` on the handshaken socket
+             and our parser, each parsed message straight to the probe, no routing, no
+             dedupe, no lanes (``raw_fast``: with orjson).
 ``wire``     no WebSocket parsing at all: ``recv_into`` on the socket, counting bytes.
-             It measures the blaster itself, which must be far faster than ``ceiling``.
+             It measures the blaster itself, which must be far faster than any client.
+
+Which accelerators each may import is ``bench.accelerators``' business.
 
 Each driver's ``start`` returns once everything is subscribed (as far as that client
 can tell); ``deliver`` then blocks until the probe is done or the time box runs out.
@@ -19,7 +28,7 @@ import threading
 import time
 from typing import Any, ClassVar, Protocol
 
-CLIENTS = ("ours", "pooled", "sdk", "ceiling", "wire")
+CLIENTS = ("ours", "ours_fast", "pooled", "sdk", "sdk_wsaccel", "wsclient", "raw", "raw_fast", "wire")
 _SETUP_POLL = 0.005  # seconds; setup only, never per frame
 
 
@@ -101,13 +110,18 @@ class Sdk:
         self.manager.join(1)
 
 
-class Ceiling:
+class WsClientLoop:
     """Runs the receive loop on the calling thread; a timer thread ends it at the time box."""
 
     def load(self) -> None:
         import websocket  # noqa: F401
 
     def start(self, base_url: str, subscriptions: list[dict[str, Any]], probe: Probe) -> None:
+        self._subscribe(base_url, subscriptions)
+        for _ in subscriptions:  # the blaster acks everything before the first data frame
+            self.ws.recv_data()
+
+    def _subscribe(self, base_url: str, subscriptions: list[dict[str, Any]]) -> None:
         import json
 
         import websocket
@@ -116,16 +130,18 @@ class Ceiling:
         self.ws = websocket.create_connection(url, skip_utf8_validation=True)
         for sub in subscriptions:
             self.ws.send(json.dumps({"method": "subscribe", "subscription": sub}))
-        for _ in subscriptions:  # the blaster acks everything before the first data frame
-            self.ws.recv_data()
+
+    def _time_box(self, probe: Probe, seconds: float) -> threading.Timer:
+        timer = threading.Timer(seconds, self._time_up, args=(probe,))
+        timer.name = "bench-timebox"
+        timer.daemon = True
+        timer.start()
+        return timer
 
     def deliver(self, probe: Probe, frames: int, seconds: float) -> dict[str, Any] | None:
         import websocket
 
-        timer = threading.Timer(seconds, self._time_up, args=(probe,))
-        timer.name = "bench-ceiling-timebox"
-        timer.daemon = True
-        timer.start()
+        timer = self._time_box(probe, seconds)
         recv = self.ws.recv_data
         try:
             for _ in range(frames):
@@ -144,7 +160,7 @@ class Ceiling:
         self.ws.close()
 
 
-class Wire(Ceiling):
+class Wire(WsClientLoop):
     """Drains the socket after the acks, counting bytes; frames = bytes / mean frame size."""
 
     def __init__(self, mean_frame_bytes: float) -> None:
@@ -172,6 +188,38 @@ class Wire(Ceiling):
                 "mbytes_per_s": received / elapsed / 1e6}
 
 
+class Raw(WsClientLoop):
+    """websocket-client does the handshake (it reads the response a byte at a time, so
+    nothing of the stream is left in its buffers); from then on our ``FrameReader`` reads
+    the socket and ``hyperliquid_ws.router.loads`` parses each text frame for the probe.
+    The acks are parsed and counted like any frame (they fall in the warm-up)."""
+
+    def start(self, base_url: str, subscriptions: list[dict[str, Any]], probe: Probe) -> None:
+        self._subscribe(base_url, subscriptions)
+
+    def deliver(self, probe: Probe, frames: int, seconds: float) -> dict[str, Any] | None:
+        from hyperliquid_ws.frames import FrameReader
+        from hyperliquid_ws.router import loads
+
+        timer = self._time_box(probe, seconds)
+        sock = self.ws.sock
+        assert sock is not None
+        reader = FrameReader(sock, on_ping=lambda payload: None)
+
+        def on_text(payload: bytes) -> None:
+            probe(loads(payload))
+
+        read = reader.read
+        try:
+            while not probe.done.is_set() and read(on_text) is None:
+                pass
+        except OSError:
+            pass  # the time box closed the socket under us
+        finally:
+            timer.cancel()
+        return None
+
+
 class OursPooled(Ours):
     """``callback_threads=2``: the reader hands every message to dispatcher threads."""
 
@@ -183,5 +231,6 @@ def make(client: str, workload: str) -> Driver:
         from bench.blaster import mean_frame_bytes
 
         return Wire(mean_frame_bytes(workload))
-    drivers: dict[str, type[Driver]] = {"ours": Ours, "pooled": OursPooled, "sdk": Sdk, "ceiling": Ceiling}
+    drivers: dict[str, type[Driver]] = {"ours": Ours, "ours_fast": Ours, "pooled": OursPooled, "sdk": Sdk,
+                                        "sdk_wsaccel": Sdk, "wsclient": WsClientLoop, "raw": Raw, "raw_fast": Raw}
     return drivers[client]()

@@ -82,11 +82,11 @@ def fill(template: Template, seq: int) -> bytes:
                             template[2])
 
 
-def l2book_frame(rng: random.Random, coin: str, stamp: int = 1764842873555) -> Payload:
-    """A full 20-levels-a-side book (§7.9): bids descending, asks ascending."""
+def l2book_frame(rng: random.Random, coin: str, stamp: int = 1764842873555, levels: int = BOOK_LEVELS) -> Payload:
+    """A full book (§7.9), 20 levels a side unless told: bids descending, asks ascending."""
     mid = rng.uniform(90000, 110000)
-    bids = [_level(rng, mid - 0.5 - i) for i in range(BOOK_LEVELS)]
-    asks = [_level(rng, mid + 0.5 + i) for i in range(BOOK_LEVELS)]
+    bids = [_level(rng, mid - 0.5 - i) for i in range(levels)]
+    asks = [_level(rng, mid + 0.5 + i) for i in range(levels)]
     return {"channel": "l2Book", "data": {"coin": coin, "time": stamp, "levels": [bids, asks]}}
 
 
@@ -105,8 +105,26 @@ def candle_frame(rng: random.Random, coin: str, stamp: int = 1764806400000) -> P
     }}  # fmt: skip
 
 
+def scaled(workload: str) -> tuple[str, int, int] | None:
+    """The scaling workloads: ``trades:N`` / ``l2Book:N`` spread frames evenly over N
+    feeds (N coins); ``l2Book+L`` is one book feed whose frames carry L levels a side
+    (``l2Book+200`` is ~16 KB, ``l2Book+2000`` ~160 KB). Returns (feed type, feeds,
+    levels) or None for the fixed workloads."""
+    for sep in (":", "+"):
+        kind, found, number = workload.partition(sep)
+        if found and kind in ("trades", "l2Book") and number.isdigit() and int(number) > 0:
+            if sep == ":":
+                return kind, int(number), BOOK_LEVELS
+            if kind == "l2Book":
+                return kind, 1, int(number)
+    return None
+
+
 def subscriptions(workload: str) -> list[dict[str, Any]]:
     """What a client subscribes to for ``workload``."""
+    shape = scaled(workload)
+    if shape is not None:
+        return [{"type": shape[0], "coin": coin} for coin in coins(shape[1])]
     if workload in ("trades", "latency", "soak"):
         return [{"type": "trades", "coin": "BTC"}]
     if workload == "l2Book":
@@ -129,6 +147,13 @@ def frame_pool(workload: str, seed: int = 7) -> list[PoolItem]:
     frames for every full book and every candle update.
     """
     rng = random.Random(seed)
+    shape = scaled(workload)
+    if shape is not None:
+        kind, feeds, levels = shape
+        names = coins(feeds) * max(1, (64 if kind == "trades" else 16) // feeds)
+        if kind == "trades":
+            return [trades_template(rng, coin) for coin in names]
+        return [compact(l2book_frame(rng, coin, levels=levels)) for coin in names]
     if workload in ("trades", "soak"):
         return [trades_template(rng, "BTC") for _ in range(64)]
     if workload == "l2Book":

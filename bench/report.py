@@ -13,10 +13,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-LABELS = {"ours": "hyperliquid_ws",
+LABELS = {"ours": "hyperliquid_ws (default install)",
+          "ours_fast": "hyperliquid_ws + orjson (fast extra)",
           "pooled": "hyperliquid_ws, callback_threads=2",
-          "sdk": "official SDK", "ceiling": "ceiling (bare recv)",
+          "sdk": "official SDK as shipped", "sdk_wsaccel": "official SDK + wsaccel",
+          "wsclient": "websocket-client recv loop",
+          "raw": "raw limit: our frame reader + stdlib json", "raw_fast": "raw limit: our frame reader + orjson",
           "wire": "blaster (raw recv_into)"}
+RAW_LIMIT = {"ours_fast": "raw_fast", "raw_fast": "raw_fast"}
+"""The raw limit each client is held against: the one with the same parser (default ``raw``)."""
 
 
 def _version(distribution: str) -> str:
@@ -56,9 +61,8 @@ def machine() -> list[str]:
         f"Python         {platform.python_version()} ({platform.python_implementation()})",
         f"websocket-client {_version('websocket-client')}, "
         f"hyperliquid-python-sdk {_version('hyperliquid-python-sdk')}, requests {_version('requests')}",
-        f"orjson         {'installed ' + _version('orjson') if importlib.util.find_spec('orjson') else 'not installed'}"
-        f"; wsaccel {'installed' if importlib.util.find_spec('wsaccel') else 'not installed'}"
-        " (without it websocket-client validates UTF-8 in pure Python unless told to skip)",
+        "accelerators   " + ", ".join(f"{name} {_version(name)}" for name in ("orjson", "msgspec", "wsaccel"))
+        + " (each worker hides those its client must run without: bench/accelerators.py)",
         f"hyperliquid_ws {_version('hyperliquid-ws')} at {_git_state()}",
     ]
 
@@ -91,3 +95,11 @@ def table(headers: list[str], rows: list[list[str]]) -> list[str]:
 
 def pick(runs: list[dict[str, Any]], key: str) -> float | None:
     return median(run.get(key) for run in runs if "error" not in run)
+
+
+def spread(runs: list[dict[str, Any]], key: str, fmt: str = ",.0f") -> str:
+    """``min-max`` of ``key`` over the runs that have it (the noise behind a median)."""
+    values = [run[key] for run in runs if "error" not in run and run.get(key) is not None]
+    if len(values) < 2:
+        return ""
+    return f"{min(values):{fmt}}-{max(values):{fmt}}"

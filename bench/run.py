@@ -7,7 +7,6 @@ and prints the report (progress goes to stderr, the report to stdout).
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 import time
@@ -16,17 +15,25 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make ``bench`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import sections
+from bench import accelerators, parsers, sections
 from bench.blaster import Blaster
 from bench.report import machine, pick, ratio
 from bench.runner import Runner, Settings
 
-SECTIONS = ("throughput", "latency", "memory", "reconnect", "info")
+SECTIONS = ("throughput", "latency", "memory", "reconnect", "info", "scaling", "parsers")
+ALL_CLIENTS = ("ours", "ours_fast", "pooled", "sdk", "sdk_wsaccel", "wsclient", "raw", "raw_fast")
+
+
+def available_clients() -> tuple[str, ...]:
+    """Every client this venv can run: the SDK rows need hyperliquid-python-sdk, the
+    accelerated rows their accelerator (see ``bench.accelerators``)."""
+    sdk = accelerators.installed("hyperliquid")
+    return tuple(c for c in ALL_CLIENTS
+                 if (sdk or not c.startswith("sdk")) and not accelerators.missing(c))
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
-    clients = (("ours", "pooled", "sdk", "ceiling") if importlib.util.find_spec("hyperliquid")
-               else ("ours", "pooled", "ceiling"))
+    clients = available_clients()
     if args.quick:
         return Settings(repeats=args.repeats or 1, box_seconds=1.5, latency_frames=10_000, latency_rate=5_000,
                         soak_frames=args.soak_frames or 100_000, reconnect_timeout=3.0, info_requests=100,
@@ -47,16 +54,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def ratios(runs: sections.Runs, lat: dict[str, list[dict[str, object]]]) -> list[str]:
-    lines = ["## Ratios (medians)"]
+    lines = ["## Ratios (medians, this run)"]
     for workload, by_client in runs.items():
-        ours = pick(by_client.get("ours", []), "rate")
-        lines.append(f"- throughput {workload}: ours/SDK {ratio(ours, pick(by_client.get('sdk', []), 'rate'))}, "
-                     f"ours/ceiling {ratio(ours, pick(by_client.get('ceiling', []), 'rate'))}")
+        rate = {client: pick(client_runs, "rate") for client, client_runs in by_client.items()}
+        lines.append(f"- throughput {workload}: ours/SDK {ratio(rate.get('ours'), rate.get('sdk'))}, "
+                     f"ours/SDK+wsaccel {ratio(rate.get('ours'), rate.get('sdk_wsaccel'))}, "
+                     f"ours/raw limit {ratio(rate.get('ours'), rate.get('raw'))}; "
+                     f"fast/SDK+wsaccel {ratio(rate.get('ours_fast'), rate.get('sdk_wsaccel'))}, "
+                     f"fast/raw limit (orjson) {ratio(rate.get('ours_fast'), rate.get('raw_fast'))}")
     if lat:
-        ours_p99, sdk_p99 = pick(lat.get("ours", []), "p99_us"), pick(lat.get("sdk", []), "p99_us")
-        ours_p50, sdk_p50 = pick(lat.get("ours", []), "p50_us"), pick(lat.get("sdk", []), "p50_us")
-        lines.append(f"- latency: SDK p99 / our p99 = {ratio(sdk_p99, ours_p99)}; "
-                     f"SDK p50 / our p50 = {ratio(sdk_p50, ours_p50)} (above 1: ours is faster)")
+        p99 = {client: pick(client_runs, "p99_us") for client, client_runs in lat.items()}
+        p50 = {client: pick(client_runs, "p50_us") for client, client_runs in lat.items()}
+        lines.append(f"- latency: SDK p99 / our p99 = {ratio(p99.get('sdk'), p99.get('ours'))}, "
+                     f"SDK+wsaccel p99 / our p99 = {ratio(p99.get('sdk_wsaccel'), p99.get('ours'))}; "
+                     f"SDK p50 / our p50 = {ratio(p50.get('sdk'), p50.get('ours'))} (above 1: ours is faster)")
     return lines
 
 
@@ -91,6 +102,15 @@ def main(argv: list[str] | None = None) -> int:
             rec = sections.reconnect(runner)
             raw["reconnect"] = rec
             report += [*sections.render_reconnect(rec, settings.reconnect_timeout), ""]
+        if "scaling" in wanted:
+            scaled = sections.scaling(runner)
+            raw["scaling"] = scaled
+            report += [*sections.render_scaling(scaled, settings.repeats), ""]
+    if "parsers" in wanted:
+        sections._progress("parsers")
+        parsed = parsers.measure()
+        raw["parsers"] = parsed
+        report += [*parsers.render(parsed, 7), ""]
     if "info" in wanted:
         info = sections.info(runner)
         raw["info"] = info

@@ -13,14 +13,14 @@ import sys
 import time
 from typing import Any
 
-from bench import drivers, probes
+from bench import accelerators, drivers, probes
 from bench.payloads import stamp_of_raw, subscriptions
 from bench.plan import Plan
 
 
 def _probe(client: str, plan: Plan, warmup: int) -> probes.Throughput | probes.Latency:
     if plan.mode == "paced":
-        stamp_of = stamp_of_raw if client == "ceiling" else probes.message_stamp
+        stamp_of = stamp_of_raw if client == "wsclient" else probes.message_stamp
         return probes.Latency(plan.frames, warmup, stamp_of)
     return probes.Throughput(max(plan.frames, warmup + 1), warmup)
 
@@ -48,7 +48,13 @@ def run(job: dict[str, Any]) -> dict[str, Any]:
 
 def main() -> None:
     logging.basicConfig(level=logging.CRITICAL)  # a benchmark must not pay for log output
-    result = run(json.loads(sys.argv[1]))
+    job = json.loads(sys.argv[1])
+    missing = accelerators.missing(job["client"])
+    if missing:
+        result = {"client": job["client"], "error": f"needs pip install {' '.join(missing)}"}
+    else:
+        accelerators.restrict(job["client"])  # before anything imports a client library
+        result = run(job)
     sys.stdout.write(json.dumps(result) + "\n")
     sys.stdout.flush()
 

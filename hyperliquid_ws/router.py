@@ -39,10 +39,13 @@ def _stdlib_loads(payload: bytes) -> Any:
     return value
 
 
+loads: Callable[[bytes], Any] = _stdlib_loads
 try:  # the "fast" extra: parsing is most of what a book frame costs
-    from orjson import loads
+    import orjson
 except ImportError:  # pragma: no cover - exercised by installs without the extra
-    loads = _stdlib_loads
+    pass
+else:
+    loads = orjson.loads
 
 log = logging.getLogger(__name__)
 
