@@ -5,35 +5,37 @@
     ws.subscribe({"type": "trades", "coin": "SOL"}, print)
     ws.run_forever()
 
-The client, the typed messages and the subscription builders load on first use
-(``client.py`` brings ``requests`` and ``websocket-client``), so ``import hyperliquid_ws``
-and the command line start fast: the CLI has its Ctrl-C handling in place before the
-heavy imports.
+Every name loads on first use (``client.py`` brings ``requests`` and
+``websocket-client``), so ``import hyperliquid_ws`` costs next to nothing and the command
+line (``cli/``) has its Ctrl-C handling in place before anything heavy is imported.
 """
 
+from __future__ import annotations
+
 import importlib
-from typing import TYPE_CHECKING, Any
 
-from .backoff import Backoff
-from .endpoints import MAINNET_API_URL, TESTNET_API_URL
-from .errors import (
-    BackfillError,
-    CallbackError,
-    ConnectionLostError,
-    HyperliquidTimeoutError,
-    HyperliquidWSError,
-    LimitError,
-    RequestError,
-    ServerError,
-    SlowConsumerError,
-    SubscriptionError,
-)
-from .feeds import CANDLE_INTERVALS, FEEDS
-from .limits import Limits
-
+TYPE_CHECKING = False  # not typing's: importing typing would cost the CLI its quick Ctrl-C handling
 if TYPE_CHECKING:
+    from typing import Any
+
     from . import messages, shapes, subs
+    from .backoff import Backoff
     from .client import HyperliquidWS, close_all
+    from .endpoints import MAINNET_API_URL, TESTNET_API_URL
+    from .errors import (
+        BackfillError,
+        CallbackError,
+        ConnectionLostError,
+        HyperliquidTimeoutError,
+        HyperliquidWSError,
+        LimitError,
+        RequestError,
+        ServerError,
+        SlowConsumerError,
+        SubscriptionError,
+    )
+    from .feeds import CANDLE_INTERVALS, FEEDS
+    from .limits import Limits
     from .messages import Message, SubscriptionDict
     from .stream import Stream
     from .subscription import Subscription
@@ -41,6 +43,12 @@ if TYPE_CHECKING:
 __version__ = "0.1.0"
 
 _ON_FIRST_USE = {  # name -> the module that defines it ("": the name is a module itself)
+    "Backoff": "backoff", "MAINNET_API_URL": "endpoints", "TESTNET_API_URL": "endpoints",
+    **{name: "errors" for name in (
+        "BackfillError", "CallbackError", "ConnectionLostError", "HyperliquidTimeoutError",
+        "HyperliquidWSError", "LimitError", "RequestError", "ServerError", "SlowConsumerError",
+        "SubscriptionError")},
+    "CANDLE_INTERVALS": "feeds", "FEEDS": "feeds", "Limits": "limits",
     "HyperliquidWS": "client", "close_all": "client", "Message": "messages", "SubscriptionDict": "messages",
     "Stream": "stream", "Subscription": "subscription", "messages": "", "shapes": "", "subs": "",
 }

@@ -14,7 +14,8 @@ import time
 
 import pytest
 
-from hyperliquid_ws.cli import INTERRUPTED, build_request, build_subscription, feed_type, main, shown_url
+from hyperliquid_ws.cli import INTERRUPTED
+from hyperliquid_ws.cli.command import build_request, build_subscription, feed_type, main, shown_url
 from hyperliquid_ws.testing import LocalServer
 
 COMMAND = [sys.executable, "-m", "hyperliquid_ws"]
@@ -123,6 +124,16 @@ def test_ctrl_c_while_streaming_exits_130_without_a_traceback():
         process.kill()
     assert process.returncode == INTERRUPTED
     assert "Traceback" not in err
+
+
+def test_ctrl_c_handling_is_in_place_before_anything_heavy_is_imported():
+    # Until console() installs its handler, a Ctrl-C is Python's own (a traceback): what the
+    # entry point imports first must be next to nothing, whatever the machine's load.
+    probe = ("import sys, hyperliquid_ws.cli; "
+             "print(' '.join(sorted(m for m in sys.modules if m.startswith(('hyperliquid_ws', 'typing', "
+             "'argparse', 'logging', 'json', 'requests', 'websocket')))))")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split() == ["hyperliquid_ws", "hyperliquid_ws.cli"], done.stdout + done.stderr
 
 
 @pytest.fixture

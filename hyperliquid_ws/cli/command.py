@@ -13,39 +13,37 @@ match whatever their case; a typo gets a suggestion.
 
 Exit status: 0 when done (``--count`` reached), 1 when the server cannot be reached
 within ``--connect-timeout`` or refuses, 2 for a bad command line, 130 on Ctrl-C.
-Nothing heavy is imported before ``console()`` has its Ctrl-C handling in place.
+``main()`` runs on the main thread; the printer and the error reporter run where the
+client runs callbacks (a connection's thread). ``console()`` in ``cli/__init__.py``
+puts Ctrl-C handling in place before this module is imported.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import difflib
 import json
 import logging
-import os
 import re
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
-from . import __version__
-from .endpoints import MAINNET_API_URL, TESTNET_API_URL, socket_url
-from .errors import HyperliquidWSError, SubscriptionError
-from .feeds import FEEDS
+from .. import __version__
+from ..endpoints import MAINNET_API_URL, TESTNET_API_URL, socket_url
+from ..errors import HyperliquidWSError, SubscriptionError
+from ..feeds import FEEDS
+from . import INTERRUPTED
 from .table import answer_lines, message_lines
 
 if TYPE_CHECKING:
-    from .client import HyperliquidWS
+    from ..client import HyperliquidWS
 
 DEMO_FEEDS = ({"type": "trades", "coin": "BTC"}, {"type": "allMids"})
-INTERRUPTED = 130  # the shell's code for "ended by Ctrl-C" (128 + SIGINT)
 _BY_LOWER = {name.lower(): name for name in FEEDS}
 _CONNECT_FAILED = re.compile(r"\S+: connect failed: (?P<reason>.*)\Z", re.DOTALL)
 
@@ -284,7 +282,7 @@ def _run(args: argparse.Namespace, demo: bool, request: dict[str, Any] | None,
     with ExitStack() as stack:
         if demo:
             try:
-                from .testing import LocalServer
+                from ..testing import LocalServer
             except ImportError as exc:
                 print(f"hyperliquid-ws: demo needs the testing extra "
                       f"(pip install 'hyperliquid-ws[testing]'): {exc}", file=sys.stderr)
@@ -294,7 +292,7 @@ def _run(args: argparse.Namespace, demo: bool, request: dict[str, Any] | None,
             print(f"hyperliquid-ws: demo server at {base_url}", file=sys.stderr)
         else:
             base_url = args.base_url or (TESTNET_API_URL if args.testnet else MAINNET_API_URL)
-        from .client import HyperliquidWS
+        from ..client import HyperliquidWS
 
         reporter = _Reporter()
         try:
@@ -347,32 +345,3 @@ def _ask(client: HyperliquidWS, request: dict[str, Any], args: argparse.Namespac
 
 def _json_line(message: Any) -> list[str]:
     return [json.dumps(message, separators=(",", ":"))]
-
-
-_interrupts = 0
-
-
-def _on_interrupt(signum: int, frame: FrameType | None) -> None:
-    """Ctrl-C: the first one unwinds ``main`` (which closes everything and returns 130);
-    another, while that takes its time, ends the process at once."""
-    global _interrupts
-    _interrupts += 1
-    if _interrupts > 1:
-        os._exit(INTERRUPTED)
-    raise KeyboardInterrupt
-
-
-def console() -> None:
-    """The ``hyperliquid-ws`` command (and ``python -m hyperliquid_ws``)."""
-    signal.signal(signal.SIGINT, _on_interrupt)
-    try:
-        code = main()
-    except KeyboardInterrupt:  # in the moment before main's own handler
-        code = INTERRUPTED
-    global _interrupts
-    _interrupts += 1  # from here on, Ctrl-C just ends the process: there is nothing left to close
-    if code == INTERRUPTED:
-        with contextlib.suppress(OSError):
-            sys.stdout.flush()
-        os._exit(INTERRUPTED)  # the interpreter's shutdown has nothing to add, and Ctrl-C can't break it
-    sys.exit(code)
