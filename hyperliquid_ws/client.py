@@ -49,7 +49,7 @@ from .redact import Scrubber, redact_url
 from .retry_after import DEFAULT_MAX_RETRY_AFTER
 from .stats import collect
 from .stream import Stream
-from .subscription import Subscription
+from .subscription import Entry, Subscription
 from .tls import PathLike, tls_settings
 
 log = logging.getLogger(__name__)
@@ -261,6 +261,16 @@ class HyperliquidWS:
             raise ValueError(f"unsubscribe takes the Subscription that subscribe returned, got {subscription!r}")
         self._check_forked()
         self._pool.unsubscribe(subscription)
+
+    def _link_problem(self, entry: Entry) -> str | None:
+        """Why the connection carrying ``entry`` is not up (for ``Subscription.wait``'s
+        error), or None while it is."""
+        link = self._pool.link_of(entry)
+        if link is None or link.connection.connected:
+            return None
+        connection = link.connection
+        reason = connection.last_disconnect_reason
+        return f"not connected to {connection.shown_url}" + (f" ({reason})" if reason else "")
 
     def info(self, request: dict[str, Any], *, timeout: float = 10.0) -> Any:
         """Ask an info request over the socket; return exactly what HTTP ``POST /info``

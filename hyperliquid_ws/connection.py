@@ -221,7 +221,7 @@ class Connection:
                 break
             except Exception as exc:
                 reason = self._scrub(f"connect failed: {exc!r}")
-                log.warning("%s: %s", self.name, reason)
+                log.warning("%s: cannot connect to %s: %s", self.name, self.shown_url, reason)
                 self.last_disconnect_reason = reason
                 asked = self.retry_after = retry_after_of(exc)
             else:

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 DEMO_FEEDS = ({"type": "trades", "coin": "BTC"}, {"type": "allMids"})
 _BY_LOWER = {name.lower(): name for name in FEEDS}
-_CONNECT_FAILED = re.compile(r"\S+: connect failed: (?P<reason>.*)\Z", re.DOTALL)
+_CONNECT_FAILED = re.compile(r"\S+: cannot connect to \S+: connect failed: (?P<reason>.*)\Z", re.DOTALL)
 
 
 def feed_type(name: str) -> str:
