@@ -24,6 +24,8 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -368,20 +370,40 @@ def test_the_command_line_help_works() -> None:
 
 
 # -- the command lines of the ```bash blocks ------------------------------------------------
+#
+# Every command of a ```bash block (each side of ``&&`` on its own) is run here, or is a
+# set-up command that CI itself runs (.ci/run runs the README's test command, which
+# installs the package and runs each check).
 
-def command_lines() -> list[tuple[str, str]]:
-    """``(where, line)`` for every ``hyperliquid-ws`` / ``python -m hyperliquid_ws`` line."""
+SET_UP = ("pip install ", "ruff check ", "mypy --strict ", "mkdocs build ", "python -m pytest")
+SERVER = "python -m hyperliquid_ws.testing"
+
+
+def bash_commands() -> list[tuple[str, str]]:
+    """``(where, command)`` for every command of every ```bash block, comments cut off."""
     found = []
     for page in PAGES:
         for block in python_blocks(page.read_text(encoding="utf-8"), page, language="bash"):
             for offset, line in enumerate(block.code.splitlines()):
-                command = line.split("  #")[0].strip()
-                if command.startswith(("hyperliquid-ws ", "python -m hyperliquid_ws ")):
-                    found.append((f"{page.name}:{block.line + offset}", command))
+                for command in line.split("  #")[0].split("&&"):
+                    if command.strip():
+                        found.append((f"{page.name}:{block.line + offset}", command.strip()))
     return found
 
 
-COMMANDS = command_lines()
+def is_cli(command: str) -> bool:
+    return command.startswith(("hyperliquid-ws ", "python -m hyperliquid_ws ")) or command == "hyperliquid-ws"
+
+
+COMMANDS = [(where, command) for where, command in bash_commands() if is_cli(command)]
+SERVERS = [(where, command) for where, command in bash_commands() if command.startswith(SERVER + " ")]
+
+
+def test_every_documented_command_is_run_here_or_by_ci() -> None:
+    unrun = [f"{where}: {command}" for where, command in bash_commands()
+             if not (is_cli(command) or command.startswith((SERVER + " ", *SET_UP)))]
+    assert not unrun, f"documented commands no test runs: {unrun}"
+    assert COMMANDS and SERVERS
 
 
 def as_run_here(command: str, base_url: str) -> list[str]:
@@ -389,7 +411,9 @@ def as_run_here(command: str, base_url: str) -> list[str]:
     words = shlex.split(command)
     words = words[3:] if words[0] == "python" else words[1:]
     words = [w for w in words if w != "--testnet"]
-    if "demo" not in words and "--base-url" not in words:
+    if "--base-url" in words:  # the docs' own local server (127.0.0.1:8765): ours
+        words[words.index("--base-url") + 1] = base_url
+    elif "demo" not in words:
         words += ["--base-url", base_url]
     asks_info = "info" in words[:2]
     if not asks_info and "--count" not in words and "-n" not in words:
@@ -404,6 +428,35 @@ def test_documented_command_line_runs(where: str, command: str, ticking_server: 
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{where}: {command}\n{done.stderr}"
     assert done.stdout.strip(), f"{where}: {command} printed nothing"
+
+
+@pytest.mark.parametrize(("where", "command"), SERVERS, ids=[where for where, _ in SERVERS])
+def test_documented_server_command_serves_until_ctrl_c(where: str, command: str) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    words = shlex.split(command)[3:]
+    if "--port" in words:
+        words[words.index("--port") + 1] = str(port)
+    server = subprocess.Popen([sys.executable, "-m", "hyperliquid_ws.testing", *words],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        started = ""
+        for line in server.stdout:  # the server logs its address, then this line (or exits: EOF)
+            started += line
+            if "press Ctrl-C" in line:
+                break
+        asked = subprocess.run([sys.executable, "-m", "hyperliquid_ws", "info", "meta", "--base-url",
+                                f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+        assert asked.returncode == 0 and '"universe"' in asked.stdout, f"{where}: {command}\n{asked.stderr}"
+        server.send_signal(signal.SIGINT)
+        rest, _ = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert f"http://127.0.0.1:{port}" in started and server.returncode == 0, f"{where}: {command}\n{started}{rest}"
+    assert "Traceback" not in rest, rest
 
 
 def test_every_page_is_in_the_site_navigation() -> None:
