@@ -64,7 +64,9 @@ def test_feed_types_match_whatever_their_case_and_a_typo_gets_a_suggestion():
 def test_a_typo_or_a_bad_count_is_a_usage_error(capsys):
     for argv, says in ((["trdes", "SOL"], "did you mean trades?"), (["foo", "SOL"], "unknown feed type 'foo'"),
                        (["trades", "SOL", "--count", "-1"], "--count: must be a whole number of messages >= 1"),
-                       (["trades", "SOL", "--count", "0"], ">= 1"), ([], "give a feed type")):
+                       (["trades", "SOL", "--count", "0"], ">= 1"), ([], "give a feed type"),
+                       (["candle", "BTC"], "candle needs 'interval'"), (["demo", "trades"], "trades needs 'coin'"),
+                       (["candle", "BTC", "2m"], "'interval' as one of 1m")):
         try:
             code = main(argv)
         except SystemExit as exited:  # argparse's own errors exit; ours return the status
@@ -94,9 +96,7 @@ def test_info_prints_the_answer_and_the_table_format_is_for_people(ticking_serve
     assert len(lines) == 2 and all(" ETH " in line and "bid " in line and "ask " in line for line in lines)
 
 
-def test_a_bad_subscription_exits_with_a_message(ticking_server, capsys):
-    assert main(["--base-url", ticking_server.base_url, "candle", "BTC", "2m"]) == 1
-    assert "interval" in capsys.readouterr().err
+def test_a_refused_subscription_exits_with_the_servers_text_once(ticking_server, capsys):
     assert main(["--base-url", ticking_server.base_url, "trades", "NOPE"]) == 1
     err = capsys.readouterr().err
     assert err.count("Invalid subscription") == 1, err  # once: not also logged, not also from on_error

@@ -36,7 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import __version__
 from ..endpoints import MAINNET_API_URL, TESTNET_API_URL, socket_url
 from ..errors import HyperliquidWSError, SubscriptionError
-from ..feeds import FEEDS
+from ..feeds import FEEDS, canonical
 from . import INTERRUPTED
 from .table import answer_lines, message_lines
 
@@ -70,7 +70,8 @@ def _named(values: list[str], into: dict[str, Any]) -> None:
 
 
 def build_subscription(type_: str, values: list[str], *, allow_unknown: bool = False) -> dict[str, Any]:
-    """``("candle", ["BTC", "1m"])`` -> ``{"type": "candle", "coin": "BTC", "interval": "1m"}``."""
+    """``("candle", ["BTC", "1m"])`` -> ``{"type": "candle", "coin": "BTC", "interval": "1m"}``;
+    ``ValueError`` saying what is wrong for an unknown type or a missing or bad field."""
     try:
         type_ = feed_type(type_)
     except ValueError:
@@ -86,6 +87,7 @@ def build_subscription(type_: str, values: list[str], *, allow_unknown: bool = F
                          "set other fields as name=value")
     subscription.update(zip(required, positional, strict=False))
     _named([v for v in values if "=" in v], subscription)
+    canonical(subscription, allow_unknown=allow_unknown)  # a missing or bad field is a usage error, said now
     return subscription
 
 
