@@ -22,11 +22,13 @@ as if nothing happened), ``close()`` only marks it closed, and every other use r
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import json
 import logging
 import os
 import ssl
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -438,11 +440,13 @@ def _forgotten_subscriptions(client: HyperliquidWS) -> list[str]:
 @atexit.register
 def _close_open_clients() -> None:
     """A script that falls off the end without close() still shuts down cleanly; if it
-    still had subscriptions, it most likely meant to keep receiving, so say so once."""
+    still had subscriptions, it most likely meant to keep receiving, so say so once. Not
+    after an uncaught exception (Ctrl-C too): its traceback already said why it ended."""
     forgotten = [sub for client in list(_open_clients) for sub in _forgotten_subscriptions(client)]
-    if forgotten:
+    if forgotten and getattr(sys, "last_value", None) is None:
         shown = ", ".join(forgotten[:5]) + (f" and {len(forgotten) - 5} more" if len(forgotten) > 5 else "")
         log.warning("the script ended with live subscriptions (%s): nothing more will arrive. To keep "
                     "receiving, end it with ws.run_forever() (returns on ws.close() or Ctrl-C); "
                     "close() the client when done to silence this", shown)
-    close_all()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C again while closing: leave now (daemon threads)
+        close_all()

@@ -3,6 +3,7 @@ notebooks, and no logging noise for an error the caller caught."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import textwrap
@@ -30,6 +31,34 @@ def test_a_script_that_subscribes_and_ends_warns_once_naming_the_feeds_and_run_f
     assert done.stderr.count("run_forever()") == 1, done.stderr
     assert '{"type":"trades","coin":"SOL"}' in done.stderr and '{"type":"allMids"}' in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_no_exit_warning_when_the_script_ends_in_a_traceback_or_ctrl_c(server):
+    crashed = run_script("""
+        import sys
+        ws = HyperliquidWS(sys.argv[1])
+        ws.subscribe({"type": "allMids"}, print).wait()
+        raise RuntimeError("the bot's own bug")
+    """, server.base_url)
+    assert crashed.returncode == 1 and "the bot's own bug" in crashed.stderr
+    assert "run_forever()" not in crashed.stderr, crashed.stderr
+
+    script = "from hyperliquid_ws import HyperliquidWS\n" + textwrap.dedent("""
+        import sys, threading
+        ws = HyperliquidWS(sys.argv[1])
+        ws.subscribe({"type": "allMids"}, lambda message: None).wait()
+        print("waiting", flush=True)
+        threading.Event().wait(60)  # the user's own wait, ended by Ctrl-C
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script, server.base_url], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "waiting\n"
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert "KeyboardInterrupt" in err and "run_forever()" not in err, err
 
 
 def test_no_exit_warning_after_close_or_run_forever_or_without_subscriptions(server):
