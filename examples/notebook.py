@@ -8,6 +8,7 @@ import argparse
 import threading
 from collections import deque
 
+import hyperliquid_ws
 from hyperliquid_ws import MAINNET_API_URL, HyperliquidWS
 
 parser = argparse.ArgumentParser()
@@ -17,6 +18,7 @@ parser.add_argument("--seconds", type=float, default=10.0)
 args = parser.parse_args()
 
 # --- cell 1: start streaming -----------------------------------------------------------
+hyperliquid_ws.close_all()  # running this cell again must not leave the previous client running
 ws = HyperliquidWS(args.base_url)
 recent_trades = deque(maxlen=100)  # bounded: a notebook left open all day stays small
 mids = {}

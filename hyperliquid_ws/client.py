@@ -22,10 +22,13 @@ as if nothing happened), ``close()`` only marks it closed, and every other use r
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
+import json
 import logging
 import os
 import ssl
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Mapping
@@ -48,7 +51,7 @@ from .redact import Scrubber, redact_url
 from .retry_after import DEFAULT_MAX_RETRY_AFTER
 from .stats import collect
 from .stream import Stream
-from .subscription import Subscription
+from .subscription import Entry, Subscription
 from .tls import PathLike, tls_settings
 
 log = logging.getLogger(__name__)
@@ -191,6 +194,7 @@ class HyperliquidWS:
         self._streams: weakref.WeakSet[Stream] = weakref.WeakSet()
         self._lifecycle = threading.Lock()
         self._started = False
+        self._running_forever = False  # run_forever() was called: the script meant to stay
         self._closed = threading.Event()  # close() was called
         self._stopped = threading.Event()  # ... and has stopped the threads
         self._pid = os.getpid()  # a forked child must not use this client (see the module docstring)
@@ -260,6 +264,16 @@ class HyperliquidWS:
         self._check_forked()
         self._pool.unsubscribe(subscription)
 
+    def _link_problem(self, entry: Entry) -> str | None:
+        """Why the connection carrying ``entry`` is not up (for ``Subscription.wait``'s
+        error), or None while it is."""
+        link = self._pool.link_of(entry)
+        if link is None or link.connection.connected:
+            return None
+        connection = link.connection
+        reason = connection.last_disconnect_reason
+        return f"not connected to {connection.shown_url}" + (f" ({reason})" if reason else "")
+
     def info(self, request: dict[str, Any], *, timeout: float = 10.0) -> Any:
         """Ask an info request over the socket; return exactly what HTTP ``POST /info``
         would (the reply payload's ``data``). Blocks the calling thread only.
@@ -300,6 +314,7 @@ class HyperliquidWS:
     def run_forever(self) -> None:
         """Block until ``close()`` is called (from a callback or another thread) or Ctrl-C."""
         self._check_forked()
+        self._running_forever = True
         self._start()
         try:
             while not self._closed.wait(0.5):
@@ -384,8 +399,8 @@ class HyperliquidWS:
             _open_clients.add(self)
             if len(_open_clients) >= _MANY_CLIENTS:
                 log.warning("%d HyperliquidWS clients are open in this process; close() the ones you no "
-                            "longer use (re-running a notebook cell makes a new one each time)",
-                            len(_open_clients))
+                            "longer use (re-running a notebook cell makes a new one each time: call "
+                            "hyperliquid_ws.close_all() at the top of the cell)", len(_open_clients))
             self._scrubber.install()
             self._dispatcher.start()
             self._backfiller.start()
@@ -405,8 +420,33 @@ def _forget_in_child() -> None:
 os.register_at_fork(after_in_child=_forget_in_child)
 
 
+def close_all() -> int:
+    """Close every open ``HyperliquidWS`` of this process (any thread); return how many
+    were open. For notebooks: at the top of a cell that makes a client, so that running
+    the cell again does not leave the previous client (and its callbacks) running."""
+    clients = list(_open_clients)
+    for client in clients:
+        client.close()
+    return len(clients)
+
+
+def _forgotten_subscriptions(client: HyperliquidWS) -> list[str]:
+    """The live subscriptions of a client nobody closed or ran, for the exit warning."""
+    if client.closed or client._running_forever or client._pid != os.getpid():
+        return []
+    return [json.dumps(entry.wire, separators=(",", ":")) for _, entry in client._pool.entries()]
+
+
 @atexit.register
 def _close_open_clients() -> None:
-    """A script that falls off the end without close() still shuts down cleanly."""
-    for client in list(_open_clients):
-        client.close()
+    """A script that falls off the end without close() still shuts down cleanly; if it
+    still had subscriptions, it most likely meant to keep receiving, so say so once. Not
+    after an uncaught exception (Ctrl-C too): its traceback already said why it ended."""
+    forgotten = [sub for client in list(_open_clients) for sub in _forgotten_subscriptions(client)]
+    if forgotten and getattr(sys, "last_value", None) is None:
+        shown = ", ".join(forgotten[:5]) + (f" and {len(forgotten) - 5} more" if len(forgotten) > 5 else "")
+        log.warning("the script ended with live subscriptions (%s): nothing more will arrive. To keep "
+                    "receiving, end it with ws.run_forever() (returns on ws.close() or Ctrl-C); "
+                    "close() the client when done to silence this", shown)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C again while closing: leave now (daemon threads)
+        close_all()

@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 RELAY_AFTER = 0.05  # seconds a thread may spend in callbacks before the other takes the socket
 _RELAY_POLL = RELAY_AFTER / 2  # so a stuck reader is relieved within 1.5 x RELAY_AFTER
+CONNECT_WARNING_EVERY = 60.0  # seconds between WARNINGs while connecting keeps failing the same way
 
 
 class Connection:
@@ -99,6 +100,7 @@ class Connection:
         self.connects = 0
         self.relays = 0  # times the socket changed threads because a callback ran long
         self.last_disconnect_reason: str | None = None
+        self._connect_warned_at = 0.0  # monotonic time of the last connect-failure WARNING
         self._close_reason = "closed by the user"
         self.retry_after: float | None = None  # the last Retry-After a refused handshake asked for
         self.next_attempt_at: float | None = None  # monotonic, while waiting to connect again
@@ -221,7 +223,7 @@ class Connection:
                 break
             except Exception as exc:
                 reason = self._scrub(f"connect failed: {exc!r}")
-                log.warning("%s: %s", self.name, reason)
+                self._log_connect_failure(reason)
                 self.last_disconnect_reason = reason
                 asked = self.retry_after = retry_after_of(exc)
             else:
@@ -241,6 +243,16 @@ class Connection:
             self.next_attempt_at = None
             if closed:
                 break
+
+    def _log_connect_failure(self, reason: str) -> None:
+        """A WARNING for a new reason, and again every ``CONNECT_WARNING_EVERY`` s while it
+        lasts; the retries between are INFO (an offline bot does not fill its log)."""
+        now = time.monotonic()
+        if reason != self.last_disconnect_reason or now - self._connect_warned_at >= CONNECT_WARNING_EVERY:
+            self._connect_warned_at = now
+            log.warning("%s: cannot connect to %s: %s", self.name, self.shown_url, reason)
+        else:
+            log.info("%s: cannot connect to %s: %s (again)", self.name, self.shown_url, reason)
 
     def _serve(self, ws: websocket.WebSocket) -> str:
         """Run one live link until it ends; return why it ended."""

@@ -58,6 +58,11 @@ class Pool:
             links = list(self.links)
         return [(link, entry) for link in links for entry in link.registry.entries()]
 
+    def link_of(self, entry: Entry) -> Link | None:
+        """The link that carries ``entry``, if any still does."""
+        with self._lock:
+            return next((link for link in self.links if link.registry.owns(entry)), None)
+
     def subscribe(
         self, owner: _Owner, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any], callback: Callback
     ) -> Subscription:

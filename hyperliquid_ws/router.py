@@ -145,7 +145,8 @@ class Router:
         if method == "resubscribed":
             log.debug("%s was live after all", entry.key if entry else "?")
         elif entry is not None and entry.error is not None and method == "subscribe":
-            log.warning("%s", entry.error)
+            # A first subscribe's refusal is raised to its caller by wait(): no warning for it too.
+            log.log(logging.WARNING if entry.acked_at_ms is not None else logging.INFO, "%s", entry.error)
             self._dispatcher.report(entry.error, self._ready)
         elif entry is not None:
             self._dispatcher.report(

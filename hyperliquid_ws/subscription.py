@@ -31,6 +31,8 @@ _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tr
 class _Owner(Protocol):
     def unsubscribe(self, subscription: Subscription) -> None: ...
 
+    def _link_problem(self, entry: Entry) -> str | None: ...
+
 
 class Entry:
     """One server-side subscription and the callbacks of every handle sharing it.
@@ -172,11 +174,15 @@ class Subscription:
         """Block until the server acknowledged it; return ``self``.
 
         Raises ``SubscriptionError`` with the server's text if it was refused, and
-        ``HyperliquidTimeoutError`` (a ``TimeoutError``) if no answer came in time.
+        ``HyperliquidTimeoutError`` (a ``TimeoutError``) if no answer came in time; its
+        text says when the connection was not up (``not connected to wss://...``, with
+        the last reason) rather than blame a server that was never reached.
         """
         if not self._entry.settled.wait(timeout):
+            problem = self._owner._link_problem(self._entry)  # offline, say so: no server was reached
             raise HyperliquidTimeoutError(
-                f"no answer from the server to {self._entry.key} within {timeout} s"
+                f"no answer from the server to {self._entry.key} within {timeout} s" if problem is None
+                else f"no answer to {self._entry.key} within {timeout} s: {problem}"
             )
         if self._entry.error is not None:
             raise self._entry.error

@@ -46,6 +46,12 @@ def outputs_of(notebook, output_type=None):
             for output in cell.get("outputs", []) if output_type in (None, output.output_type)]
 
 
+def notebook_client(notebook, kernel_name):
+    """A client that runs ``notebook`` in our kernel, from the examples folder."""
+    return nbclient.NotebookClient(notebook, kernel_name=kernel_name, timeout=CELL_TIMEOUT,
+                                   resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+
+
 def test_the_committed_notebook_is_valid_and_has_no_outputs():
     notebook = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(notebook)
@@ -56,10 +62,7 @@ def test_the_committed_notebook_is_valid_and_has_no_outputs():
 @pytest.mark.timeout(120)
 def test_the_notebook_runs_headless_and_draws_a_live_chart(kernel_spec):
     notebook = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(
-        notebook, kernel_name=kernel_spec, timeout=CELL_TIMEOUT,
-        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
-    )
+    client = notebook_client(notebook, kernel_spec)
     client.execute()  # raises CellExecutionError, with the traceback, if any cell fails
 
     assert not outputs_of(notebook, "error")
@@ -73,3 +76,31 @@ def test_the_notebook_runs_headless_and_draws_a_live_chart(kernel_spec):
     assert found, printed
     mids, trades = map(int, found.groups())
     assert mids > 0 and trades > 0, "the chart was drawn with no data"
+
+
+@pytest.mark.timeout(120)
+def test_running_the_cells_again_leaves_only_the_new_server_and_client(kernel_spec):
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    client = notebook_client(notebook, kernel_spec)
+    code = [(index, cell) for index, cell in enumerate(notebook.cells) if cell.cell_type == "code"]
+    serve = next(index for index, cell in code if "LocalServer(" in cell.source)
+    subscribe = next(index for index, cell in code if "HyperliquidWS(" in cell.source)
+    probe = nbformat.v4.new_code_cell(
+        "import threading\n"
+        "print('client', ws.name, 'threads', *sorted(t.name for t in threading.enumerate() "
+        "if t.name.startswith('hlws-') and not t.name.startswith('hlws-local-server')))\n"
+        "print('servers', sum(t.name.startswith('hlws-local-server') for t in threading.enumerate()))\n")
+    notebook.cells.append(probe)
+    with client.setup_kernel():
+        for index, cell in code:
+            if index <= subscribe:
+                client.execute_cell(cell, index)
+        for again in (serve, subscribe):  # the user runs them again
+            client.execute_cell(notebook.cells[again], again)
+        client.execute_cell(probe, len(notebook.cells) - 1)
+        client.execute_cell(code[-1][1], code[-1][0])  # the Stop cell
+    printed = "".join(output.get("text", "") for output in probe.outputs)
+    found = re.fullmatch(r"client (\S+) threads (.*)\nservers 1\n", printed)
+    assert found, printed
+    name, threads = found.group(1), found.group(2).split()
+    assert threads and all(t.startswith((f"{name}-", f"{name}.")) for t in threads), printed

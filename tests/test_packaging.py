@@ -124,7 +124,8 @@ def test_the_sdist_is_self_contained_so_its_tests_can_run(dists, source):
         names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
     wanted = {p.relative_to(source).as_posix() for folder in ("tests", "examples")
               for p in (source / folder).rglob("*") if p.suffix in (".py", ".ipynb")}
-    wanted |= {"LICENSE", "CHANGELOG.md"}
+    wanted |= {"LICENSE", "CHANGELOG.md", "mkdocs.yml"}
+    wanted |= {p.relative_to(source).as_posix() for p in (source / "docs").glob("*.md")}  # tests run their samples
     assert wanted <= names, f"missing from the sdist: {sorted(wanted - names)}"
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
 

@@ -3,9 +3,12 @@ meaning, every server refusal surfaced, and bad input refused before anything is
 
 from __future__ import annotations
 
+import logging
+import socket
+
 import pytest
 
-from hyperliquid_ws import HyperliquidWSError, ServerError, SubscriptionError
+from hyperliquid_ws import HyperliquidTimeoutError, HyperliquidWSError, ServerError, SubscriptionError
 
 from .conftest import Collector, wait_until
 
@@ -127,3 +130,25 @@ def test_a_closed_client_refuses_new_subscriptions(client):
     client.close()
     with pytest.raises(HyperliquidWSError, match="closed"):
         client.subscribe({"type": "trades", "coin": "BTC"}, Collector())
+
+
+def test_offline_wait_says_the_link_is_down_and_names_the_host_not_a_server(make_client, caplog):
+    caplog.set_level(logging.INFO, logger="hyperliquid_ws")
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()  # nobody listens: every connect is refused
+    client = make_client(base_url=f"http://bot:s3cret@127.0.0.1:{port}")
+    handle = client.subscribe({"type": "trades", "coin": "SOL"}, print)
+    wait_until(lambda: client.stats()["last_disconnect_reason"], what="a refused connect")
+    with pytest.raises(HyperliquidTimeoutError) as raised:
+        handle.wait(timeout=0.2)
+    text = str(raised.value)
+    assert f"not connected to ws://***@127.0.0.1:{port}/ws" in text and "Connection refused" in text, text
+    assert "from the server" not in text and "s3cret" not in text, text
+    wait_until(lambda: len([r for r in caplog.records if "cannot connect" in r.getMessage()]) >= 3,
+               what="three refused connects")
+    failures = [r for r in caplog.records if "cannot connect" in r.getMessage()]
+    assert all(f"ws://***@127.0.0.1:{port}/ws" in r.getMessage() for r in failures), failures
+    # The same reason again and again is one WARNING, the retries INFO: an offline bot's log stays short.
+    assert [r.levelno for r in failures].count(logging.WARNING) == 1, [r.getMessage() for r in failures]

@@ -1,5 +1,6 @@
-"""Every ```python block of README.md runs here, against a local server, so the docs
-cannot rot.
+"""Every ```python block of README.md and of the pages in docs/ runs here, against a
+local server, so the docs cannot rot; so does every ``hyperliquid-ws`` line of their
+```bash blocks (set-up commands such as ``pip install`` are left to CI itself).
 
 The samples are written for mainnet and stay exactly as a reader sees them. While they
 run, ``hyperliquid_ws.HyperliquidWS`` is a subclass that the harness controls:
@@ -7,25 +8,27 @@ run, ``hyperliquid_ws.HyperliquidWS`` is a subclass that the harness controls:
 - its default ``base_url`` (and ``MAINNET_API_URL``, ``TESTNET_API_URL``, or those URLs
   spelled out) is the local server, whose market ticks every 50 ms so data flows;
 - ``run_forever()`` returns, closing the client, once the sample's callbacks have had a
-  few fresh messages (it fails the sample if none come);
+  few fresh messages, or once a callback of the sample closed the client (it fails
+  the sample if neither happens);
 - ``ws.stream(...)`` loops end after a few messages (and fail the sample if none came);
 - a sample callback that raises (a ``CallbackError`` at ``on_error``) fails the sample;
 - a watchdog closes every client and stream if a section runs past its deadline.
 
-The blocks of one README section run in order in one namespace. Fragments use names
-the prose takes as given: ``ws`` (a client) and ``signed_payload`` (an ``/exchange``
-body; signing is not part of this package). The harness provides both. A line such as
-``print(x)  # text`` is checked: ``text`` must be printed.
+The blocks of one section (a page's heading) run in order in one namespace, and
+nothing else is in it: a sample that uses a name it does not define fails. A line such
+as ``print(x)  # text`` is checked: ``text`` must be printed.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +48,9 @@ from hyperliquid_ws import (
 )
 from hyperliquid_ws.testing import LocalServer
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
 
 RUN_FOREVER_MESSAGES = 3  # fresh deliveries before a sample's run_forever() returns
 STREAM_MESSAGES = 3  # messages a sample's stream loop gets before it ends
@@ -55,33 +60,35 @@ SECTION_DEADLINE = 30.0  # seconds before the watchdog closes everything
 
 @dataclass(frozen=True)
 class Block:
-    section: str
-    line: int  # README line of the block's first code line
+    section: str  # "page.md: heading"
+    line: int  # line of the block's first code line in its page
     code: str
+    path: Path = README
+    language: str = "python"
 
 
-def python_blocks(text: str) -> list[Block]:
-    """Every ```python block, with the heading it sits under and its line number."""
+def python_blocks(text: str, path: Path = README, language: str = "python") -> list[Block]:
+    """Every ```python block (or ``language``), with the heading it sits under and its line number."""
     blocks: list[Block] = []
-    section = "(top)"
+    section = f"{path.name}: (top)"
     lines = text.splitlines()
     index = 0
     while index < len(lines):
         line = lines[index]
         heading = re.match(r"#{1,6}\s+(.*)", line)
         if heading:
-            section = heading.group(1).strip()
+            section = f"{path.name}: {heading.group(1).strip()}"
         fence = re.match(r"```(\w*)\s*$", line)
         if fence:
             end = next(i for i in range(index + 1, len(lines)) if lines[i].startswith("```"))
-            if fence.group(1) == "python":
-                blocks.append(Block(section, index + 2, "\n".join(lines[index + 1:end]) + "\n"))
+            if fence.group(1) == language:
+                blocks.append(Block(section, index + 2, "\n".join(lines[index + 1:end]) + "\n", path, language))
             index = end
         index += 1
     return blocks
 
 
-BLOCKS = python_blocks(README.read_text(encoding="utf-8"))
+BLOCKS = [block for page in PAGES for block in python_blocks(page.read_text(encoding="utf-8"), page)]
 SECTIONS: dict[str, list[Block]] = {}
 for _block in BLOCKS:
     SECTIONS.setdefault(_block.section, []).append(_block)
@@ -92,6 +99,10 @@ def slug(section: str) -> str:
 
 
 # -- what each section must leave behind, beyond running cleanly ------------------------
+
+def _names_looked_up(namespace: dict[str, Any], out: str) -> None:
+    assert "BTC" in namespace["perps"] and namespace["pairs"]["PURR/USDC"] == "PURR/USDC", out
+
 
 def _limits_raised(namespace: dict[str, Any], out: str) -> None:
     assert namespace["ws"].limits.max_users == 15
@@ -111,18 +122,13 @@ def _request_response(namespace: dict[str, Any], out: str) -> None:
 
 
 EXPECTATIONS: dict[str, Callable[[dict[str, Any], str], None]] = {
-    "Quick start": _quick_start_printed_trades,
-    "Limits, kept on the client side": _limits_raised,
-    "A blocking iterator, for scripts and notebooks": _stream_printed_data,
-    "Request/response over the socket": _request_response,
+    "README.md: Quick start": _quick_start_printed_trades,
+    "getting-started.md: A first script": _quick_start_printed_trades,
+    "configuration.md: Limits, kept on the client side": _limits_raised,
+    "notebooks.md: A blocking iterator, for scripts and notebooks": _stream_printed_data,
+    "requests.md: Request/response over the socket": _request_response,
+    "feeds.md: Looking names up": _names_looked_up,
 }
-
-
-def signed_payload() -> dict[str, Any]:
-    """An ``/exchange`` body shaped like a signed one: a resting BTC bid far below the market."""
-    order = {"a": 0, "b": True, "p": "1000", "s": "0.01", "r": False, "t": {"limit": {"tif": "Gtc"}}}
-    return {"action": {"type": "order", "orders": [order], "grouping": "na"},
-            "nonce": int(time.time() * 1000), "signature": {"r": "0x" + "1" * 64, "s": "0x" + "2" * 64, "v": 27}}
 
 
 # -- the harness ---------------------------------------------------------------------------
@@ -161,11 +167,12 @@ class Harness:
                 user_hook(error)
         return record
 
-    def wait_for_fresh_deliveries(self, count: int) -> None:
+    def wait_for_fresh_deliveries(self, count: int, client: HyperliquidWS) -> None:
+        """Until ``count`` more messages came, or a callback of the sample closed ``client``."""
         with self._changed:
             target = self._delivered + count
             arrived = self._changed.wait_for(
-                lambda: self._delivered >= target or self.expired.is_set(), SAMPLE_DEADLINE)
+                lambda: self._delivered >= target or client.closed or self.expired.is_set(), SAMPLE_DEADLINE)
             if not arrived or self.expired.is_set():
                 got = self._delivered - (target - count)
                 self.problems.append(f"run_forever() got {got} of {count} messages within {SAMPLE_DEADLINE:g} s")
@@ -204,7 +211,7 @@ class Harness:
             def run_forever(self) -> None:
                 # The real one blocks until close() or Ctrl-C; a sample gets a few messages.
                 try:
-                    harness.wait_for_fresh_deliveries(RUN_FOREVER_MESSAGES)
+                    harness.wait_for_fresh_deliveries(RUN_FOREVER_MESSAGES, self)
                 finally:
                     self.close()
 
@@ -274,14 +281,13 @@ def run_under_pytest(block: Block, directory: Path) -> None:
     path.write_text(block.code, encoding="utf-8")
     done = subprocess.run([sys.executable, "-m", "pytest", path.name, "-q", "-p", "no:cacheprovider"],
                           cwd=directory, capture_output=True, text=True, timeout=SECTION_DEADLINE * 2)
-    assert done.returncode == 0, f"README.md:{block.line}: pytest failed\n{done.stdout}{done.stderr}"
+    assert done.returncode == 0, f"{block.path.name}:{block.line}: pytest failed\n{done.stdout}{done.stderr}"
 
 
 def run_section(blocks: list[Block], harness: Harness, directory: Path) -> dict[str, Any]:
     """Run a section's blocks in order in one namespace, under a watchdog; blocks that
     define pytest tests run under pytest instead."""
-    namespace: dict[str, Any] = {"__name__": "__readme__", "ws": harness.client_class(),
-                                 "signed_payload": signed_payload()}
+    namespace: dict[str, Any] = {"__name__": "__docs__"}
     finished = threading.Event()
 
     def watch() -> None:
@@ -296,8 +302,8 @@ def run_section(blocks: list[Block], harness: Harness, directory: Path) -> dict[
             if defines_tests(block):
                 run_under_pytest(block, directory)
                 continue
-            # Padding the code to its README line makes tracebacks point into README.md.
-            code = compile("\n" * (block.line - 1) + block.code, str(README), "exec")
+            # Padding the code to its line makes tracebacks point into the page.
+            code = compile("\n" * (block.line - 1) + block.code, str(block.path), "exec")
             exec(code, namespace)
     finally:
         finished.set()
@@ -312,7 +318,7 @@ def printed_expectations(code: str) -> list[str]:
 
 
 @pytest.mark.parametrize("section", list(SECTIONS), ids=[slug(s) for s in SECTIONS])
-def test_readme_section_runs(section: str, harness: Harness, capsys: pytest.CaptureFixture[str],
+def test_docs_section_runs(section: str, harness: Harness, capsys: pytest.CaptureFixture[str],
                              tmp_path: Path) -> None:
     blocks = SECTIONS[section]
     namespace = run_section(blocks, harness, tmp_path)
@@ -324,7 +330,7 @@ def test_readme_section_runs(section: str, harness: Harness, capsys: pytest.Capt
     for stream in harness.streams:
         assert stream.yielded, f"the stream over {stream.subscription} got no message"
     for expected in (text for block in blocks for text in printed_expectations(block.code)):
-        assert expected in out, f"README says {expected!r} is printed; got {out!r}"
+        assert expected in out, f"{section} says {expected!r} is printed; got {out!r}"
     check = EXPECTATIONS.get(section)
     if check is not None:
         check(namespace, out)
@@ -334,7 +340,9 @@ def test_readme_section_runs(section: str, harness: Harness, capsys: pytest.Capt
 
 def test_every_section_with_expectations_exists() -> None:
     assert set(EXPECTATIONS) <= set(SECTIONS), set(EXPECTATIONS) - set(SECTIONS)
-    assert len(BLOCKS) >= 6, "fewer README samples than expected: did the parser miss some?"
+    assert len(BLOCKS) >= 12, "fewer samples than expected: did the parser miss some?"
+    pages = {block.path.name for block in BLOCKS}
+    assert {"README.md", "feeds.md", "requests.md", "notebooks.md", "migration.md"} <= pages, pages
 
 
 PLUGIN_SAMPLE = """\
@@ -359,3 +367,99 @@ def test_the_command_line_help_works() -> None:
     done = subprocess.run([*command, "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "demo" in done.stdout
+
+
+# -- the command lines of the ```bash blocks ------------------------------------------------
+#
+# Every command of a ```bash block (each side of ``&&`` on its own) is run here, or is a
+# set-up command that CI itself runs (.ci/run runs the README's test command, which
+# installs the package and runs each check).
+
+SET_UP = ("pip install ", "ruff check ", "mypy --strict ", "mkdocs build ", "python -m pytest")
+SERVER = "python -m hyperliquid_ws.testing"
+
+
+def bash_commands() -> list[tuple[str, str]]:
+    """``(where, command)`` for every command of every ```bash block, comments cut off."""
+    found = []
+    for page in PAGES:
+        for block in python_blocks(page.read_text(encoding="utf-8"), page, language="bash"):
+            for offset, line in enumerate(block.code.splitlines()):
+                for command in line.split("  #")[0].split("&&"):
+                    if command.strip():
+                        found.append((f"{page.name}:{block.line + offset}", command.strip()))
+    return found
+
+
+def is_cli(command: str) -> bool:
+    return command.startswith(("hyperliquid-ws ", "python -m hyperliquid_ws ")) or command == "hyperliquid-ws"
+
+
+COMMANDS = [(where, command) for where, command in bash_commands() if is_cli(command)]
+SERVERS = [(where, command) for where, command in bash_commands() if command.startswith(SERVER + " ")]
+
+
+def test_every_documented_command_is_run_here_or_by_ci() -> None:
+    unrun = [f"{where}: {command}" for where, command in bash_commands()
+             if not (is_cli(command) or command.startswith((SERVER + " ", *SET_UP)))]
+    assert not unrun, f"documented commands no test runs: {unrun}"
+    assert COMMANDS and SERVERS
+
+
+def as_run_here(command: str, base_url: str) -> list[str]:
+    """The documented command on the local server: this interpreter, a count, no testnet."""
+    words = shlex.split(command)
+    words = words[3:] if words[0] == "python" else words[1:]
+    words = [w for w in words if w != "--testnet"]
+    if "--base-url" in words:  # the docs' own local server (127.0.0.1:8765): ours
+        words[words.index("--base-url") + 1] = base_url
+    elif "demo" not in words:
+        words += ["--base-url", base_url]
+    asks_info = "info" in words[:2]
+    if not asks_info and "--count" not in words and "-n" not in words:
+        words += ["--count", "1"]
+    return [sys.executable, "-m", "hyperliquid_ws", *words]
+
+
+@pytest.mark.parametrize(("where", "command"), COMMANDS, ids=[where for where, _ in COMMANDS])
+def test_documented_command_line_runs(where: str, command: str, ticking_server: LocalServer) -> None:
+    argv = as_run_here(command.replace("0x0000000000000000000000000000000000000000",
+                                       ticking_server.market.users[0]), ticking_server.base_url)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, f"{where}: {command}\n{done.stderr}"
+    assert done.stdout.strip(), f"{where}: {command} printed nothing"
+
+
+@pytest.mark.parametrize(("where", "command"), SERVERS, ids=[where for where, _ in SERVERS])
+def test_documented_server_command_serves_until_ctrl_c(where: str, command: str) -> None:
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    words = shlex.split(command)[3:]
+    if "--port" in words:
+        words[words.index("--port") + 1] = str(port)
+    server = subprocess.Popen([sys.executable, "-m", "hyperliquid_ws.testing", *words],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert server.stdout is not None
+        started = ""
+        for line in server.stdout:  # the server logs its address, then this line (or exits: EOF)
+            started += line
+            if "press Ctrl-C" in line:
+                break
+        asked = subprocess.run([sys.executable, "-m", "hyperliquid_ws", "info", "meta", "--base-url",
+                                f"http://127.0.0.1:{port}"], capture_output=True, text=True, timeout=60)
+        assert asked.returncode == 0 and '"universe"' in asked.stdout, f"{where}: {command}\n{asked.stderr}"
+        server.send_signal(signal.SIGINT)
+        rest, _ = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert f"http://127.0.0.1:{port}" in started and server.returncode == 0, f"{where}: {command}\n{started}{rest}"
+    assert "Traceback" not in rest, rest
+
+
+def test_every_page_is_in_the_site_navigation() -> None:
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    missing = [page.name for page in PAGES[1:] if f": {page.name}" not in nav]
+    assert not missing, f"docs pages missing from mkdocs.yml nav: {missing}"
