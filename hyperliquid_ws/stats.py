@@ -32,6 +32,7 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "rate_limit_resends": link.rate_limit_resends,
             "unrouted_frames": link.router.unrouted,
             "relays": link.connection.relays,  # a callback ran long and the socket changed threads
+            "already_answers": dict(link.registry.already),  # idempotent server answers taken as done
         }
         for link in links
     ]
