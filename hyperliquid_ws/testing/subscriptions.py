@@ -121,7 +121,7 @@ def normalise_subscription(raw: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         return dict(raw), False
     normalised: dict[str, Any] = {"type": kind}
     valid = True
-    for name in DROPPED_FIELDS.get(kind, ()):
+    for name in DROPPED_FIELDS.get(str(kind), ()):
         valid = valid and (name not in raw or _is_valid("bool", raw[name]))
     for field in fields:
         if field.name in raw:
