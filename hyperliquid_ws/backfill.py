@@ -4,6 +4,8 @@ Runs on its own thread (``<name>-backfill``) so the reader and the keepalive nev
 for HTTP. While a feed is being backfilled its live frames are held (``Entry.held``);
 the recovered items are then delivered first, in time order, marked
 ``"backfill": true`` and in the live message shape, and the held frames after them.
+A recovered item has the keys and value types of a live one, optional keys left out
+where a live frame leaves them out (tests/test_backfill_shapes.py checks every plan).
 Every item goes through the feed's tracker, so nothing already delivered comes again.
 
 What each feed asks for is in ``PLANS`` (protocol.md §9.3). Feeds without a plan are
@@ -114,8 +116,26 @@ def _changed_orders(fetch: Fetch, sub: dict[str, Any], start: int) -> list[Any]:
     return sorted((o for o in orders if o["statusTimestamp"] >= start), key=lambda o: o["statusTimestamp"])
 
 
+# The order of a live orderUpdates element (protocol.md §7.11): these keys always, and
+# ``cloid`` / ``reduceOnly`` only when set; historicalOrders carries the frontend order
+# (§8.4) with ``"cloid": null``, ``tif``, ``orderType``, trigger fields and more.
+_LIVE_ORDER_KEYS = ("coin", "side", "limitPx", "sz", "oid", "timestamp", "origSz")
+
+
+def live_order_update(entry: dict[str, Any]) -> dict[str, Any]:
+    """A historicalOrders entry ``{"order": FrontendOpenOrder, "status", "statusTimestamp"}``
+    in the shape of a live orderUpdates element."""
+    order = entry["order"]
+    live = {key: order[key] for key in _LIVE_ORDER_KEYS}
+    if order.get("cloid"):
+        live["cloid"] = order["cloid"]
+    if order.get("reduceOnly"):
+        live["reduceOnly"] = True
+    return {"order": live, "status": entry["status"], "statusTimestamp": entry["statusTimestamp"]}
+
+
 def _order_updates(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    orders = _changed_orders(fetch, sub, start)
+    orders = [live_order_update(entry) for entry in _changed_orders(fetch, sub, start)]
     return [{"channel": "orderUpdates", "data": orders}] if orders else []
 
 
