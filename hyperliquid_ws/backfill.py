@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 PAGE = 500  # the smallest page the server is known to cut time-range answers at
 MAX_PAGES = 40
+ANSWER_WAIT = 15.0  # seconds a backfill waits for its feed's subscribe to be answered
+_WAIT_SLICE = 0.05
 Fetch = Callable[[dict[str, Any]], Any]
 Messages = list[dict[str, Any]]
 
@@ -166,8 +168,10 @@ PLANS: dict[str, Callable[[Fetch, dict[str, Any], int, int], Messages]] = {
 
 
 class Backfiller:
-    """The backfill thread. ``schedule`` is called by the reader at reconnect, after it
-    has set ``entry.held`` on each entry, so no live frame slips past the backfill."""
+    """The backfill thread. ``schedule`` is called by the reader at reconnect (and by the
+    keepalive at a silent-feed resubscribe), after ``entry.hold()``, so no live frame
+    slips past the backfill. A job fetches once the feed's subscribe has been answered,
+    up to that moment, so the recovered items and the held frames meet without a gap."""
 
     def __init__(self, info_url: str, dispatcher: Dispatcher, name: str, *, http_timeout: float,
                  retries: int = 4, retry_backoff: Backoff | None = None) -> None:
@@ -212,7 +216,18 @@ class Backfiller:
                         self._release(entry, [])
                     return
                 entry, start = self._jobs.popleft()
+            self._wait_for_answer(entry)
             self._backfill(entry, start, now_ms())
+
+    def _wait_for_answer(self, entry: Entry) -> None:
+        """Fetch only once the server has answered the feed's new subscribe: what happens
+        before that is not in the live frames, so the fetch must reach past it. After
+        ``ANSWER_WAIT`` it fetches anyway (the held frames cover what comes later; a link
+        that comes back after that starts a new backfill)."""
+        deadline = time.monotonic() + ANSWER_WAIT
+        while not entry.answered.wait(_WAIT_SLICE):
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                return
 
     def _backfill(self, entry: Entry, start: int, end: int) -> None:
         plan = PLANS[entry.feed.type]

@@ -98,6 +98,7 @@ class Registry:
         if self.routes.get(entry.route) is entry:
             del self.routes[entry.route]
         entry.active = False
+        entry.answered.set()  # nothing more to wait for
 
     # -- what goes on the wire --------------------------------------------------------
 

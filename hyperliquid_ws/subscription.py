@@ -59,6 +59,9 @@ class Entry:
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
         self.held: list[Any] | None = None  # live frames held while a backfill runs
+        # The server answered the latest subscribe (an ack, Already subscribed, a refusal)
+        # or the entry is gone: a backfill fetches only once the feed flows again.
+        self.answered = threading.Event()
         self.lane = Lane(self, key)  # where its messages wait for the callbacks
         self.tracker: Tracker | CandleTracker | None = None
         if feed.type == "candle":
@@ -79,6 +82,16 @@ class Entry:
     def cadence(self) -> float | None:
         """Usual seconds between frames, once there is enough history to tell."""
         return self._interval if self.received >= _CADENCE_SAMPLES else None
+
+    def hold(self) -> bool:
+        """Hold live frames for a backfill (and wait for the next subscribe's answer).
+        False if a backfill is pending already: it fetches up to when it runs."""
+        with self.lock:
+            self.answered.clear()
+            if self.held is not None:
+                return False
+            self.held = []
+            return True
 
     def deliver(self, message: Any, submit: Submit) -> None:
         """A live frame (reader thread): held during a backfill, else deduped and queued."""
@@ -115,6 +128,7 @@ class Entry:
         if self.acked_at_ms is None:
             self.acked_at_ms = int(time.time() * 1000)
         self.settled.set()
+        self.answered.set()
 
     def attach(self, handle: Subscription) -> None:
         self.handles = (*self.handles, handle)
@@ -128,6 +142,7 @@ class Entry:
         self.error = error
         self.active = False
         self.settled.set()
+        self.answered.set()
 
     def __repr__(self) -> str:
         return f"<Entry {self.key} listeners={len(self.handles)} active={self.active}>"

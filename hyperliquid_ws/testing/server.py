@@ -176,6 +176,13 @@ class LocalServer:
         """Half-open mode: send nothing and ignore input, but keep every socket open."""
         self._call_sync(lambda: setattr(self._hub, "silenced", on))
 
+    def stall(self, subscription: dict[str, Any]) -> None:
+        """Stop pushing ``subscription``'s frames (a stuck feed on a live socket) until a
+        client subscribes to it again. What happens meanwhile is still recorded, so
+        HTTP ``/info`` has it."""
+        key = subscription_key(_normalised_or_raise(subscription))
+        self._call_sync(lambda: self._hub.stalled.add(key))
+
     def hold_posts(self, on: bool = True) -> None:
         """Leave posts unanswered while on; turning it off answers the held ones."""
         async def hold_on_loop() -> None:
