@@ -182,6 +182,7 @@ class Backfiller:
         self._retry_backoff = retry_backoff or Backoff(initial=0.5, maximum=8.0, jitter=0.5)
         self._session = requests.Session()
         self._jobs: deque[tuple[Entry, int]] = deque()
+        self._to_serve: deque[Ready] = deque()  # late joiners' first messages
         self._ready = threading.Condition()
         self._stop = threading.Event()
         self.gaps_backfilled = 0
@@ -198,6 +199,21 @@ class Backfiller:
             self._jobs.append((entry, start_ms))
             self._ready.notify()
 
+    def serve_soon(self, ready: Ready) -> None:
+        """Run the callbacks of ``ready``'s lanes on this thread, soon (any thread): a
+        late joiner's first message, which must not run inside ``subscribe()`` itself,
+        where the caller may hold a lock its callback needs."""
+        with self._ready:
+            self._to_serve.append(ready)
+            self._ready.notify()
+
+    def _serve_waiting(self) -> None:
+        while self._to_serve:
+            with self._ready:
+                ready = self._to_serve.popleft() if self._to_serve else None
+            if ready is not None:
+                self._dispatcher.serve(ready)
+
     def stop(self, timeout: float) -> None:
         self._stop.set()
         with self._ready:
@@ -209,13 +225,17 @@ class Backfiller:
     def _run(self) -> None:
         while True:
             with self._ready:
-                while not self._jobs and not self._stop.is_set():
+                while not self._jobs and not self._to_serve and not self._stop.is_set():
                     self._ready.wait()
                 if self._stop.is_set():
                     for entry, _ in self._jobs:
                         self._release(entry, [])
                     return
-                entry, start = self._jobs.popleft()
+                job = self._jobs.popleft() if self._jobs and not self._to_serve else None
+            if job is None:
+                self._serve_waiting()
+                continue
+            entry, start = job
             self._wait_for_answer(entry)
             self._backfill(entry, start, now_ms())
 
@@ -228,6 +248,7 @@ class Backfiller:
         while not entry.answered.wait(_WAIT_SLICE):
             if self._stop.is_set() or time.monotonic() >= deadline:
                 return
+            self._serve_waiting()  # late joiners do not wait for it
 
     def _backfill(self, entry: Entry, start: int, end: int) -> None:
         plan = PLANS[entry.feed.type]

@@ -26,7 +26,7 @@ from typing import Any
 
 from .errors import SubscriptionError
 from .feeds import FEED_OF_CHANNEL, FEEDS, Feed, RouteKey, key_of, lenient_canonical
-from .subscription import Callback, Entry, Subscription, _Owner
+from .subscription import Callback, Entry, Submit, Subscription, _Owner
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,11 @@ class Registry:
 
     def add(
         self, owner: _Owner, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any],
-        callback: Callback,
+        callback: Callback, give: Submit | None = None,
     ) -> tuple[Subscription, bool]:
-        """Attach a callback; return its handle and whether the entry is new."""
+        """Attach a callback; return its handle and whether the entry is new. A late
+        joiner's first message goes on its lane through ``give`` (``Entry.attach``); without
+        one, a joiner gets nothing before the next frame."""
         key = key_of(canonical)
         with self._lock:
             entry = self._entries.get(key)
@@ -73,7 +75,7 @@ class Registry:
                 for channel in feed.channels:
                     self.feed_of_channel.setdefault(channel, feed)
             handle = Subscription(owner, entry, callback)
-            entry.attach(handle)
+            entry.attach(handle, give)
         return handle, is_new
 
     def remove(self, handle: Subscription) -> tuple[Entry | None, int]:
