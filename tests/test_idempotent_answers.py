@@ -5,7 +5,6 @@ slot is wasted, nothing reaches ``on_error``."""
 from __future__ import annotations
 
 from hyperliquid_ws.feeds import FEEDS, lenient_canonical
-from hyperliquid_ws.registry import agreement
 
 from .conftest import Collector, wait_until
 
@@ -78,6 +77,8 @@ def test_acks_that_echo_defaults_the_client_left_out_are_matched(server, make_cl
 
 
 def test_an_echo_matches_by_the_fields_the_request_set():
+    from hyperliquid_ws.registry import agreement
+
     book = FEEDS["l2Book"]
     asked = {"type": "l2Book", "coin": "BTC", "nSigFigs": 5}
     assert agreement(book, asked, lenient_canonical({**asked, "mantissa": None, "fast": False})) == 2

@@ -5,7 +5,7 @@ user's events and history) are never resubscribed for it."""
 from __future__ import annotations
 
 from hyperliquid_ws.backfill import PLANS
-from hyperliquid_ws.feeds import FEEDS, STATE
+from hyperliquid_ws.feeds import FEEDS
 
 from .conftest import Collector, wait_until
 
@@ -20,7 +20,8 @@ def silent_resubscribes(client):
 
 def test_a_quiet_order_feed_is_not_resubscribed_and_nothing_is_lost(server, make_client):
     errors = Collector()
-    client = make_client(silent_feed_minimum=1, silent_feed_factor=2, on_error=errors)
+    client = make_client(silent_feed_minimum=1, silent_feed_factor=2, on_error=errors,
+                         ping_interval=0.2, pong_timeout=1.0)  # the keepalive looks every 50 ms
     orders = {"type": "orderUpdates", "user": server.market.users[0]}
     trades = {"type": "trades", "coin": "BTC"}
     got, market = Collector(), Collector()
@@ -44,7 +45,8 @@ def test_a_quiet_order_feed_is_not_resubscribed_and_nothing_is_lost(server, make
 
 def test_a_silent_feed_resubscribe_backfills_what_the_stalled_feed_missed(server, make_client):
     errors = Collector()
-    client = make_client(silent_feed_minimum=1, silent_feed_factor=2, on_error=errors)
+    client = make_client(silent_feed_minimum=0.3, silent_feed_factor=2, on_error=errors,
+                         ping_interval=0.2, pong_timeout=1.0)
     trades = {"type": "trades", "coin": "ETH"}
     got = Collector()
     client.subscribe(trades, got).wait()
@@ -69,7 +71,7 @@ def test_every_feed_that_may_be_resubscribed_for_silence_heals_or_is_backfilled(
     silence), or a state (the next push is the whole state), or a full state then deltas
     (a new subscription opens with the full state), or it has a backfill plan."""
     for feed in FEEDS.values():
-        assert feed.quiet or feed.kind in (STATE, "deltas") or feed.type in PLANS, feed.type
+        assert feed.quiet or feed.kind in ("state", "deltas") or feed.type in PLANS, feed.type
     for kind in ("orderUpdates", "userEvents", "notification", "userFills", "userFundings",
                  "userNonFundingLedgerUpdates", "userTwapSliceFills", "userTwapHistory", "userHistoricalOrders"):
         assert FEEDS[kind].quiet, kind
