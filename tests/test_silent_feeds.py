@@ -4,6 +4,7 @@ user's events and history) are never resubscribed for it."""
 
 from __future__ import annotations
 
+from hyperliquid_ws import Limits
 from hyperliquid_ws.backfill import PLANS
 from hyperliquid_ws.feeds import FEEDS
 
@@ -75,3 +76,22 @@ def test_every_feed_that_may_be_resubscribed_for_silence_heals_or_is_backfilled(
     for kind in ("orderUpdates", "userEvents", "notification", "userFills", "userFundings",
                  "userNonFundingLedgerUpdates", "userTwapSliceFills", "userTwapHistory", "userHistoricalOrders"):
         assert FEEDS[kind].quiet, kind
+
+
+def test_a_reconnect_backfill_reaches_up_to_the_feeds_new_subscription(server, make_client):
+    """The replay is paced, so a feed can come back well after the link: a backfill that
+    fetched at once would miss what happens before its subscribe is answered."""
+    client = make_client(limits=Limits(messages_per_window=2, message_window=0.5))
+    orders = {"type": "orderUpdates", "user": server.market.users[0]}
+    for coin in ("BTC", "ETH"):  # replayed first, in the first window of the budget
+        client.subscribe({"type": "trades", "coin": coin}, Collector()).wait()
+    got = Collector()
+    client.subscribe(orders, got).wait()
+    server.emit(orders)
+    got.wait_for(1)
+    server.drop_connections()
+    wait_until(lambda: len(server.subscriptions()) == 2, what="the first part of the replay")
+    assert orders not in server.subscriptions()
+    (update,) = server.emit(orders)["data"]  # nobody holds the feed on the server: only /info has it
+    wait_until(lambda: any(update in m["data"] for m in got.messages), what="the update, backfilled")
+    assert next(m for m in got.messages if update in m["data"]).get("backfill") is True
