@@ -26,6 +26,7 @@ import requests
 from .backoff import Backoff
 from .dispatch import Dispatcher, Ready
 from .errors import BackfillError
+from .history import SHAPES, Shape
 from .subscription import Entry
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 PAGE = 500  # the smallest page the server is known to cut time-range answers at
 MAX_PAGES = 40
 ANSWER_WAIT = 15.0  # seconds a backfill waits for its feed's subscribe to be answered
+SNAPSHOT_WAIT = 1.0  # ... and then for a history feed's isSnapshot frame, which follows the ack
 _WAIT_SLICE = 0.05
 Fetch = Callable[[dict[str, Any]], Any]
 Messages = list[dict[str, Any]]
@@ -237,6 +239,9 @@ class Backfiller:
                 continue
             entry, start = job
             self._wait_for_answer(entry)
+            if self._stop.is_set():  # closing: not a gap worth reporting
+                self._release(entry, [])
+                continue
             self._backfill(entry, start, now_ms())
 
     def _wait_for_answer(self, entry: Entry) -> None:
@@ -250,7 +255,36 @@ class Backfiller:
                 return
             self._serve_waiting()  # late joiners do not wait for it
 
+    def _snapshot_covers(self, entry: Entry, start: int) -> bool:
+        """Whether a history feed's resubscribe snapshot already holds everything since
+        ``start`` (ms): the server's own answer to a gap (protocol.md §6, "present in the
+        snapshot ack"), which saves the HTTP requests (and their REST weight, §9.1). The
+        snapshot holds the most recent items, so it covers the gap when it is empty or
+        reaches back to ``start``; otherwise, or if none comes, the plan fetches."""
+        if not entry.feed.snapshot:
+            return False
+        shape = SHAPES.get(entry.feed.type)
+        if not isinstance(shape, Shape):
+            return False
+        deadline = time.monotonic() + SNAPSHOT_WAIT
+        while True:
+            snapshot = next((m for m in entry.held_messages() if _is_snapshot(m)), None)
+            if snapshot is not None:
+                break
+            if self._stop.wait(_WAIT_SLICE) or time.monotonic() >= deadline:
+                return False
+        try:
+            items = shape.items(snapshot["data"]) or []
+            return not items or min(shape.time(item) for item in items) <= start
+        except (KeyError, TypeError, IndexError, ValueError):
+            return False
+
     def _backfill(self, entry: Entry, start: int, end: int) -> None:
+        if self._snapshot_covers(entry, start):
+            self._release(entry, [])
+            self.gaps_backfilled += 1
+            log.info("%s: its resubscribe snapshot covers the gap from %d", entry.key, start)
+            return
         plan = PLANS[entry.feed.type]
         try:
             messages = plan(self._fetch, entry.wire, start, end)
@@ -296,6 +330,11 @@ class Backfiller:
             if self._stop.wait(delay):
                 raise InterruptedError("client closed")
         raise AssertionError("unreachable")
+
+
+def _is_snapshot(message: Any) -> bool:
+    data = message.get("data") if isinstance(message, dict) else None
+    return isinstance(data, dict) and data.get("isSnapshot") is True
 
 
 def now_ms() -> int:

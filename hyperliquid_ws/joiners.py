@@ -8,15 +8,16 @@ By the feed's kind (``feeds.Feed.kind``):
   client has; the router keeps it (``Entry.latest``, one reference, no copy);
 - a history feed (``userFills``, ``userFundings``... the ``isSnapshot`` feeds of
   protocol.md §6): an ``isSnapshot: true`` message, in the live snapshot's shape, with
-  every item the entry has delivered (up to the tracker's memory), which a fresh
-  subscribe's snapshot cannot exceed: it holds only recent history, and everything
-  since has come to the entry live or backfilled;
+  every item the entry has delivered, up to the 2000 most recent, which covers what a
+  fresh subscribe's snapshot holds: only recent history, and everything since has come
+  to the entry live or backfilled;
 - any other feed: nothing, as a fresh subscribe brings nothing until the next event
   (account events, trades, candles; fastAssetCtxs' deltas: see README).
 
-Because a joiner's snapshot is exactly what the entry's tracker remembers, the one
-tracker then dedupes for every handle: from its join on, each has seen the same items,
-so after a reconnect each gets exactly the items it has not seen.
+Because a joiner's snapshot holds what the entry has delivered, the one tracker then
+dedupes for every handle: from its join on, each has seen the same recent items, so
+after a reconnect each gets exactly the items it has not seen. (Items older than the
+2000 kept count as seen for the joiner too: no snapshot brings them back.)
 
 Pure bookkeeping: the caller holds the entry's lock.
 """

@@ -30,7 +30,10 @@ Callback = Callable[[Any], None]
 Submit = Callable[[Lane, Any], None]
 _CADENCE_SAMPLES = 5
 _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
-_MEMORY = 5000  # items a tracker remembers, and a history feed keeps for its late joiners
+_MEMORY = 5000  # items a tracker remembers
+# Items a history feed keeps for its late joiners: the 2000 most recent, as many as the
+# largest /info history answers (protocol.md §9.2), which a snapshot does not exceed.
+_JOINER_MEMORY = 2000
 
 
 class _Owner(Protocol):
@@ -83,7 +86,7 @@ class Entry:
             self.tracker = CandleTracker()
         elif feed.type in SHAPES:
             self.tracker = Tracker(SHAPES[feed.type], memory)
-        self.retained = Retained(feed, memory)  # for late joiners
+        self.retained = Retained(feed, _JOINER_MEMORY)  # for late joiners
 
     def heard(self, now: float) -> None:
         """A frame for this entry arrived (reader thread): keep its cadence."""
@@ -109,6 +112,11 @@ class Entry:
             self.held = []
             self.direct = False
             return True
+
+    def held_messages(self) -> list[Any]:
+        """A copy of the live frames held for a backfill (any thread)."""
+        with self.lock:
+            return list(self.held or ())
 
     def deliver(self, message: Any, submit: Submit) -> None:
         """A live frame (reader thread): held during a backfill, else deduped and queued."""

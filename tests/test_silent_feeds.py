@@ -4,6 +4,8 @@ user's events and history) are never resubscribed for it."""
 
 from __future__ import annotations
 
+import requests
+
 from hyperliquid_ws import Limits
 from hyperliquid_ws.backfill import PLANS
 from hyperliquid_ws.feeds import FEEDS
@@ -95,3 +97,32 @@ def test_a_reconnect_backfill_reaches_up_to_the_feeds_new_subscription(server, m
     (update,) = server.emit(orders)["data"]  # nobody holds the feed on the server: only /info has it
     wait_until(lambda: any(update in m["data"] for m in got.messages), what="the update, backfilled")
     assert next(m for m in got.messages if update in m["data"]).get("backfill") is True
+
+
+def test_a_resubscribe_snapshot_that_covers_the_gap_saves_the_http_requests(server, make_client):
+    errors = Collector()
+    client = make_client(on_error=errors)
+    client._backfiller._retry_backoff = type(client._backfiller._retry_backoff)(initial=0.01, maximum=0.02)
+    user = server.market.users[0]
+    fills = {"type": "userFills", "user": user}
+    got = Collector()
+    client.subscribe(fills, got).wait()
+    got.wait_for(1)
+    before = client._backfiller.gaps_backfilled
+    server.fail_info(1_000_000)  # any /info request now fails: only the snapshot can recover the gap
+    server.refuse_handshakes(1_000_000)
+    server.drop_connections()
+    wait_until(lambda: not client.connected, what="the drop")
+    server.advance(10)
+    server.refuse_handshakes(0)
+    wait_until(lambda: client._backfiller.gaps_backfilled > before, what="the gap, recovered")
+    server.fail_info(0)
+    response = requests.post(server.base_url + "/info", json={"type": "userFills", "user": user}, timeout=10)
+    expected = {f["tid"] for f in response.json()}  # every fill, those made while away included
+
+    def delivered():
+        return [f["tid"] for m in got.messages for f in m["data"]["fills"]]
+    wait_until(lambda: expected <= set(delivered()), what="every fill")
+    assert len(delivered()) == len(set(delivered())), "a fill was delivered twice"
+    assert not any(m.get("backfill") for m in got.messages)  # nothing came over HTTP
+    assert errors.messages == [] and client._backfiller.gaps_unrecovered == 0
