@@ -77,7 +77,7 @@ def test_l2book_ack_is_normalised_and_followed_by_the_book(client: RawClient) ->
                                                          "bogus": 1}})
     assert client.recv_text() == (
         '{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":'
-        '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":null}}}')
+        '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":null,"fast":false}}}')
     book = client.recv()
     assert book["channel"] == "l2Book"
     bids, asks = book["data"]["levels"]
@@ -111,7 +111,7 @@ def test_candle_and_user_fills_echo_in_server_form(server: LocalServer, client: 
     ({"type": "userFills", "user": "0x123"}, '{"type":"userFills","user":"0x123",'
                                              '"aggregateByTime":false}'),
     ({"type": "l2Book", "coin": "BTC", "mantissa": 2},
-     '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":2}'),
+     '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":2,"fast":false}'),
     ({"type": "activeAssetData", "user": "0x" + "a" * 40, "coin": "PURR/USDC"},
      '{"type":"activeAssetData","user":"0x' + "a" * 40 + '","coin":"PURR/USDC"}'),
 ])

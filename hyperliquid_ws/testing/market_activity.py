@@ -55,13 +55,15 @@ def _new_order(
     market: Market, asset: Asset, *, is_buy: bool, px: float, sz: float, time_ms: int,
     order_type: str = "Limit", tif: str = "Gtc",
 ) -> dict[str, Any]:
-    """A FrontendOpenOrder (§8.4)."""
+    """A FrontendOpenOrder (§8.4). Every third order carries a client order id, so both
+    shapes of an orderUpdates element (with and without ``cloid``) occur."""
+    oid = market.new_oid()
     return {
         "coin": asset.coin, "side": "B" if is_buy else "A", "limitPx": px_text(asset, px),
-        "sz": sz_text(asset, sz), "oid": market.new_oid(), "timestamp": time_ms,
+        "sz": sz_text(asset, sz), "oid": oid, "timestamp": time_ms,
         "origSz": sz_text(asset, sz), "triggerCondition": "N/A", "isTrigger": False,
         "triggerPx": "0.0", "children": [], "isPositionTpsl": False, "reduceOnly": False,
-        "orderType": order_type, "tif": tif, "cloid": None,
+        "orderType": order_type, "tif": tif, "cloid": f"0x{oid:032x}" if oid % 3 == 0 else None,
     }
 
 

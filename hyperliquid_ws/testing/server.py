@@ -24,7 +24,7 @@ from hyperliquid_ws.testing.market import Market
 from hyperliquid_ws.testing.raw import RawSend
 from hyperliquid_ws.testing.replies import compact_json
 from hyperliquid_ws.testing.replies import frame as data_frame
-from hyperliquid_ws.testing.subscriptions import channel_of, normalise_subscription
+from hyperliquid_ws.testing.subscriptions import channel_of, normalise_subscription, subscription_key
 from hyperliquid_ws.testing.web_app import STOP_GRACE, ServerApp
 
 logger = logging.getLogger(__name__)
@@ -223,6 +223,13 @@ class LocalServer:
         """Half-open mode: send nothing and ignore input, but keep every socket open."""
         self._call_sync(lambda: setattr(self._hub, "silenced", on))
 
+    def stall(self, subscription: dict[str, Any]) -> None:
+        """Stop pushing ``subscription``'s frames (a stuck feed on a live socket) until a
+        client subscribes to it again. What happens meanwhile is still recorded, so
+        HTTP ``/info`` has it."""
+        key = subscription_key(_normalised_or_raise(subscription))
+        self._call_sync(lambda: self._hub.stalled.add(key))
+
     def hold_posts(self, on: bool = True) -> None:
         """Leave posts unanswered while on; turning it off answers the held ones."""
         async def hold_on_loop() -> None:
@@ -241,6 +248,33 @@ class LocalServer:
     def fail_info(self, n: int, status: int = 500) -> None:
         """Answer the next ``n`` HTTP ``/info`` requests with ``status`` (a flaky API)."""
         self._call_sync(lambda: setattr(self._app, "info_failures", (n, status)))
+
+    def add_subscription(self, subscription: dict[str, Any], conn: int | None = None) -> int:
+        """Hold ``subscription`` on every connection (or ``conn``) as if it had been asked
+        for, without telling the client: a subscribe whose ack it never saw, an
+        unsubscribe the server dropped. The client's next subscribe of it is then
+        answered ``Already subscribed``. Returns how many connections now hold it."""
+        normalised = _normalised_or_raise(subscription)
+
+        def add() -> int:
+            targets = self._hub.targets(conn)
+            for target in targets:
+                target.subscriptions[subscription_key(normalised)] = normalised
+            self._hub.changed()
+            return len(targets)
+        return self._call_sync(add)
+
+    def remove_subscription(self, subscription: dict[str, Any], conn: int | None = None) -> int:
+        """Drop ``subscription`` from every connection (or ``conn``) without telling the
+        client, so its next unsubscribe is answered ``Already unsubscribed``. Returns
+        how many connections held it."""
+        key = subscription_key(_normalised_or_raise(subscription))
+
+        def remove() -> int:
+            removed = sum(target.subscriptions.pop(key, None) is not None for target in self._hub.targets(conn))
+            self._hub.changed()
+            return removed
+        return self._call_sync(remove)
 
     def received(self, conn: int | None = None) -> list[tuple[int, object]]:
         """Messages clients sent, in order, as (connection id, parsed JSON or raw text).
