@@ -206,6 +206,9 @@ def test_active_asset_ctx_channel_depends_on_spot(client: RawClient) -> None:
 
 def test_trades_and_candles_stream_after_advance(server: LocalServer, client: RawClient) -> None:
     client.subscribe({"type": "trades", "coin": "BTC"})
+    replay = client.recv()  # live replays the latest trades right after the ack
+    assert replay["channel"] == "trades" and replay["data"]
+    assert all(t["coin"] == "BTC" for t in replay["data"])
     client.subscribe({"type": "candle", "coin": "BTC", "interval": "1h"})
     assert client.barrier() == []
     candles: list[dict[str, Any]] = []
@@ -267,7 +270,9 @@ def test_limits_are_enforced_per_server() -> None:
         assert second.subscribe({"type": "userEvents", "user": users[1]}) == {
             "channel": "error", "data": "Cannot track more than 1 total users."}
         second.subscribe({"type": "trades", "coin": "BTC"})
+        assert second.recv()["channel"] == "trades"  # the replay that follows the ack
         first.subscribe({"type": "trades", "coin": "ETH"})
+        assert first.recv()["channel"] == "trades"
         assert second.subscribe({"type": "trades", "coin": "SOL"}) == {
             "channel": "error", "data": "Cannot subscribe to more than 3 channels."}
         replies = []
@@ -310,6 +315,7 @@ def test_same_seed_same_market() -> None:
 def test_emit_makes_fresh_events_that_http_info_knows(server: LocalServer,
                                                       client: RawClient) -> None:
     client.subscribe({"type": "trades", "coin": "SOL"})
+    assert client.recv()["channel"] == "trades"  # the replay that follows the ack
     user = server.market.users[0]
     client.subscribe({"type": "userEvents", "user": user})
     first = server.emit({"type": "trades", "coin": "SOL"})

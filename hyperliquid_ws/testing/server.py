@@ -41,7 +41,8 @@ class LocalServer:
     ``tick_interval=None`` freezes the market until ``advance()`` is called; a number
     moves it on its own every that many seconds. ``ssl_context`` (a server-side
     ``ssl.SSLContext`` holding a certificate, e.g. one ``trustme`` issued) serves TLS:
-    ``https://`` and ``wss://``.
+    ``https://`` and ``wss://``. Like live, a trades subscription is answered with the
+    latest ``trades_replay`` trades right after the ack (0: nothing until the next trade).
     """
 
     def __init__(
@@ -50,7 +51,7 @@ class LocalServer:
         max_subscriptions: int = 1000, max_users: int = 10,
         max_messages_per_minute: int = 2000, max_inflight_posts: int = 100,
         rate_window: float = 60.0, max_connections: int = 10, greeting: bool = False, seed: int = 1,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | None = None, trades_replay: int = 10,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
@@ -66,6 +67,9 @@ class LocalServer:
         self.host = host
         self.tls = ssl_context is not None
         self.market = market if market is not None else Market(seed)
+        if trades_replay < 0:
+            raise ValueError("trades_replay must not be negative")
+        self.market.trades_replay = trades_replay
         if rate_window <= 0:
             raise ValueError("rate_window must be positive")
         limits = Limits(max_subscriptions, max_users, max_messages_per_minute,
@@ -206,6 +210,14 @@ class LocalServer:
         if steps < 0:
             raise ValueError("steps must not be negative")
         self._call(lambda: self._app.advance(steps))
+
+    def trigger(self, event: str, **options: Any) -> None:
+        """Make the market produce a rare event now and push it to every subscriber:
+        ``"liquidation"``, ``"nonUserCancel"``, ``"twapSliceFill"`` (options ``user``,
+        ``coin``), ``"emptyBook"``, ``"oneSidedBook"`` (``keep="asks"|"bids"``),
+        ``"restoreBook"`` (option ``coin``). See ``hyperliquid_ws.testing.scenarios``.
+        Raises ``ValueError`` for an unknown event or option."""
+        self._call(lambda: self._app.trigger(event, options))
 
     def drop_connections(self, conn: int | None = None) -> int:
         """Abort every TCP connection (or only ``conn``) without a close frame; return how many."""
