@@ -126,10 +126,12 @@ WS_CASES: dict[str, Case] = {
     "fastAssetCtxs_update": Case(_plain("fastAssetCtxs"), hints(maps="<root>", optional="[].markPx [].midPx",
                                                                nullable="[].midPx"),
                                  accept=lambda data: len(data) < 9),
+    "outcomeMetaUpdates": Case(_plain("outcomeMetaUpdates"), provoke=_event("outcomeSettled", outcome=7)),
 }
 """Per ``ws_<name>.json``: the local subscription, and how to get the captured kind of frame."""
 
-NOT_MADE_LOCALLY = {"outcomeMetaUpdates": "the local market lists no outcome markets, so it never sends one"}
+NOT_MADE_LOCALLY: dict[str, str] = {}
+"""Fixtures of frames the local server cannot make, with the reason."""
 
 INFO_CASES: dict[str, tuple[str, Callable[[LocalServer], dict[str, Any]], Hints]] = {
     "candleSnapshot": ("info_candleSnapshot", lambda server: {

@@ -35,5 +35,7 @@ class Tick:
     trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     candles: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, AccountEvents] = field(default_factory=dict)
+    outcome_updates: list[dict[str, Any]] = field(default_factory=list)
+    """outcomeMetaUpdates items (``{"outcomeSettled": n}``, ...), a bare list as live sends."""
     changed_fast: dict[str, dict[str, str | None]] = field(default_factory=dict)
     """Per coin, the ``fastAssetCtxs`` fields (``markPx``, ``midPx``) that changed."""

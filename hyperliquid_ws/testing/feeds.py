@@ -66,7 +66,7 @@ def tick_data(sub: dict[str, Any], market: Market, tick: Tick) -> list[Any]:
     if kind == "fastAssetCtxs":
         return [_deflated(tick.changed_fast)] if tick.changed_fast else []
     if kind == "outcomeMetaUpdates":
-        return []
+        return [tick.outcome_updates] if tick.outcome_updates else []
     if kind in SNAPSHOT_FEEDS or kind in ("orderUpdates", "userEvents", "notification"):
         events = tick.accounts.get(sub["user"])
         return _account_event_data(kind, sub["user"], events) if events is not None else []

@@ -20,6 +20,8 @@ Events (``EVENTS``):
   context's ``midPx``, ``impactPxs`` and ``premium`` are null, and fastAssetCtxs sends
   ``midPx: null``.
 - ``restoreBook``: ``coin``'s book is whole again.
+- ``outcomeSettled``: outcome ``outcome`` (an int) settles: outcomeMetaUpdates sends
+  ``[{"outcomeSettled": outcome}]`` (the market lists no outcomes; this is the frame alone).
 """
 
 from __future__ import annotations
@@ -154,6 +156,14 @@ def _restore_book(market: Market, tick: Tick, options: dict[str, Any]) -> None:
     _set_book(market, asset, tick, None)
 
 
+def _outcome_settled(market: Market, tick: Tick, options: dict[str, Any]) -> None:
+    outcome = options.pop("outcome", 1)
+    _no_more(options)
+    if type(outcome) is not int or outcome < 0:
+        raise ValueError(f"outcome must be a non-negative int, got {outcome!r}")
+    tick.outcome_updates.append({"outcomeSettled": outcome})
+
+
 EVENTS: dict[str, Callable[[Market, Tick, dict[str, Any]], None]] = {
     "liquidation": _liquidation,
     "nonUserCancel": _non_user_cancel,
@@ -161,5 +171,6 @@ EVENTS: dict[str, Callable[[Market, Tick, dict[str, Any]], None]] = {
     "emptyBook": _empty_book,
     "oneSidedBook": _one_sided_book,
     "restoreBook": _restore_book,
+    "outcomeSettled": _outcome_settled,
 }
 """Every event ``trigger`` knows."""

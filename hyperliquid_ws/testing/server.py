@@ -215,7 +215,8 @@ class LocalServer:
         """Make the market produce a rare event now and push it to every subscriber:
         ``"liquidation"``, ``"nonUserCancel"``, ``"twapSliceFill"`` (options ``user``,
         ``coin``), ``"emptyBook"``, ``"oneSidedBook"`` (``keep="asks"|"bids"``),
-        ``"restoreBook"`` (option ``coin``). See ``hyperliquid_ws.testing.scenarios``.
+        ``"restoreBook"`` (option ``coin``), ``"outcomeSettled"`` (``outcome``). See
+        ``hyperliquid_ws.testing.scenarios``.
         Raises ``ValueError`` for an unknown event or option."""
         self._call(lambda: self._app.trigger(event, options))
 
