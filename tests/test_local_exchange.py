@@ -159,3 +159,9 @@ def test_actions_are_checked_as_the_exchange_checks_them(server: LocalServer, ma
     by_cloid = {"type": "cancelByCloid", "cancels": [{"asset": 10107, "cloid": cloid}]}
     assert _statuses(client, by_cloid) == ["success"]
     assert "resting" in _statuses(client, _order(110000, "20000", "0.001"))[0]  # xyz:XYZ100 is asset 110000
+
+
+def test_hourly_funding_payments_count_one_sample(server: LocalServer) -> None:
+    user = server.market.users[0]
+    payments = _info(server, {"type": "userFunding", "user": user, "startTime": 0})
+    assert payments and {p["delta"]["nSamples"] for p in payments} == {1}
