@@ -4,6 +4,8 @@ Runs on its own thread (``<name>-backfill``) so the reader and the keepalive nev
 for HTTP. While a feed is being backfilled its live frames are held (``Entry.held``);
 the recovered items are then delivered first, in time order, marked
 ``"backfill": true`` and in the live message shape, and the held frames after them.
+A recovered item has the keys and value types of a live one, optional keys left out
+where a live frame leaves them out (tests/test_backfill_shapes.py checks every plan).
 Every item goes through the feed's tracker, so nothing already delivered comes again.
 
 What each feed asks for is in ``PLANS`` (protocol.md §9.3). Feeds without a plan are
@@ -24,6 +26,7 @@ import requests
 from .backoff import Backoff
 from .dispatch import Dispatcher, Ready
 from .errors import BackfillError
+from .history import SHAPES, Shape
 from .subscription import Entry
 from .tls import TLSSettings
 
@@ -31,6 +34,9 @@ log = logging.getLogger(__name__)
 
 PAGE = 500  # the smallest page the server is known to cut time-range answers at
 MAX_PAGES = 40
+ANSWER_WAIT = 15.0  # seconds a backfill waits for its feed's subscribe to be answered
+SNAPSHOT_WAIT = 1.0  # ... and then for a history feed's isSnapshot frame, which follows the ack
+_WAIT_SLICE = 0.05
 Fetch = Callable[[dict[str, Any]], Any]
 Messages = list[dict[str, Any]]
 
@@ -115,8 +121,26 @@ def _changed_orders(fetch: Fetch, sub: dict[str, Any], start: int) -> list[Any]:
     return sorted((o for o in orders if o["statusTimestamp"] >= start), key=lambda o: o["statusTimestamp"])
 
 
+# The order of a live orderUpdates element (protocol.md §7.11): these keys always, and
+# ``cloid`` / ``reduceOnly`` only when set; historicalOrders carries the frontend order
+# (§8.4) with ``"cloid": null``, ``tif``, ``orderType``, trigger fields and more.
+_LIVE_ORDER_KEYS = ("coin", "side", "limitPx", "sz", "oid", "timestamp", "origSz")
+
+
+def live_order_update(entry: dict[str, Any]) -> dict[str, Any]:
+    """A historicalOrders entry ``{"order": FrontendOpenOrder, "status", "statusTimestamp"}``
+    in the shape of a live orderUpdates element."""
+    order = entry["order"]
+    live = {key: order[key] for key in _LIVE_ORDER_KEYS}
+    if order.get("cloid"):
+        live["cloid"] = order["cloid"]
+    if order.get("reduceOnly"):
+        live["reduceOnly"] = True
+    return {"order": live, "status": entry["status"], "statusTimestamp": entry["statusTimestamp"]}
+
+
 def _order_updates(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    orders = _changed_orders(fetch, sub, start)
+    orders = [live_order_update(entry) for entry in _changed_orders(fetch, sub, start)]
     return [{"channel": "orderUpdates", "data": orders}] if orders else []
 
 
@@ -147,8 +171,10 @@ PLANS: dict[str, Callable[[Fetch, dict[str, Any], int, int], Messages]] = {
 
 
 class Backfiller:
-    """The backfill thread. ``schedule`` is called by the reader at reconnect, after it
-    has set ``entry.held`` on each entry, so no live frame slips past the backfill."""
+    """The backfill thread. ``schedule`` is called by the reader at reconnect (and by the
+    keepalive at a silent-feed resubscribe), after ``entry.hold()``, so no live frame
+    slips past the backfill. A job fetches once the feed's subscribe has been answered,
+    up to that moment, so the recovered items and the held frames meet without a gap."""
 
     def __init__(self, info_url: str, dispatcher: Dispatcher, name: str, *, http_timeout: float,
                  retries: int = 4, retry_backoff: Backoff | None = None, proxy: str | None = None,
@@ -167,6 +193,7 @@ class Backfiller:
             tls.configure(self._session)
         self._scrub = scrub  # requests' messages name the URL, query and all
         self._jobs: deque[tuple[Entry, int]] = deque()
+        self._to_serve: deque[Ready] = deque()  # late joiners' first messages
         self._ready = threading.Condition()
         self._stop = threading.Event()
         self.gaps_backfilled = 0
@@ -183,6 +210,21 @@ class Backfiller:
             self._jobs.append((entry, start_ms))
             self._ready.notify()
 
+    def serve_soon(self, ready: Ready) -> None:
+        """Run the callbacks of ``ready``'s lanes on this thread, soon (any thread): a
+        late joiner's first message, which must not run inside ``subscribe()`` itself,
+        where the caller may hold a lock its callback needs."""
+        with self._ready:
+            self._to_serve.append(ready)
+            self._ready.notify()
+
+    def _serve_waiting(self) -> None:
+        while self._to_serve:
+            with self._ready:
+                ready = self._to_serve.popleft() if self._to_serve else None
+            if ready is not None:
+                self._dispatcher.serve(ready)
+
     def stop(self, timeout: float) -> None:
         self._stop.set()
         with self._ready:
@@ -194,20 +236,68 @@ class Backfiller:
     def _run(self) -> None:
         while True:
             with self._ready:
-                while not self._jobs and not self._stop.is_set():
+                while not self._jobs and not self._to_serve and not self._stop.is_set():
                     self._ready.wait()
                 if self._stop.is_set():
                     for entry, _ in self._jobs:
                         self._release(entry, [])
                     return
-                entry, start = self._jobs.popleft()
+                job = self._jobs.popleft() if self._jobs and not self._to_serve else None
+            if job is None:
+                self._serve_waiting()
+                continue
+            entry, start = job
+            self._wait_for_answer(entry)
+            if self._stop.is_set():  # closing: not a gap worth reporting
+                self._release(entry, [])
+                continue
             self._backfill(entry, start, now_ms())
+
+    def _wait_for_answer(self, entry: Entry) -> None:
+        """Fetch only once the server has answered the feed's new subscribe: what happens
+        before that is not in the live frames, so the fetch must reach past it. After
+        ``ANSWER_WAIT`` it fetches anyway (the held frames cover what comes later; a link
+        that comes back after that starts a new backfill)."""
+        deadline = time.monotonic() + ANSWER_WAIT
+        while not entry.answered.wait(_WAIT_SLICE):
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                return
+            self._serve_waiting()  # late joiners do not wait for it
+
+    def _snapshot_covers(self, entry: Entry, start: int) -> bool:
+        """Whether a history feed's resubscribe snapshot already holds everything since
+        ``start`` (ms): the server's own answer to a gap (protocol.md §6, "present in the
+        snapshot ack"), which saves the HTTP requests (and their REST weight, §9.1). The
+        snapshot holds the most recent items, so it covers the gap when it is empty or
+        reaches back to ``start``; otherwise, or if none comes, the plan fetches."""
+        if not entry.feed.snapshot:
+            return False
+        shape = SHAPES.get(entry.feed.type)
+        if not isinstance(shape, Shape):
+            return False
+        deadline = time.monotonic() + SNAPSHOT_WAIT
+        while True:
+            snapshot = next((m for m in entry.held_messages() if _is_snapshot(m)), None)
+            if snapshot is not None:
+                break
+            if self._stop.wait(_WAIT_SLICE) or time.monotonic() >= deadline:
+                return False
+        try:
+            items = shape.items(snapshot["data"]) or []
+            return not items or min(shape.time(item) for item in items) <= start
+        except (KeyError, TypeError, IndexError, ValueError):
+            return False
 
     def _backfill(self, entry: Entry, start: int, end: int) -> None:
         """One gap: fetch, deliver, release the held frames. Whatever fails (the HTTP API,
         an answer of the wrong shape, a bug) is a ``BackfillError``: the gap is reported,
         the held frames flow, the thread goes on."""
         try:
+            if self._snapshot_covers(entry, start):
+                self._release(entry, [])
+                self.gaps_backfilled += 1
+                log.info("%s: its resubscribe snapshot covers the gap from %d", entry.key, start)
+                return
             messages = PLANS[entry.feed.type](self._fetch, entry.wire, start, end)
             for message in messages:
                 message["backfill"] = True
@@ -255,6 +345,11 @@ class Backfiller:
             if self._stop.wait(delay):
                 raise InterruptedError("client closed")
         raise AssertionError("unreachable")
+
+
+def _is_snapshot(message: Any) -> bool:
+    data = message.get("data") if isinstance(message, dict) else None
+    return isinstance(data, dict) and data.get("isSnapshot") is True
 
 
 def now_ms() -> int:

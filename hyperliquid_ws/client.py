@@ -5,8 +5,10 @@
 
 Threads, per connection: ``<name>-reader`` reads the socket, runs the callbacks of what
 it read, and reconnects; ``<name>-relay`` reads on while a callback keeps the reader
-busy; ``<name>-keepalive`` pings; ``<name>-writer`` sends. With ``callback_threads=N``
-the ``<name>-dispatch-k`` threads run every callback instead, and there is no relay.
+busy; ``<name>-keepalive`` pings; ``<name>-writer`` sends. One ``<name>-backfill``
+thread per client fetches gaps over HTTP and runs the callbacks of what it recovers and
+of a late joiner's first message. With ``callback_threads=N`` the ``<name>-dispatch-k``
+threads run every callback instead, and there is no relay.
 None is started before the first ``subscribe`` (or ``run_forever``); ``close()`` stops
 and joins them all.
 
@@ -218,6 +220,11 @@ class HyperliquidWS:
         account's orderUpdates, another l2Book precision) goes to a connection of its
         own. ``allow_unknown=True`` sends a type this version does not know as it is;
         its frames are expected on the channel named like the type.
+
+        A subscribe that joins a feed the client already holds shares its server
+        subscription and first gets what a fresh one would bring (``joiners.py``): the
+        latest state of a state feed, or an ``isSnapshot: true`` message of a history
+        feed (protocol.md §6), before any later message.
         """
         if not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")

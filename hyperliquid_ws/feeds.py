@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 CANDLE_INTERVALS = (
@@ -85,18 +85,11 @@ _CHECKERS: dict[str, Callable[[str, str, Any], Any]] = {
     "bool": _check_bool,
 }
 
-# Optional fields and the value the server assumes when they are left out. A field equal
-# to its default is dropped from the canonical form, so {"nSigFigs": None} and no
-# nSigFigs are one subscription, as they are to the server.
-_DEFAULTS: dict[str, Any] = {
-    "dex": "",
-    "nSigFigs": None,
-    "mantissa": None,
-    "fast": False,
-    "aggregateByTime": False,
-    "isPortfolioMargin": False,
-    "ignorePortfolioMargin": False,
-}
+# Every optional field and the value the server assumes when it is left out (and echoes
+# in its ack, protocol.md §3.1). Each feed lists its own in the table below (``defaults``):
+# a field equal to its default is dropped from the canonical form, so {"nSigFigs": None}
+# and no nSigFigs are one subscription, as they are to the server.
+_DEX_DEFAULT = {"dex": ""}
 _KIND_OF_OPTIONAL = {
     "dex": "dex",
     "nSigFigs": "nSigFigs",
@@ -106,6 +99,17 @@ _KIND_OF_OPTIONAL = {
     "isPortfolioMargin": "bool",
     "ignorePortfolioMargin": "bool",
 }
+
+# What a feed's frames are (``Feed.kind``); it decides what a late joiner is given and
+# whether a silent feed is resubscribed (README "Feeds, reconnects and late joiners"):
+STATE = "state"  # every frame is the whole current state: a gap heals with the next push
+DELTAS = "deltas"  # a full state first, then only what changed (fastAssetCtxs)
+HISTORY = "history"  # a user's time series: opens with an isSnapshot frame of recent items
+ACCOUNT = "account"  # a user's events, no snapshot: silent while the account is idle
+MARKET = "market"  # trades and candles: events of a coin's market
+EVENTS = "events"  # rare events for everyone (outcomeMetaUpdates)
+KINDS = (STATE, DELTAS, HISTORY, ACCOUNT, MARKET, EVENTS)
+QUIET_KINDS = frozenset({HISTORY, ACCOUNT, EVENTS})  # silence is normal: never resubscribed for it
 
 
 def _user(data: Any) -> Route:
@@ -149,10 +153,28 @@ class Feed:
     optional: tuple[str, ...]
     route_fields: tuple[str, ...]
     frame_route: Callable[[Any], Route | None]
-    snapshot: bool = False
+    kind: str = STATE
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def snapshot(self) -> bool:
+        """Its first frame after a subscribe is ``isSnapshot: true`` with recent history."""
+        return self.kind == HISTORY
+
+    @property
+    def quiet(self) -> bool:
+        """Silence is normal for it, so a silent feed is never resubscribed."""
+        return self.kind in QUIET_KINDS
 
     def route_of(self, canonical: dict[str, Any]) -> RouteKey:
-        return (self.type, tuple(canonical.get(f, _DEFAULTS.get(f)) for f in self.route_fields))
+        return (self.type, tuple(canonical.get(f, self.defaults.get(f)) for f in self.route_fields))
+
+    def is_default(self, name: str, value: Any) -> bool:
+        """``value`` is what the server assumes for ``name`` when it is left out."""
+        if name not in self.defaults:
+            return False
+        default = self.defaults[name]
+        return bool(value == default and type(value) is type(default))
 
 
 def _feed(
@@ -163,26 +185,30 @@ def _feed(
     route: tuple[str, ...] = (),
     frame_route: Callable[[Any], Route | None] = _nothing,
     channels: tuple[str, ...] = (),
-    snapshot: bool = False,
+    kind: str = STATE,
+    defaults: Mapping[str, Any] | None = None,
 ) -> Feed:
-    return Feed(type_, channels or (type_,), required, optional, route, frame_route, snapshot)
+    defaults = dict(defaults or {})
+    assert kind in KINDS and set(defaults) == set(optional), type_
+    return Feed(type_, channels or (type_,), required, optional, route, frame_route, kind, defaults)
 
 
-def _user_history(type_: str, optional: tuple[str, ...] = ()) -> Feed:
+def _user_history(type_: str, defaults: Mapping[str, Any] | None = None) -> Feed:
     """A per-user time series: routed by user, opens with an ``isSnapshot`` frame."""
-    return _feed(type_, ("user",), optional, route=("user",), frame_route=_user, snapshot=True)
+    return _feed(type_, ("user",), tuple(defaults or ()), route=("user",), frame_route=_user, kind=HISTORY,
+                 defaults=defaults)
 
 
 def _user_dex_state(type_: str) -> Feed:
     """A per-user state feed of one perp dex."""
-    return _feed(type_, ("user",), ("dex",), route=("user", "dex"), frame_route=_user_dex)
+    return _feed(type_, ("user",), ("dex",), route=("user", "dex"), frame_route=_user_dex, defaults=_DEX_DEFAULT)
 
 
 FEEDS: dict[str, Feed] = {
     f.type: f
     for f in (
-        _feed("allMids", optional=("dex",), route=("dex",), frame_route=_dex),
-        _feed("notification", ("user",)),
+        _feed("allMids", optional=("dex",), route=("dex",), frame_route=_dex, defaults=_DEX_DEFAULT),
+        _feed("notification", ("user",), kind=ACCOUNT),
         _feed("webData2", ("user",), route=("user",), frame_route=_user),
         _feed(
             "webData3",
@@ -198,6 +224,7 @@ FEEDS: dict[str, Feed] = {
             ("coin", "interval"),
             route=("coin", "interval"),
             frame_route=lambda d: (d["s"], d["i"]),
+            kind=MARKET,
         ),
         _feed(
             "l2Book",
@@ -205,11 +232,12 @@ FEEDS: dict[str, Feed] = {
             ("nSigFigs", "mantissa", "fast"),
             route=("coin", "fast"),
             frame_route=lambda d: (d["coin"], bool(d.get("fast", False))),
+            defaults={"nSigFigs": None, "mantissa": None, "fast": False},
         ),
-        _feed("trades", ("coin",), route=("coin",), frame_route=_first_trade_coin),
-        _feed("orderUpdates", ("user",)),
-        _feed("userEvents", ("user",), channels=("user",)),
-        _user_history("userFills", ("aggregateByTime",)),
+        _feed("trades", ("coin",), route=("coin",), frame_route=_first_trade_coin, kind=MARKET),
+        _feed("orderUpdates", ("user",), kind=ACCOUNT),
+        _feed("userEvents", ("user",), channels=("user",), kind=ACCOUNT),
+        _user_history("userFills", {"aggregateByTime": False}),
         _user_history("userFundings"),
         _user_history("userNonFundingLedgerUpdates"),
         _user_history("userTwapSliceFills"),
@@ -235,13 +263,14 @@ FEEDS: dict[str, Feed] = {
             ("isPortfolioMargin", "ignorePortfolioMargin"),
             route=("user",),
             frame_route=_user,
+            defaults={"isPortfolioMargin": False, "ignorePortfolioMargin": False},
         ),
         _feed("allDexsClearinghouseState", ("user",), route=("user",), frame_route=_user),
         _feed("allDexsAssetCtxs"),
-        _feed("assetCtxs", optional=("dex",), route=("dex",), frame_route=_dex),
+        _feed("assetCtxs", optional=("dex",), route=("dex",), frame_route=_dex, defaults=_DEX_DEFAULT),
         _feed("spotAssetCtxs"),
-        _feed("fastAssetCtxs"),
-        _feed("outcomeMetaUpdates"),
+        _feed("fastAssetCtxs", kind=DELTAS),
+        _feed("outcomeMetaUpdates", kind=EVENTS),
     )
 }
 
@@ -252,8 +281,9 @@ FEED_OF_CHANNEL: dict[str, Feed] = {ch: f for f in FEEDS.values() for ch in f.ch
 
 def unknown_feed(type_: str) -> Feed:
     """A feed for a type this version does not know: frames on the channel named like the
-    type all go to it (so only one such subscription per type fits on a connection)."""
-    return _feed(type_)
+    type all go to it (so only one such subscription per type fits on a connection).
+    What its frames are is unknown, so it counts as quiet: never resubscribed for silence."""
+    return _feed(type_, kind=EVENTS)
 
 
 def canonical(subscription: Any, *, allow_unknown: bool = False) -> tuple[Feed, dict[str, Any]]:
@@ -294,7 +324,7 @@ def canonical(subscription: Any, *, allow_unknown: bool = False) -> tuple[Feed, 
     for name in feed.optional:
         if name in subscription:
             value = _CHECKERS[_KIND_OF_OPTIONAL[name]](feed.type, name, subscription[name])
-            if value != _DEFAULTS[name] or type(value) is not type(_DEFAULTS[name]):
+            if not feed.is_default(name, value):
                 result[name] = value
     if "mantissa" in result and result.get("nSigFigs") != 5:
         raise ValueError(f"{type_} takes 'mantissa' only with nSigFigs=5")
@@ -304,14 +334,16 @@ def canonical(subscription: Any, *, allow_unknown: bool = False) -> tuple[Feed, 
 def lenient_canonical(subscription: Any) -> dict[str, Any] | None:
     """The canonical form of an echo from the server, or ``None`` if it is not one.
 
-    Echoes carry the server's defaults (``"nSigFigs": null``) and may add fields; known
-    defaults are dropped and addresses lowercased, anything else is kept.
+    Echoes carry the server's defaults (``"nSigFigs": null``, ``"dex": ""``, protocol.md
+    §3.1) and may add fields; the feed's own defaults (``Feed.defaults``) are dropped and
+    addresses lowercased, anything else is kept.
     """
     if not isinstance(subscription, dict) or not isinstance(subscription.get("type"), str):
         return None
+    feed = FEEDS.get(subscription["type"])
     result: dict[str, Any] = {}
     for name, value in subscription.items():
-        if name in _DEFAULTS and value == _DEFAULTS[name] and type(value) is type(_DEFAULTS[name]):
+        if feed is not None and feed.is_default(name, value):
             continue
         if name == "user" and isinstance(value, str):
             value = value.lower()

@@ -146,16 +146,20 @@ class Link:
 
     def _schedule_backfills(self) -> None:
         for entry in self.registry.entries():
-            if entry.feed.type not in PLANS or entry.acked_at_ms is None:
-                continue
-            with entry.lock:
-                if entry.held is not None:
-                    continue  # a backfill is still pending; it fetches up to when it runs
-                entry.held = []
-            last_seen = entry.tracker.last_time if entry.tracker is not None else None
-            start = entry.acked_at_ms if last_seen is None else last_seen
-            # never after the link went down, whatever time an item claimed
-            self._settings.backfiller.schedule(entry, min(start, self._lost_at_ms))
+            if entry.feed.type in PLANS and entry.acked_at_ms is not None:
+                self._backfill(entry, self._lost_at_ms)
+
+    def _backfill(self, entry: Entry, latest_start: int) -> None:
+        """Hold ``entry``'s live frames and recover what it missed from the last item it
+        delivered, but never from later than ``latest_start`` (ms: when the gap opened,
+        whatever time an item claimed); the backfill fetches once the server has answered
+        its next subscribe."""
+        if not entry.hold():
+            return  # a backfill is still pending; it fetches up to when it runs
+        last_seen = entry.tracker.last_time if entry.tracker is not None else None
+        assert entry.acked_at_ms is not None
+        start = entry.acked_at_ms if last_seen is None else last_seen
+        self._settings.backfiller.schedule(entry, min(start, latest_start))
 
     def _on_lost(self, generation: int, reason: str) -> None:
         """The link ended: nothing survives on the server."""
@@ -194,11 +198,17 @@ class Link:
 
     def _look_for_silent_feeds(self, now: float) -> None:
         """A feed silent for far longer than its usual cadence, on a live link, gets a
-        targeted resubscribe (once per silence)."""
+        targeted resubscribe (once per silence), handled like a reconnect: a feed with a
+        backfill plan is held and backfilled across the unsubscribe and subscribe. Feeds
+        for which silence is normal (``Feed.quiet``: a user's events and history) are
+        never resubscribed for it, nor, without backfill, feeds whose gap would stay open."""
         settings = self._settings
         for entry in self.registry.entries():
             cadence = entry.cadence
-            if not entry.active or cadence is None or entry.resubscribed_silent:
+            if not entry.active or cadence is None or entry.resubscribed_silent or entry.feed.quiet:
+                continue
+            recoverable = entry.feed.type in PLANS
+            if recoverable and not settings.backfill:
                 continue
             silence = now - entry.last_message
             if silence > max(settings.silent_minimum, settings.silent_factor * cadence):
@@ -208,5 +218,7 @@ class Link:
                     self.silent_resubscribes += 1
                     log.warning("%s: %s silent for %.1f s (usual cadence %.2f s): resubscribing",
                                 self.name, entry.key, silence, cadence)
+                    if recoverable:
+                        self._backfill(entry, now_ms())
                     self.writer.put("unsubscribe", [entry], generation)
                     self.writer.put("subscribe", [entry], generation)

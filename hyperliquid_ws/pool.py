@@ -13,8 +13,10 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+from collections import deque
 from typing import Any
 
+from .dispatch import Lane, Ready
 from .errors import LimitError
 from .feeds import Feed, key_of
 from .limits import Limits
@@ -68,6 +70,12 @@ class Pool:
     ) -> Subscription:
         key = key_of(canonical)
         route = feed.route_of(canonical)
+        dispatcher = self._settings.dispatcher
+        first: Ready = deque()  # a late joiner's first message, served by the backfill thread
+
+        def give(lane: Lane, message: Any) -> None:
+            dispatcher.submit(lane, message, first)
+
         with self._lock:
             link = next((link for link in self.links if link.registry.holds(key)), None)
             if link is None:
@@ -75,7 +83,9 @@ class Pool:
                 link = next((link for link in self.links if link.registry.conflict(route) is None), None)
                 if link is None:
                     link = self._open_link(key)
-            handle, is_new = link.registry.add(owner, feed, canonical, wire, callback)
+            handle, is_new = link.registry.add(owner, feed, canonical, wire, callback, give)
+        if first:
+            self._settings.backfiller.serve_soon(first)
         if is_new:
             link.send_subscribe(handle._entry)
         return handle

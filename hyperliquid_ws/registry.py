@@ -6,22 +6,29 @@ handle unsubscribes or the server refuses it. All methods are thread-safe (one l
 is safe because they are only ever replaced key by key.
 
 Acks and errors carry no request id. They are matched to the unanswered requests by
-meaning (canonical form, the server adds defaults and reorders keys), and errors that
-echo nothing (limit errors) go to the oldest unanswered subscribe: the server answers
-the requests of one connection in order.
+meaning (canonical form: the server adds defaults and reorders keys, protocol.md §3.1),
+and errors that echo nothing (limit errors) go to the oldest unanswered subscribe: the
+server answers the requests of one connection in order.
+
+``Already subscribed`` and ``Already unsubscribed`` are the server's idempotent answers
+(§3.3): the end state is what was asked, so they complete the request like an ack,
+counted in ``already`` and logged at DEBUG, never reported as errors.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections import deque
 from typing import Any
 
 from .errors import SubscriptionError
-from .feeds import FEED_OF_CHANNEL, Feed, RouteKey, key_of, lenient_canonical
-from .subscription import Callback, Entry, Subscription, _Owner
+from .feeds import FEED_OF_CHANNEL, FEEDS, Feed, RouteKey, key_of, lenient_canonical
+from .subscription import Callback, Entry, Submit, Subscription, _Owner
+
+log = logging.getLogger(__name__)
 
 _ECHOING_ERROR = re.compile(
     r"(?P<kind>Already subscribed|Invalid subscription|Already unsubscribed):?\s*(?P<json>\{.*\})\s*\Z",
@@ -39,14 +46,17 @@ class Registry:
         self.feed_of_channel: dict[str, Feed] = dict(FEED_OF_CHANNEL)
         self._unanswered: deque[tuple[str, Entry]] = deque()
         self._generation = 0  # the live connection's generation; 0 while disconnected
+        self.already = {"subscribed": 0, "unsubscribed": 0}  # idempotent answers taken as success
 
     # -- what the user asks for -------------------------------------------------------
 
     def add(
         self, owner: _Owner, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any],
-        callback: Callback,
+        callback: Callback, give: Submit | None = None,
     ) -> tuple[Subscription, bool]:
-        """Attach a callback; return its handle and whether the entry is new."""
+        """Attach a callback; return its handle and whether the entry is new. A late
+        joiner's first message goes on its lane through ``give`` (``Entry.attach``); without
+        one, a joiner gets nothing before the next frame."""
         key = key_of(canonical)
         with self._lock:
             entry = self._entries.get(key)
@@ -65,7 +75,7 @@ class Registry:
                 for channel in feed.channels:
                     self.feed_of_channel.setdefault(channel, feed)
             handle = Subscription(owner, entry, callback)
-            entry.attach(handle)
+            entry.attach(handle, give)
         return handle, is_new
 
     def remove(self, handle: Subscription) -> tuple[Entry | None, int]:
@@ -90,6 +100,7 @@ class Registry:
         if self.routes.get(entry.route) is entry:
             del self.routes[entry.route]
         entry.active = False
+        entry.answered.set()  # nothing more to wait for
 
     # -- what goes on the wire --------------------------------------------------------
 
@@ -174,10 +185,16 @@ class Registry:
         was refused, it is removed) and the method of the request it answered."""
         with self._lock:
             method, entry = self._attribute(text)
-            if entry is not None and entry.resent and text.startswith("Already subscribed"):
-                entry.resent = False  # the first one got through after all: it is live
-                if self._entries.get(entry.key) is entry:
-                    entry.acknowledged()
+            if entry is not None and text.startswith("Already "):
+                # Idempotent: the server holds (or does not hold) it, as was asked.
+                self.already["subscribed" if method == "subscribe" else "unsubscribed"] += 1
+                log.debug("%s: %s; taken as done", entry.key, text)
+                if method == "subscribe":
+                    entry.resent = False
+                    if self._entries.get(entry.key) is entry:
+                        entry.acknowledged()
+                    else:
+                        entry.settled.set()
                 return entry, "resubscribed"
             if entry is not None and method == "subscribe":
                 entry.fail(
@@ -229,14 +246,16 @@ class Registry:
     def _take(self, method: str, echo: Any) -> Entry | None:
         """Remove and return the unanswered request that ``echo`` answers.
 
-        Exact canonical match first; else the most specific request whose fields are
-        all in the echo (the server may add fields this version does not know).
+        Exact canonical match first; else the request that agrees with the echo on the
+        most fields it set (``agreement``); ties go to the oldest, as the server
+        answers in order.
         """
         canonical = lenient_canonical(echo)
         if canonical is None:
             return None
         key = key_of(canonical)
         best: tuple[str, Entry] | None = None
+        best_score = -1
         for item in self._unanswered:
             item_method, entry = item
             if item_method != method:
@@ -244,13 +263,44 @@ class Registry:
             if entry.key == key:
                 best = item
                 break
-            fields = entry.canonical.items()
-            if all(canonical.get(k) == v for k, v in fields) and (
-                best is None or len(fields) > len(best[1].canonical)
-            ):
-                best = item
+            score = agreement(entry.feed, entry.canonical, canonical)
+            if score is not None and score > best_score:
+                best, best_score = item, score
         if best is None:
             return None
         self._unanswered.remove(best)
         return best[1]
+
+
+def agreement(feed: Feed, asked: dict[str, Any], echo: dict[str, Any]) -> int | None:
+    """How well an echo answers a request (both in canonical form, defaults dropped), or
+    ``None`` if it cannot be its answer.
+
+    The echo is matched by the fields the request set: each one it echoes must be equal,
+    and each required one must be echoed. A field the request set and the echo leaves
+    out was dropped by the server (a flag it names otherwise, such as spotState's
+    ``isPortfolioMargin``). A field only in the echo matches when it holds the feed's
+    default, which the canonical form has already dropped, or when this version does
+    not know it (a field the server added); a known field with another value does not.
+    The score is the number of fields set and echoed equal: the most specific wins.
+    """
+    if asked.get("type") != echo.get("type"):
+        return None
+    known = FEEDS.get(feed.type)
+    required = known.required if known is not None else ()
+    optional = known.optional if known is not None else ()
+    score = 0
+    for name, value in asked.items():
+        if name == "type":
+            continue
+        if name in echo:
+            if echo[name] != value:
+                return None
+            score += 1
+        elif name in required:
+            return None
+    for name in echo:
+        if name not in asked and (name in required or name in optional):
+            return None
+    return score
 

@@ -111,7 +111,8 @@ class Router:
             self._guard.unrecognise("unrouted", payload)
             return
         entry.heard(time.monotonic())
-        if entry.tracker is None and entry.held is None:
+        entry.latest = message  # a late joiner's first message (subscription.Entry.attach)
+        if entry.direct:  # one handle, no tracker, nothing held
             self._batch.append((entry.lane, message))
             entry.delivered += 1
         else:

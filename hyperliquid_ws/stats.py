@@ -37,6 +37,7 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "relays": link.connection.relays,  # a callback ran long and the socket changed threads
             "retry_after": link.connection.retry_after,  # seconds the last refused handshake asked to wait
             "next_attempt_in": _until(link.connection.next_attempt_at, now),  # while waiting to reconnect
+            "already_answers": dict(link.registry.already),  # idempotent server answers taken as done
         }
         for link in links
     ]
@@ -51,8 +52,8 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "duplicates_dropped": entry.tracker.duplicates if entry.tracker is not None else 0,
             "seconds_since_last_message": round(now - entry.last_message, 3) if entry.last_message else None,
             "held_for_backfill": len(entry.held) if entry.held is not None else 0,
-            "waiting_for_callbacks": len(entry.lane.queue),
-            "dropped_slow_consumer": entry.lane.dropped,
+            "waiting_for_callbacks": sum(len(h.lane.queue) for h in entry.handles),  # a lane per handle
+            "dropped_slow_consumer": sum(h.lane.dropped for h in entry.handles),
         }
         for link, entry in entries
     ]

@@ -3,6 +3,12 @@
 Several ``Subscription`` handles with the same canonical form share one ``Entry``: one
 subscribe on the wire, one callback per handle. The entry is what the router finds for
 a frame and what every connect replays.
+
+Each handle has its own lane (``dispatch.Lane``), so a late joiner's first message
+(``joiners.py``) can wait on it before the joiner is attached, and a slow callback
+holds up only itself. With one handle, no tracker and nothing held, the entry is
+*direct*: the router queues frames on that handle's lane itself, with no lock. Otherwise
+frames go through ``Entry.deliver`` under the entry's lock, which fans them out.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .dispatch import Lane
 from .errors import HyperliquidTimeoutError, SubscriptionError
 from .history import SHAPES, CandleTracker, Tracker
+from .joiners import Retained
 
 if TYPE_CHECKING:
     from .feeds import Feed, RouteKey
@@ -26,6 +33,10 @@ Callback = Callable[[Any], None]
 Submit = Callable[[Lane, Any], None]
 _CADENCE_SAMPLES = 5
 _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
+_MEMORY = 5000  # items a tracker remembers
+# Items a history feed keeps for its late joiners: the 2000 most recent, as many as the
+# largest /info history answers (protocol.md §9.2), which a snapshot does not exceed.
+_JOINER_MEMORY = 2000
 
 
 class _Owner(Protocol):
@@ -34,11 +45,16 @@ class _Owner(Protocol):
     def _link_problem(self, entry: Entry) -> str | None: ...
 
 
+class _Nobody:
+    callbacks: tuple[Callback, ...] = ()
+
+
 class Entry:
     """One server-side subscription and the callbacks of every handle sharing it.
 
-    ``callbacks`` is replaced, never mutated, so the reader thread can read it without
-    a lock. ``sent_on`` is the connection generation the subscribe was last sent on;
+    ``handles`` is replaced, never mutated, under ``lock``; ``direct``, ``lane`` and
+    ``latest`` are read by the reader thread without it (see ``attach`` for why that is
+    safe). ``sent_on`` is the connection generation the subscribe was last sent on;
     every new generation sends it again.
     """
 
@@ -49,7 +65,9 @@ class Entry:
         self.wire = wire
         self.route: RouteKey = feed.route_of(canonical)
         self.handles: tuple[Subscription, ...] = ()
-        self.callbacks: tuple[Callback, ...] = ()
+        self.lane = Lane(_Nobody(), key)  # the first handle's lane; the router's, while direct
+        self.direct = False  # one handle, no tracker, nothing held: the router queues on ``lane``
+        self.latest: Any = None  # the last frame routed here (by the router): a state joiner's
         self.sent_on = 0
         self.sent_at = 0.0  # monotonic time its last subscribe went out
         self.resent = False  # sent again after a rate-limit error; "Already subscribed" is then success
@@ -64,12 +82,16 @@ class Entry:
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
         self.held: list[Any] | None = None  # live frames held while a backfill runs
-        self.lane = Lane(self, key)  # where its messages wait for the callbacks
+        # The server answered the latest subscribe (an ack, Already subscribed, a refusal)
+        # or the entry is gone: a backfill fetches only once the feed flows again.
+        self.answered = threading.Event()
         self.tracker: Tracker | CandleTracker | None = None
+        memory = _TRADES_MEMORY if feed.type == "trades" else _MEMORY
         if feed.type == "candle":
             self.tracker = CandleTracker()
         elif feed.type in SHAPES:
-            self.tracker = Tracker(SHAPES[feed.type], _TRADES_MEMORY if feed.type == "trades" else 5000)
+            self.tracker = Tracker(SHAPES[feed.type], memory)
+        self.retained = Retained(feed, _JOINER_MEMORY)  # for late joiners
 
     def heard(self, now: float) -> None:
         """A frame for this entry arrived (reader thread): keep its cadence."""
@@ -84,6 +106,22 @@ class Entry:
     def cadence(self) -> float | None:
         """Usual seconds between frames, once there is enough history to tell."""
         return self._interval if self.received >= _CADENCE_SAMPLES else None
+
+    def hold(self) -> bool:
+        """Hold live frames for a backfill (and wait for the next subscribe's answer).
+        False if a backfill is pending already: it fetches up to when it runs."""
+        with self.lock:
+            self.answered.clear()
+            if self.held is not None:
+                return False
+            self.held = []
+            self.direct = False
+            return True
+
+    def held_messages(self) -> list[Any]:
+        """A copy of the live frames held for a backfill (any thread)."""
+        with self.lock:
+            return list(self.held or ())
 
     def deliver(self, message: Any, submit: Submit) -> None:
         """A live frame (reader thread): held during a backfill, else deduped and queued."""
@@ -106,9 +144,11 @@ class Entry:
                     log.exception("%s: dropped a %s message that could not be handled", self.key,
                                   "backfilled" if backfill else "held")
             self.held = None
+            self._refresh()
             return delivered
 
     def _admit(self, message: Any, submit: Submit, *, backfill: bool) -> bool:
+        """Dedupe ``message``, keep it for late joiners, queue it for every handle."""
         tracker = self.tracker
         if tracker is not None:
             deliver, data = tracker.admit(message["data"], backfill=backfill)
@@ -116,7 +156,14 @@ class Entry:
                 return False
             if data is not message["data"]:
                 message = {**message, "data": data}
-        submit(self.lane, message)
+            if self.retained.keeps_items:
+                self.retained.note(message)
+        for handle in self.handles:
+            if handle.given is not None:  # a joiner's first frame may reach here once more
+                again, handle.given = handle.given is message, None
+                if again:
+                    continue
+            submit(handle.lane, message)
         self.delivered += 1
         return True
 
@@ -125,19 +172,46 @@ class Entry:
         if self.acked_at_ms is None:
             self.acked_at_ms = int(time.time() * 1000)
         self.settled.set()
+        self.answered.set()
 
-    def attach(self, handle: Subscription) -> None:
-        self.handles = (*self.handles, handle)
-        self.callbacks = tuple(h.callback for h in self.handles)
+    def attach(self, handle: Subscription, give: Submit | None = None) -> None:
+        """Add a handle. A late joiner first gets what a fresh subscribe would bring
+        (``joiners.py``), queued on its own lane with ``give`` before it is attached, so
+        it comes before any later message. Any thread; the caller holds the registry lock.
+
+        Why the router needs no lock: it stores ``latest`` and then reads ``direct``;
+        this clears ``direct`` and then reads ``latest``. A frame the router stored too
+        late to be read here finds ``direct`` cleared and waits for the lock, then
+        reaches the joiner after its first message; one stored in time is that first
+        message, and reaches the joiner once (``given``) whichever path it then takes.
+        """
+        with self.lock:
+            if self.handles:
+                self.direct = False
+                first = self.retained.first_message(self.latest)
+                if first is not None and give is not None:
+                    give(handle.lane, first)
+                    handle.given = first if first is self.latest else None
+            self.handles = (*self.handles, handle)
+            self._refresh()
 
     def detach(self, handle: Subscription) -> None:
-        self.handles = tuple(h for h in self.handles if h is not handle)
-        self.callbacks = tuple(h.callback for h in self.handles)
+        with self.lock:
+            self.handles = tuple(h for h in self.handles if h is not handle)
+            self._refresh()
+
+    def _refresh(self) -> None:
+        """Recompute the router's fast path (the caller holds the lock). ``lane`` is set
+        before ``direct``: the router reads them in the other order."""
+        if self.handles:
+            self.lane = self.handles[0].lane
+        self.direct = len(self.handles) == 1 and self.tracker is None and self.held is None
 
     def fail(self, error: SubscriptionError) -> None:
         self.error = error
         self.active = False
         self.settled.set()
+        self.answered.set()
 
     def __repr__(self) -> str:
         return f"<Entry {self.key} listeners={len(self.handles)} active={self.active}>"
@@ -153,7 +227,20 @@ class Subscription:
         self._owner = owner
         self._entry = entry
         self.callback = callback
-        self.closed = False
+        self.callbacks: tuple[Callback, ...] = (callback,)  # what its lane calls; () once closed
+        self._closed = False
+        self.lane = Lane(self, entry.key)  # its messages, waiting for its callback
+        self.given: Any = None  # the frame it got on joining, until the fan-out has passed it
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @closed.setter
+    def closed(self, value: bool) -> None:
+        self._closed = value
+        if value:
+            self.callbacks = ()  # messages still on its lane are not delivered
 
     @property
     def subscription(self) -> dict[str, Any]:

@@ -173,3 +173,15 @@ def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(closed_port, after):
         process.kill()
     assert process.returncode == INTERRUPTED, err
     assert "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("values", "channel", "check"), [
+    (["trades", "@107"], "trades", lambda data: data[0]["coin"] == "@107"),  # HYPE/USDC, as on mainnet
+    (["l2Book", "xyz:XYZ100"], "l2Book", lambda data: data["coin"] == "xyz:XYZ100"),  # a HIP-3 dex's perp
+    (["allMids", "dex=xyz"], "allMids", lambda data: data["dex"] == "xyz" and "xyz:XYZ100" in data["mids"]),
+], ids=["spot-id", "hip3-coin", "dex-mids"])
+def test_demo_streams_mainnet_names(values, channel, check):
+    out = io.StringIO()
+    assert main(["demo", *values, "--count", "1"], out=out) == 0
+    message = json.loads(out.getvalue())
+    assert message["channel"] == channel and check(message["data"])

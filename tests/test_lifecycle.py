@@ -16,6 +16,7 @@ from hyperliquid_ws import CallbackError, HyperliquidWS
 from .conftest import Collector, client_threads, wait_until
 
 
+@pytest.mark.hyperliquid_server(trades_replay=0)  # the test scripts every trades frame
 def test_a_raising_callback_is_isolated(server, make_client):
     errors = Collector()
     client = make_client(on_error=errors)

@@ -109,7 +109,7 @@ def test_the_server_never_has_to_refuse_when_limits_match(make_client):
         for sub in subs:
             sub.wait()
         with pytest.raises(LimitError):
-            client.subscribe({"type": "trades", "coin": "HYPE"}, Collector())
+            client.subscribe({"type": "trades", "coin": "ATOM"}, Collector())
         with pytest.raises(LimitError):
             client.subscribe({"type": "userFills", "user": USERS[2]}, Collector())
         assert not errors.messages

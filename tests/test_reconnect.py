@@ -128,7 +128,7 @@ def test_changes_made_while_disconnected_are_honoured(server, make_client):
 
 def test_a_drop_during_the_resubscribe_replay(make_client):
     feeds = [{"type": "candle", "coin": coin, "interval": interval}
-             for coin in ("BTC", "ETH", "SOL", "HYPE") for interval in ("1m", "5m", "15m", "1h", "4h")]
+             for coin in ("BTC", "ETH", "SOL", "ATOM") for interval in ("1m", "5m", "15m", "1h", "4h")]
     # 20 feeds against a budget of 10 a second: the replay takes two windows
     errors = Collector()
     with LocalServer(tick_interval=None, max_messages_per_minute=12, rate_window=1.0) as server:
@@ -182,7 +182,7 @@ def test_subscribes_the_server_drops_over_its_budget_are_sent_again(make_client)
     """Another process on the same IP spent the budget: the server drops some of our
     subscribes with only 'Cannot send more than … messages per minute.'"""
     errors = Collector()
-    coins = ["BTC", "ETH", "SOL", "HYPE"]
+    coins = ["BTC", "ETH", "SOL", "ATOM"]
     feeds = [{"type": kind, "coin": coin} for kind in ("trades", "bbo") for coin in coins]
     with LocalServer(tick_interval=None, max_messages_per_minute=5, rate_window=1.0) as server:
         client = make_client(base_url=server.base_url, on_error=errors)

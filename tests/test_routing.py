@@ -83,6 +83,7 @@ def test_every_other_feed_delivers_its_frames(server, client, subscription):
     wait_until(lambda: frame in got.messages, what=f"{subscription} frame")
 
 
+@pytest.mark.hyperliquid_server(trades_replay=0)  # the test scripts every trades frame
 def test_callbacks_get_the_frame_exactly_as_the_server_sent_it(server, client):
     got = Collector()
     client.subscribe({"type": "trades", "coin": "SOL"}, got).wait()
@@ -105,6 +106,7 @@ def test_user_events_arrive_on_channel_user_and_spot_contexts_on_their_own_chann
     assert frame["channel"] == "activeSpotAssetCtx"
 
 
+@pytest.mark.hyperliquid_server(trades_replay=0)  # the test scripts every trades frame
 def test_frames_for_feeds_the_client_does_not_hold_are_dropped(server, client):
     got = Collector()
     client.subscribe({"type": "trades", "coin": "BTC"}, got).wait()

@@ -77,7 +77,7 @@ def test_l2book_ack_is_normalised_and_followed_by_the_book(client: RawClient) ->
                                                          "bogus": 1}})
     assert client.recv_text() == (
         '{"channel":"subscriptionResponse","data":{"method":"subscribe","subscription":'
-        '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":null}}}')
+        '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":null,"fast":false}}}')
     book = client.recv()
     assert book["channel"] == "l2Book"
     bids, asks = book["data"]["levels"]
@@ -111,7 +111,7 @@ def test_candle_and_user_fills_echo_in_server_form(server: LocalServer, client: 
     ({"type": "userFills", "user": "0x123"}, '{"type":"userFills","user":"0x123",'
                                              '"aggregateByTime":false}'),
     ({"type": "l2Book", "coin": "BTC", "mantissa": 2},
-     '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":2}'),
+     '{"type":"l2Book","coin":"BTC","nSigFigs":null,"mantissa":2,"fast":false}'),
     ({"type": "activeAssetData", "user": "0x" + "a" * 40, "coin": "PURR/USDC"},
      '{"type":"activeAssetData","user":"0x' + "a" * 40 + '","coin":"PURR/USDC"}'),
 ])
@@ -206,6 +206,9 @@ def test_active_asset_ctx_channel_depends_on_spot(client: RawClient) -> None:
 
 def test_trades_and_candles_stream_after_advance(server: LocalServer, client: RawClient) -> None:
     client.subscribe({"type": "trades", "coin": "BTC"})
+    replay = client.recv()  # live replays the latest trades right after the ack
+    assert replay["channel"] == "trades" and replay["data"]
+    assert all(t["coin"] == "BTC" for t in replay["data"])
     client.subscribe({"type": "candle", "coin": "BTC", "interval": "1h"})
     assert client.barrier() == []
     candles: list[dict[str, Any]] = []
@@ -267,7 +270,9 @@ def test_limits_are_enforced_per_server() -> None:
         assert second.subscribe({"type": "userEvents", "user": users[1]}) == {
             "channel": "error", "data": "Cannot track more than 1 total users."}
         second.subscribe({"type": "trades", "coin": "BTC"})
+        assert second.recv()["channel"] == "trades"  # the replay that follows the ack
         first.subscribe({"type": "trades", "coin": "ETH"})
+        assert first.recv()["channel"] == "trades"
         assert second.subscribe({"type": "trades", "coin": "SOL"}) == {
             "channel": "error", "data": "Cannot subscribe to more than 3 channels."}
         replies = []
@@ -310,6 +315,7 @@ def test_same_seed_same_market() -> None:
 def test_emit_makes_fresh_events_that_http_info_knows(server: LocalServer,
                                                       client: RawClient) -> None:
     client.subscribe({"type": "trades", "coin": "SOL"})
+    assert client.recv()["channel"] == "trades"  # the replay that follows the ack
     user = server.market.users[0]
     client.subscribe({"type": "userEvents", "user": user})
     first = server.emit({"type": "trades", "coin": "SOL"})

@@ -11,6 +11,9 @@ from hyperliquid_ws import SlowConsumerError
 
 from .conftest import DEADLINE, Collector, wait_until
 
+# These tests script every trades frame themselves: the replay after a trades ack would be noise.
+pytestmark = pytest.mark.hyperliquid_server(trades_replay=0)
+
 SLOW = {"type": "trades", "coin": "BTC"}
 FAST = {"type": "trades", "coin": "ETH"}
 

@@ -9,6 +9,9 @@ import pytest
 
 from .conftest import Collector, wait_until
 
+# These tests script every trades frame themselves: the replay after a trades ack would be noise.
+pytestmark = pytest.mark.hyperliquid_server(trades_replay=0)
+
 TRADES = {"type": "trades", "coin": "BTC"}
 
 

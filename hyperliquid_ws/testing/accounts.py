@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from hyperliquid_ws.testing.assets import (
-    PERPS,
+    ASSETS_BY_COIN,
     SPOTS,
     TOKENS,
     Asset,
     decimal_text,
+    dex_perps,
     px_text,
     sz_text,
     usd_text,
@@ -148,7 +149,7 @@ class Account:
         position.funding_since_open -= usdc
         entry = {"time": time_ms, "coin": asset.coin, "usdc": usd_text(usdc),
                  "szi": sz_text(asset, position.szi), "fundingRate": decimal_text(rate, 10),
-                 "nSamples": None}
+                 "nSamples": 1}
         self.fundings.append({"time": time_ms, "hash": entry_hash,
                               "delta": {"type": "funding", **{k: v for k, v in entry.items()
                                                               if k != "time"}}})
@@ -165,11 +166,12 @@ class Account:
         return entry
 
     # --------------------------------------------------------------- states
-    def clearinghouse_state(self, marks: dict[str, float], time_ms: int) -> dict[str, Any]:
-        """ClearinghouseState (§8.5) valued at ``marks``."""
+    def clearinghouse_state(self, marks: dict[str, float], time_ms: int, dex: str = "") -> dict[str, Any]:
+        """ClearinghouseState (§8.5) of one perp dex, valued at ``marks``. The account's
+        USDC sits on the first dex; a HIP-3 dex holds only what its positions hold."""
         asset_positions: list[dict[str, Any]] = []
         total_ntl = margin_used = unrealized = 0.0
-        for asset in PERPS:
+        for asset in dex_perps(dex):
             position = self.positions.get(asset.coin)
             if position is None or position.szi == 0:
                 continue
@@ -193,9 +195,10 @@ class Account:
                                "sinceOpen": usd_text(position.funding_since_open),
                                "sinceChange": usd_text(position.funding_since_open)},
             }})
-        account_value = self.usdc + unrealized
+        cash = self.usdc if dex == "" else 0.0
+        account_value = cash + unrealized
         summary = {"accountValue": usd_text(account_value), "totalNtlPos": usd_text(total_ntl),
-                   "totalRawUsd": usd_text(self.usdc), "totalMarginUsed": usd_text(margin_used)}
+                   "totalRawUsd": usd_text(cash), "totalMarginUsed": usd_text(margin_used)}
         return {
             "marginSummary": summary, "crossMarginSummary": dict(summary),
             "crossMaintenanceMarginUsed": usd_text(margin_used / 2),
@@ -203,14 +206,16 @@ class Account:
             "assetPositions": asset_positions, "time": time_ms,
         }
 
-    def frontend_open_orders(self) -> list[dict[str, Any]]:
-        """Open orders, newest first, as FrontendOpenOrder (§8.4)."""
-        return [dict(order) for order in reversed(list(self.open_orders.values()))]
+    def frontend_open_orders(self, dex: str = "") -> list[dict[str, Any]]:
+        """Open orders on one perp dex, newest first, as FrontendOpenOrder (§8.4); spot
+        orders come with the first dex."""
+        return [dict(order) for order in reversed(list(self.open_orders.values()))
+                if ASSETS_BY_COIN[order["coin"]].dex == dex]
 
-    def brief_open_orders(self) -> list[dict[str, Any]]:
+    def brief_open_orders(self, dex: str = "") -> list[dict[str, Any]]:
         """Open orders in the short shape of the ``openOrders`` info answer."""
         return [{key: order[key] for key in ("coin", "limitPx", "oid", "side", "sz", "timestamp")}
-                for order in self.frontend_open_orders()]
+                for order in self.frontend_open_orders(dex)]
 
     def spot_state(self, mids: dict[str, float]) -> dict[str, Any]:
         """The ``spotClearinghouseState`` answer: one balance per held token."""
@@ -225,10 +230,12 @@ class Account:
                              "total": decimal_text(total, token.sz_decimals or 8),
                              "hold": "0.0",
                              "entryNtl": usd_text(total * entry_px if token.index else 0.0)})
-        return {"balances": balances}
+        usdc = self.spot_balances.get(0, 0.0)
+        return {"balances": balances, "tokenToAvailableAfterMaintenance": [[0, decimal_text(usdc, 8)]]}
 
-    def twap_states(self) -> list[list[Any]]:
-        return [[twap_id, dict(state)] for twap_id, state in self.active_twaps.items()]
+    def twap_states(self, dex: str = "") -> list[list[Any]]:
+        return [[twap_id, dict(state)] for twap_id, state in self.active_twaps.items()
+                if ASSETS_BY_COIN[state["coin"]].dex == dex]
 
     def active_asset_data(self, asset: Asset, marks: dict[str, float]) -> dict[str, Any]:
         """The ``activeAssetData`` payload for one perp."""

@@ -1,7 +1,9 @@
 """Answers to exchange actions (``POST /exchange`` bodies and WebSocket ``post`` actions).
 
-Signatures are checked for shape only. Orders are answered from the current book but do
-not change the scripted accounts. Runs on the server loop thread, which owns the market.
+Signatures are checked for shape only (no signer is recovered). Orders are checked as the
+exchange checks them (``order_rules``) and answered from the current book; a resting one
+can then be cancelled, once. They do not change the scripted accounts. Runs on the server
+loop thread, which owns the market.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 from hyperliquid_ws.testing.assets import ASSETS_BY_ID, Asset, px_text, sz_text
 from hyperliquid_ws.testing.info import InfoRequestError
 from hyperliquid_ws.testing.market import Market
+from hyperliquid_ws.testing.order_rules import decimal_of, missing_order_error, order_error, size_error
 
 _DEFAULT_OK: dict[str, Any] = {"status": "ok", "response": {"type": "default"}}
 _DEFAULT_ACTIONS = frozenset({
@@ -61,28 +64,23 @@ def _asset(number: object) -> Asset:
     return asset
 
 
-def _decimal(text: object, what: str) -> float:
-    try:
-        value = float(text) if isinstance(text, str) else -1.0
-    except ValueError:
-        value = -1.0
-    if value <= 0:
-        raise ActionRefused(f"Order has invalid {what}.")
-    return value
-
-
 def _order_status(market: Market, order: object) -> dict[str, Any]:
     """The status of one wire order: resting, filled, or refused."""
     if not isinstance(order, dict) or not isinstance(order.get("b"), bool):
         raise InfoRequestError()
     asset = _asset(order.get("a"))
-    px, sz = _decimal(order.get("p"), "price"), _decimal(order.get("s"), "size")
     order_type = order.get("t")
     if not isinstance(order_type, dict) or not ({"limit", "trigger"} & set(order_type)):
         raise InfoRequestError()
+    wire_px, wire_sz = decimal_of(order.get("p")), decimal_of(order.get("s"))
+    refusal = order_error(asset, wire_px, wire_sz)
+    if refusal is not None or wire_px is None or wire_sz is None:
+        return {"error": refusal}
+    px, sz = float(wire_px), float(wire_sz)
     oid = market.new_oid()
-    cloid = order.get("c")
+    cloid = order.get("c") if isinstance(order.get("c"), str) else None
     if "trigger" in order_type:
+        market.resting.add(oid, asset, cloid)
         return {"resting": {"oid": oid}}
     tif = order_type["limit"].get("tif") if isinstance(order_type["limit"], dict) else None
     if tif not in ("Gtc", "Ioc", "Alo", "FrontendMarket"):
@@ -99,8 +97,9 @@ def _order_status(market: Market, order: object) -> dict[str, Any]:
         return {"error": f"Order could not immediately match against any resting orders. "
                          f"asset={asset.asset_id}"}
     resting: dict[str, Any] = {"oid": oid}
-    if isinstance(cloid, str):
+    if cloid is not None:
         resting["cloid"] = cloid
+    market.resting.add(oid, asset, cloid)
     return {"resting": resting}
 
 
@@ -113,24 +112,29 @@ def _orders(market: Market, action: dict[str, Any], key: str, kind: str) -> dict
     return {"status": "ok", "response": {"type": kind, "data": {"statuses": statuses}}}
 
 
-def _cancels(action: dict[str, Any], asset_key: str, id_key: str) -> dict[str, Any]:
+def _cancels(market: Market, action: dict[str, Any], asset_key: str, id_key: str) -> dict[str, Any]:
+    """Cancel resting orders by oid (``o``) or cloid; one status per cancel, in order."""
     cancels = action.get("cancels")
     if not isinstance(cancels, list) or not cancels:
         raise InfoRequestError()
+    statuses: list[Any] = []
     for cancel in cancels:
         if not isinstance(cancel, dict) or id_key not in cancel:
             raise InfoRequestError()
-        _asset(cancel.get(asset_key))
-    return {"status": "ok", "response": {"type": "cancel",
-                                         "data": {"statuses": ["success"] * len(cancels)}}}
+        asset = _asset(cancel.get(asset_key))
+        found = market.resting.cancel(asset, **{"oid" if id_key == "o" else "cloid": cancel[id_key]})
+        statuses.append("success" if found else {"error": missing_order_error(asset)})
+    return {"status": "ok", "response": {"type": "cancel", "data": {"statuses": statuses}}}
 
 
 def _twap_order(market: Market, action: dict[str, Any]) -> dict[str, Any]:
     twap = action.get("twap")
     if not isinstance(twap, dict):
         raise InfoRequestError()
-    _asset(twap.get("a"))
-    _decimal(twap.get("s"), "size")
+    asset = _asset(twap.get("a"))
+    refusal = size_error(asset, decimal_of(twap.get("s")))
+    if refusal is not None:
+        raise ActionRefused(refusal)
     return {"status": "ok", "response": {"type": "twapOrder", "data": {
         "status": {"running": {"twapId": market.new_twap_id()}}}}}
 
@@ -138,8 +142,8 @@ def _twap_order(market: Market, action: dict[str, Any]) -> dict[str, Any]:
 _HANDLERS: dict[str, Callable[[Market, dict[str, Any]], dict[str, Any]]] = {
     "order": lambda market, action: _orders(market, action, "orders", "order"),
     "batchModify": lambda market, action: _orders(market, action, "modifies", "batchModify"),
-    "cancel": lambda market, action: _cancels(action, "a", "o"),
-    "cancelByCloid": lambda market, action: _cancels(action, "asset", "cloid"),
+    "cancel": lambda market, action: _cancels(market, action, "a", "o"),
+    "cancelByCloid": lambda market, action: _cancels(market, action, "asset", "cloid"),
     "twapOrder": _twap_order,
     "twapCancel": lambda market, action: {
         "status": "ok", "response": {"type": "twapCancel", "data": {"status": "success"}}},

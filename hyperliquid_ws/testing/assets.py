@@ -1,4 +1,5 @@
-"""The fixed catalogue of assets the local market trades, and how its numbers are written.
+"""The fixed catalogue of assets the local market trades (mainnet names and ids), and how
+its numbers are written. ``meta`` builds the info answers that describe it.
 
 Everything here is immutable module data or a pure function, so any thread may use it.
 """
@@ -7,15 +8,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 SPOT_ASSET_OFFSET = 10000
-"""Order actions address spot pair ``i`` as asset ``10000 + i``."""
+"""Order actions address spot pair ``@i`` as asset ``10000 + i``."""
+BUILDER_DEX_OFFSET = 100000
+"""A HIP-3 dex's perp ``i`` is asset ``100000 + 10000 * dex_index + i`` (dex_index >= 1)."""
 
 
 @dataclass(frozen=True)
 class Asset:
-    """One tradable coin: a perp (``"BTC"``) or a spot pair (``"PURR/USDC"``, ``"@1"``)."""
+    """One tradable coin: a perp (``"BTC"``, ``"xyz:XYZ100"``) or a spot pair (``"PURR/USDC"``, ``"@107"``).
+
+    ``index`` is its place in its dex's ``meta.universe`` (perps) or its spot pair index
+    (the ``N`` of ``@N``): the same numbers as on mainnet.
+    """
 
     coin: str
     is_spot: bool
@@ -27,6 +33,7 @@ class Asset:
     max_leverage: int = 0
     base_token: int = 0
     quote_token: int = 0
+    dex: str = ""
 
     @property
     def tick(self) -> float:
@@ -35,7 +42,11 @@ class Asset:
     @property
     def asset_id(self) -> int:
         """The number an order action uses for this coin (field ``a``)."""
-        return SPOT_ASSET_OFFSET + self.index if self.is_spot else self.index
+        if self.is_spot:
+            return SPOT_ASSET_OFFSET + self.index
+        if self.dex:
+            return BUILDER_DEX_OFFSET + 10000 * PERP_DEXES.index(self.dex) + self.index
+        return self.index
 
 
 @dataclass(frozen=True)
@@ -47,29 +58,57 @@ class Token:
     token_id: str
 
 
+@dataclass(frozen=True)
+class Delisted:
+    """A ``meta.universe`` entry the market does not trade (it keeps later indexes real)."""
+
+    coin: str
+    index: int
+    sz_decimals: int
+    max_leverage: int
+
+
+PERP_DEXES: tuple[str, ...] = ("", "xyz")
+"""Perp dexes in ``perpDexs`` order: the first (default) one, named ``""``, and one HIP-3 dex."""
+
 PERPS: tuple[Asset, ...] = (
     Asset("BTC", False, 0, 5, 0, 65000.0, 0.0008, max_leverage=40),
     Asset("ETH", False, 1, 4, 1, 3500.0, 0.0010, max_leverage=25),
-    Asset("SOL", False, 2, 2, 2, 150.0, 0.0015, max_leverage=20),
-    Asset("HYPE", False, 3, 2, 3, 35.0, 0.0020, max_leverage=10),
+    Asset("ATOM", False, 2, 2, 4, 4.5, 0.0015, max_leverage=5),
+    Asset("DYDX", False, 4, 1, 5, 0.6, 0.0020, max_leverage=5),
+    Asset("SOL", False, 5, 2, 2, 150.0, 0.0015, max_leverage=20),
+    Asset("xyz:XYZ100", False, 0, 4, 0, 25000.0, 0.0008, max_leverage=25, dex="xyz"),
+    Asset("xyz:NVDA", False, 1, 3, 2, 180.0, 0.0010, max_leverage=10, dex="xyz"),
 )
+"""Every traded perp of every dex, at its mainnet index (SOL is 5 on mainnet, too)."""
+
+DELISTED: tuple[Delisted, ...] = (Delisted("MATIC", 3, 1, 20),)
 
 TOKENS: tuple[Token, ...] = (
     Token("USDC", 0, 8, 8, "0x6d1e7cde53ba9467b783cb7c530ce054"),
     Token("PURR", 1, 0, 5, "0xc1fb593aeffbeb02f85e0308e9956a90"),
-    Token("HYPE", 2, 2, 8, "0x0d01dc56dcaaca66ad901c959b4011ec"),
+    Token("HYPE", 150, 2, 8, "0x0d01dc56dcaaca66ad901c959b4011ec"),
 )
 
 SPOTS: tuple[Asset, ...] = (
     Asset("PURR/USDC", True, 0, 0, 5, 0.2, 0.0020, base_token=1, quote_token=0),
-    Asset("@1", True, 1, 2, 3, 35.0, 0.0020, base_token=2, quote_token=0),
+    Asset("@107", True, 107, 2, 3, 35.0, 0.0020, base_token=150, quote_token=0),
 )
+"""Spot pairs with their mainnet names: PURR/USDC is ``@0``, HYPE/USDC is ``@107``."""
 
 ALL_ASSETS: tuple[Asset, ...] = PERPS + SPOTS
 ASSETS_BY_COIN: dict[str, Asset] = {asset.coin: asset for asset in ALL_ASSETS}
 ASSETS_BY_ID: dict[int, Asset] = {asset.asset_id: asset for asset in ALL_ASSETS}
-PERP_DEXES: tuple[str, ...] = ("",)
-"""Only the first (default) perp dex exists; its name is the empty string."""
+
+
+def dex_perps(dex: str) -> tuple[Asset, ...]:
+    """The traded perps of one dex, in universe order."""
+    return tuple(asset for asset in PERPS if asset.dex == dex)
+
+
+def mid_coins(dex: str) -> tuple[Asset, ...]:
+    """The coins in an ``allMids`` map: a dex's perps; spot pairs come with the first dex."""
+    return dex_perps(dex) + (SPOTS if dex == "" else ())
 
 
 def find_asset(coin: object) -> Asset | None:
@@ -112,57 +151,3 @@ def significant_step(px: float, n_sig_figs: int, mantissa: int | None) -> float:
     digits = math.floor(math.log10(px)) + 1 if px > 0 else 1
     step = float(10.0 ** (digits - n_sig_figs))
     return step * mantissa if mantissa is not None else step
-
-
-def perp_meta() -> dict[str, Any]:
-    """The ``meta`` info answer for the default perp dex."""
-    return {
-        "universe": [
-            {
-                "szDecimals": asset.sz_decimals,
-                "name": asset.coin,
-                "maxLeverage": asset.max_leverage,
-                "marginTableId": asset.max_leverage,
-            }
-            for asset in PERPS
-        ],
-        "marginTables": [
-            [asset.max_leverage, {"description": "", "marginTiers": [
-                {"lowerBound": "0.0", "maxLeverage": asset.max_leverage}]}]
-            for asset in PERPS
-        ],
-        "collateralToken": 0,
-    }
-
-
-def spot_meta() -> dict[str, Any]:
-    """The ``spotMeta`` info answer."""
-    return {
-        "universe": [
-            {
-                "tokens": [asset.base_token, asset.quote_token],
-                "name": asset.coin,
-                "index": asset.index,
-                "isCanonical": asset.coin == "PURR/USDC",
-            }
-            for asset in SPOTS
-        ],
-        "tokens": [
-            {
-                "name": token.name,
-                "szDecimals": token.sz_decimals,
-                "weiDecimals": token.wei_decimals,
-                "index": token.index,
-                "tokenId": token.token_id,
-                "isCanonical": token.index < 2,
-                "evmContract": None,
-                "fullName": None,
-            }
-            for token in TOKENS
-        ],
-    }
-
-
-def perp_dexs() -> list[dict[str, Any] | None]:
-    """The ``perpDexs`` info answer: the default dex is listed as ``null``."""
-    return [None]

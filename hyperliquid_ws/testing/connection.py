@@ -65,6 +65,7 @@ class Hub:
     def __init__(self, on_change: Callable[[], None]) -> None:
         self.connections: dict[int, Connection] = {}
         self.silenced = False
+        self.stalled: set[str] = set()  # subscription keys whose frames are not pushed
         self._on_change = on_change
         self._next_id = 1
         self._background: set[asyncio.Task[Any]] = set()
@@ -122,6 +123,8 @@ class Hub:
     async def publish(self, normalised: dict[str, Any], data: Any) -> int:
         """Send ``data`` on the subscription's channel to every connection holding it."""
         key = subscription_key(normalised)
+        if key in self.stalled:
+            return 0
         message = frame(channel_of(normalised), data)
         sent = 0
         for conn in list(self.connections.values()):

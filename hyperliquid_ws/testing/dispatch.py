@@ -115,6 +115,7 @@ class Dispatcher:
             await self._error(conn, too_many_users_text(self.limits.max_users))
             return
         conn.subscriptions[key] = normalised
+        self.hub.stalled.discard(key)  # a fresh subscription gets the feed going again
         self.hub.changed()
         await self.hub.send(conn, ack_frame("subscribe", normalised))
         data = feeds.initial_data(normalised, self.market)

@@ -21,6 +21,10 @@ class AccountEvents:
     twap_slice_fills: list[dict[str, Any]] = field(default_factory=list)
     twap_history: list[dict[str, Any]] = field(default_factory=list)
     notifications: list[str] = field(default_factory=list)
+    liquidations: list[dict[str, Any]] = field(default_factory=list)
+    """userEvents ``liquidation`` payloads (snake_case keys, as live)."""
+    non_user_cancels: list[dict[str, Any]] = field(default_factory=list)
+    """``{"coin", "oid"}`` of orders the exchange cancelled (userEvents ``nonUserCancel``)."""
 
 
 @dataclass
@@ -31,4 +35,7 @@ class Tick:
     trades: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     candles: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     accounts: dict[str, AccountEvents] = field(default_factory=dict)
-    changed_marks: dict[str, str] = field(default_factory=dict)
+    outcome_updates: list[dict[str, Any]] = field(default_factory=list)
+    """outcomeMetaUpdates items (``{"outcomeSettled": n}``, ...), a bare list as live sends."""
+    changed_fast: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    """Per coin, the ``fastAssetCtxs`` fields (``markPx``, ``midPx``) that changed."""

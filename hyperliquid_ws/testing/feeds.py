@@ -2,7 +2,8 @@
 
 Three moments: right after the ack (``initial_data``), after each market tick
 (``tick_data``), and on demand for ``LocalServer.emit`` (``sample_data``). All run on
-the server loop thread, which owns the market.
+the server loop thread, which owns the market. Shapes follow the live server's
+(protocol.md §7, §10b; checked against captured frames by ``tests/test_conformance.py``).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import zlib
 from typing import Any
 
 from hyperliquid_ws.testing.accounts import Account
-from hyperliquid_ws.testing.assets import ASSETS_BY_COIN, perp_meta, usd_text
+from hyperliquid_ws.testing.assets import ASSETS_BY_COIN, PERP_DEXES, usd_text
 from hyperliquid_ws.testing.events import AccountEvents, Tick
 from hyperliquid_ws.testing.market import Market
+from hyperliquid_ws.testing.meta import perp_meta
 from hyperliquid_ws.testing.replies import compact_json
 from hyperliquid_ws.testing.subscriptions import EVENT_FEEDS, SNAPSHOT_FEEDS
 
@@ -44,6 +46,9 @@ def initial_data(sub: dict[str, Any], market: Market) -> Any | None:
     if kind in SNAPSHOT_FEEDS:
         items = _history(kind, market.account(sub["user"]))[-SNAPSHOT_ITEMS:]
         return {"isSnapshot": True, "user": sub["user"], _HISTORY_KEYS[kind]: items}
+    if kind == "trades":  # live replays the latest trades right after the ack (how many: unconfirmed)
+        recent = list(market.trades[sub["coin"]])[-market.trades_replay:] if market.trades_replay else []
+        return recent or None
     if kind in EVENT_FEEDS:
         return None
     return state_data(sub, market)
@@ -59,9 +64,9 @@ def tick_data(sub: dict[str, Any], market: Market, tick: Tick) -> list[Any]:
         candle = tick.candles.get((sub["coin"], sub["interval"]))
         return [candle] if candle is not None else []
     if kind == "fastAssetCtxs":
-        return [_deflated(_fast_ctxs(tick.changed_marks))] if tick.changed_marks else []
+        return [_deflated(tick.changed_fast)] if tick.changed_fast else []
     if kind == "outcomeMetaUpdates":
-        return []
+        return [tick.outcome_updates] if tick.outcome_updates else []
     if kind in SNAPSHOT_FEEDS or kind in ("orderUpdates", "userEvents", "notification"):
         events = tick.accounts.get(sub["user"])
         return _account_event_data(kind, sub["user"], events) if events is not None else []
@@ -101,7 +106,9 @@ def state_data(sub: dict[str, Any], market: Market) -> Any:
     """The full current state of a state feed."""
     kind = sub["type"]
     if kind == "allMids":
-        return {"mids": market.all_mids()}
+        dex = sub.get("dex", "")
+        mids = {"mids": market.all_mids(dex)}
+        return {"dex": dex, **mids} if dex else mids
     if kind == "l2Book":
         fast = sub.get("fast") is True
         book = market.l2_book(sub["coin"], n_sig_figs=sub.get("nSigFigs"),
@@ -115,13 +122,13 @@ def state_data(sub: dict[str, Any], market: Market) -> Any:
         asset = ASSETS_BY_COIN[sub["coin"]]
         return {"coin": asset.coin, "ctx": market.asset_ctx(asset)}
     if kind == "assetCtxs":
-        return {"dex": sub.get("dex", ""), "ctxs": market.perp_ctxs()}
+        return {"dex": sub.get("dex", ""), "ctxs": market.perp_ctxs(sub.get("dex", ""))}
     if kind == "allDexsAssetCtxs":
-        return {"ctxs": [["", market.perp_ctxs()]]}
+        return {"ctxs": [[dex, market.perp_ctxs(dex)] for dex in PERP_DEXES]}
     if kind == "spotAssetCtxs":
         return market.spot_ctxs()
     if kind == "fastAssetCtxs":
-        return _deflated(_fast_ctxs(market.all_mids()))
+        return _deflated(market.fast_ctxs())
     return _user_state_data(sub, market)
 
 
@@ -131,26 +138,28 @@ def _user_state_data(sub: dict[str, Any], market: Market) -> Any:
     account = market.account(user)
     dex = sub.get("dex", "")
     if kind == "clearinghouseState":
-        state = account.clearinghouse_state(market.marks(), market.now_ms())
+        state = account.clearinghouse_state(market.marks(), market.now_ms(), dex)
         return {"dex": dex, "user": user, "clearinghouseState": state}
     if kind == "openOrders":
-        return {"dex": dex, "user": user, "orders": account.frontend_open_orders()}
+        return {"dex": dex, "user": user, "orders": account.frontend_open_orders(dex)}
     if kind == "twapStates":
-        return {"dex": dex, "user": user, "states": account.twap_states()}
+        return {"dex": dex, "user": user, "states": account.twap_states(dex)}
     if kind == "activeAssetData":
         return account.active_asset_data(ASSETS_BY_COIN[sub["coin"]], market.marks())
     if kind == "spotState":
         return {"user": user, "spotState": account.spot_state(market.marks())}
     if kind == "allDexsClearinghouseState":
-        state = account.clearinghouse_state(market.marks(), market.now_ms())
-        return {"user": user, "clearinghouseStates": [["", state]]}
+        states = [[name, account.clearinghouse_state(market.marks(), market.now_ms(), name)]
+                  for name in PERP_DEXES]
+        return {"user": user, "clearinghouseStates": states}
     if kind == "webData2":
         return web_data2(market, account)
-    if kind == "webData3":
+    if kind == "webData3":  # live leaves leadingVaults out when there are none
         return {"userState": {"agentAddress": None, "agentValidUntil": None,
-                              "serverTime": market.now_ms(), "cumLedger": _cum_ledger(account),
-                              "isVault": False, "user": user},
-                "perpDexStates": [{"totalVaultEquity": "0.0", "leadingVaults": []}]}
+                              "cumLedger": _cum_ledger(account), "serverTime": market.now_ms(),
+                              "isVault": False, "user": user, "dexAbstractionEnabled": False,
+                              "abstraction": "disabled"},
+                "perpDexStates": [{"totalVaultEquity": "0.0"} for _ in PERP_DEXES]}
     raise ValueError(f"no state for subscription type {kind}")
 
 
@@ -218,8 +227,13 @@ def _account_event_data(kind: str, user: str, events: AccountEvents) -> list[Any
         return [events.order_updates] if events.order_updates else []
     if kind == "notification":
         return [{"notification": text} for text in events.notifications]
-    if kind == "userEvents":
+    if kind == "userEvents":  # one key per frame, on channel "user"
         found: list[Any] = [{"fills": events.fills}] if events.fills else []
+        if events.twap_slice_fills:
+            found.append({"twapSliceFills": events.twap_slice_fills})
+        if events.non_user_cancels:
+            found.append({"nonUserCancel": events.non_user_cancels})
+        found += [{"liquidation": liquidation} for liquidation in events.liquidations]
         return found + [{"funding": funding} for funding in events.fundings]
     items: list[Any] = {
         "userFills": events.fills,
@@ -230,10 +244,6 @@ def _account_event_data(kind: str, user: str, events: AccountEvents) -> list[Any
         "userHistoricalOrders": events.historical_orders,
     }[kind]
     return [{"user": user, _HISTORY_KEYS[kind]: items}] if items else []
-
-
-def _fast_ctxs(marks: dict[str, str]) -> dict[str, dict[str, str]]:
-    return {coin: {"markPx": px} for coin, px in marks.items()}
 
 
 def _deflated(value: Any) -> str:

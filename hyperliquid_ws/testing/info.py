@@ -10,17 +10,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hyperliquid_ws.testing.assets import (
-    PERP_DEXES,
-    Asset,
-    find_asset,
-    perp_dexs,
-    perp_meta,
-    spot_meta,
-)
+from hyperliquid_ws.testing.assets import PERP_DEXES, Asset, find_asset
 from hyperliquid_ws.testing.candles import INTERVALS, MAX_CANDLES
 from hyperliquid_ws.testing.feeds import web_data2
 from hyperliquid_ws.testing.market import Market
+from hyperliquid_ws.testing.meta import perp_dexs, perp_meta, spot_meta
 from hyperliquid_ws.testing.replies import HTTP_422_TEXT
 
 MAX_USER_FILLS = 2000
@@ -82,9 +76,11 @@ def _time_range(market: Market, body: dict[str, Any]) -> tuple[int, int]:
     return start, end
 
 
-def _dex(body: dict[str, Any]) -> None:
-    if body.get("dex", "") not in PERP_DEXES:
+def _dex(body: dict[str, Any]) -> str:
+    dex = body.get("dex", "")
+    if dex not in PERP_DEXES:
         raise InfoRequestError()
+    return str(dex)
 
 
 def _perp(body: dict[str, Any]) -> Asset:
@@ -100,8 +96,7 @@ def _in_range(items: list[dict[str, Any]], start: int, end: int, cap: int) -> li
 
 
 def _all_mids(market: Market, body: dict[str, Any]) -> Any:
-    _dex(body)
-    return market.all_mids()
+    return market.all_mids(_dex(body))
 
 
 def _l2_book(market: Market, body: dict[str, Any]) -> Any:
@@ -175,18 +170,16 @@ def _order_status(market: Market, body: dict[str, Any]) -> Any:
 
 
 def _open_orders(market: Market, body: dict[str, Any]) -> Any:
-    _dex(body)
-    return market.account(_user(body)).brief_open_orders()
+    return market.account(_user(body)).brief_open_orders(_dex(body))
 
 
 def _frontend_open_orders(market: Market, body: dict[str, Any]) -> Any:
-    _dex(body)
-    return market.account(_user(body)).frontend_open_orders()
+    return market.account(_user(body)).frontend_open_orders(_dex(body))
 
 
 def _clearinghouse_state(market: Market, body: dict[str, Any]) -> Any:
-    _dex(body)
-    return market.account(_user(body)).clearinghouse_state(market.marks(), market.now_ms())
+    dex = _dex(body)
+    return market.account(_user(body)).clearinghouse_state(market.marks(), market.now_ms(), dex)
 
 
 def _spot_clearinghouse_state(market: Market, body: dict[str, Any]) -> Any:
@@ -225,8 +218,8 @@ def _web_data2(market: Market, body: dict[str, Any]) -> Any:
 
 
 def _meta_and_ctxs(market: Market, body: dict[str, Any]) -> Any:
-    _dex(body)
-    return [perp_meta(), market.perp_ctxs()]
+    dex = _dex(body)
+    return [perp_meta(dex), market.perp_ctxs(dex)]
 
 
 _HANDLERS: dict[str, Callable[[Market, dict[str, Any]], Any]] = {
@@ -250,7 +243,7 @@ _HANDLERS: dict[str, Callable[[Market, dict[str, Any]], Any]] = {
     "twapHistory": _twap_history,
     "fundingHistory": _funding_history,
     "webData2": _web_data2,
-    "meta": lambda market, body: perp_meta(),
+    "meta": lambda market, body: perp_meta(_dex(body)),
     "spotMeta": lambda market, body: spot_meta(),
     "metaAndAssetCtxs": _meta_and_ctxs,
     "spotMetaAndAssetCtxs": lambda market, body: [spot_meta(), market.spot_ctxs()],

@@ -22,6 +22,8 @@ from hyperliquid_ws.testing.assets import (
     SPOTS,
     Asset,
     decimal_text,
+    dex_perps,
+    mid_coins,
     px_text,
     round_to_tick,
     significant_step,
@@ -31,6 +33,7 @@ from hyperliquid_ws.testing.assets import (
 from hyperliquid_ws.testing.candles import INTERVALS, CandleSeries
 from hyperliquid_ws.testing.events import AccountEvents, Tick
 from hyperliquid_ws.testing.market_activity import fill_once, move_money, simulate_account
+from hyperliquid_ws.testing.order_rules import RestingOrders
 
 BOOK_DEPTH = 20
 MAX_TRADES_PER_COIN = 1000
@@ -66,21 +69,29 @@ class Market:
             a.coin: deque(maxlen=MAX_FUNDING_HISTORY) for a in PERPS}
         self.day_volume: dict[str, tuple[float, float]] = {a.coin: (0.0, 0.0) for a in ALL_ASSETS}
         self.open_interest: dict[str, float] = {a.coin: 1000.0 / a.start_px * 1e4 for a in PERPS}
-        self.last_marks: dict[str, str] = {}
+        self.last_fast: dict[str, dict[str, str | None]] = {}
+        self.resting = RestingOrders()  # what order actions left on the book
+        self.trades_replay = 10  # trades sent right after a trades ack (LocalServer sets it)
+        self.thin_books: dict[str, tuple[bool, bool]] = {}
+        """Coins whose book lacks a side: (keeps bids, keeps asks); see ``scenarios``."""
         self.tick_count = 0
         self._next_oid = 1_000_000 + self.rng.randrange(1_000_000)
         self._next_tid = 10**14 + self.rng.randrange(10**12)
         self._next_twap_id = 100_000 + self.rng.randrange(100_000)
         self._last_time = 0
         start = self.now_ms()
+        self._book_depth = 2  # while warming up only the touch is read: a cheap book will do
         for asset in ALL_ASSETS:
-            self._rebuild_book(asset, start)
+            self.rebuild_book(asset, start)
             for interval in INTERVALS:
                 self.candles[(asset.coin, interval)].warm_up(
                     self.rng, start - (warmup_ticks + 1) * 1000, asset.start_px)
         for n in range(warmup_ticks):
             self.step(start - (warmup_ticks - n) * 1000)
-        self.last_marks = {a.coin: px_text(a, self.mids[a.coin]) for a in ALL_ASSETS}
+        self._book_depth = BOOK_DEPTH
+        for asset in ALL_ASSETS:
+            self.rebuild_book(asset, self.book_times[asset.coin])
+        self.last_fast = self.fast_ctxs()
 
     # ------------------------------------------------------------ identities
     def random_address(self) -> str:
@@ -120,7 +131,9 @@ class Market:
             drift = self.rng.gauss(0, asset.volatility)
             mid = round_to_tick(asset, self.mids[asset.coin] * math.exp(drift))
             self.mids[asset.coin] = max(mid, asset.tick * 10)
-            self._rebuild_book(asset, now)
+            self.rebuild_book(asset, now)
+            if asset.coin in self.thin_books:
+                continue  # nobody trades against a missing side
             for _ in range(self.rng.choice((0, 1, 1, 2, 3))):
                 buyer, seller = self.rng.sample(self.strangers, 2)
                 is_buy = self.rng.random() < 0.5
@@ -131,10 +144,21 @@ class Market:
             tick.accounts[user] = simulate_account(self, self.accounts[user], tick)
         if self.tick_count % self.funding_every == 0:
             self._pay_funding(tick)
-        marks = {a.coin: px_text(a, self.mids[a.coin]) for a in ALL_ASSETS}
-        tick.changed_marks = {c: m for c, m in marks.items() if self.last_marks.get(c) != m}
-        self.last_marks = marks
+        tick.changed_fast = self.fast_changes()
         return tick
+
+    def fast_changes(self) -> dict[str, dict[str, str | None]]:
+        """What changed in each coin's ``fastAssetCtxs`` entry since the last call: only the
+        changed coins, and only their changed fields (``midPx`` may change to null)."""
+        current = self.fast_ctxs()
+        changed: dict[str, dict[str, str | None]] = {}
+        for coin, ctx in current.items():
+            before = self.last_fast.get(coin, {})
+            delta = {name: value for name, value in ctx.items() if before.get(name, "") != value}
+            if delta:
+                changed[coin] = delta
+        self.last_fast = current
+        return changed
 
     def extra_trade(self, coin: str) -> Tick:
         """One more trade between strangers on ``coin``, now (for ``LocalServer.emit``)."""
@@ -177,11 +201,17 @@ class Market:
         return max(round(notional / self.mids[asset.coin], asset.sz_decimals), minimum)
 
     def touch_price(self, asset: Asset, is_buy: bool) -> float:
-        """Best ask for a buy, best bid for a sell."""
+        """Best ask for a buy, best bid for a sell (the mid when that side is empty)."""
         bids, asks = self.books[asset.coin]
-        return asks[0][0] if is_buy else bids[0][0]
+        side = asks if is_buy else bids
+        return side[0][0] if side else self.mids[asset.coin]
 
-    def _rebuild_book(self, asset: Asset, now: int) -> None:
+    def book_mid(self, asset: Asset) -> float | None:
+        """Halfway between the best bid and ask; None unless both sides have an order."""
+        bids, asks = self.books[asset.coin]
+        return (bids[0][0] + asks[0][0]) / 2 if bids and asks else None
+
+    def rebuild_book(self, asset: Asset, now: int) -> None:
         mid = self.mids[asset.coin]
         half_spread = max(asset.tick, mid * 0.0001) / 2
         best_bid = math.floor((mid - half_spread) / asset.tick) * asset.tick
@@ -191,12 +221,13 @@ class Market:
         for best, direction in ((best_bid, -1), (best_ask, 1)):
             levels: list[Level] = []
             px = best
-            for _ in range(BOOK_DEPTH):
+            for _ in range(self._book_depth):
                 levels.append((round_to_tick(asset, px), self.random_size(asset),
                                self.rng.randint(1, 12)))
                 px += direction * asset.tick * self.rng.randint(1, 3)
             sides.append(levels)
-        self.books[asset.coin] = (sides[0], sides[1])
+        keep_bids, keep_asks = self.thin_books.get(asset.coin, (True, True))
+        self.books[asset.coin] = (sides[0] if keep_bids else [], sides[1] if keep_asks else [])
         self.book_times[asset.coin] = now
 
     def _pay_funding(self, tick: Tick) -> None:
@@ -216,9 +247,19 @@ class Market:
     def marks(self) -> dict[str, float]:
         return dict(self.mids)
 
-    def all_mids(self) -> dict[str, str]:
-        """Every coin's mid as the allMids map."""
-        return {a.coin: px_text(a, self.mids[a.coin]) for a in ALL_ASSETS}
+    def all_mids(self, dex: str = "") -> dict[str, str]:
+        """The allMids map of one perp dex (spot pairs come with the first one)."""
+        return {a.coin: px_text(a, self.mids[a.coin]) for a in mid_coins(dex)}
+
+    def fast_ctxs(self) -> dict[str, dict[str, str | None]]:
+        """Every coin's ``fastAssetCtxs`` entry: its mark and its book mid (null when the
+        book lacks a side)."""
+        fast: dict[str, dict[str, str | None]] = {}
+        for asset in ALL_ASSETS:
+            mid = self.book_mid(asset)
+            fast[asset.coin] = {"markPx": px_text(asset, self.mids[asset.coin]),
+                                "midPx": None if mid is None else px_text(asset, mid)}
+        return fast
 
     def l2_book(
         self, coin: str, *, n_sig_figs: int | None = None, mantissa: int | None = None,
@@ -251,24 +292,27 @@ class Market:
         base, notional = self.day_volume[asset.coin]
         mid = self.mids[asset.coin]
         rate = self.funding_rates[asset.coin]
+        book_mid = self.book_mid(asset)
+        two_sided = book_mid is not None and len(bids) > 1 and len(asks) > 1
         return {
             "funding": decimal_text(rate, 10), "openInterest": sz_text(asset, self.open_interest[
                 asset.coin]), "prevDayPx": px_text(asset, asset.start_px),
-            "dayNtlVlm": usd_text(notional), "premium": decimal_text(rate - 0.0000125, 10),
+            "dayNtlVlm": usd_text(notional),
+            "premium": decimal_text(rate - 0.0000125, 10) if two_sided else None,
             "oraclePx": px_text(asset, mid * 0.9999), "markPx": px_text(asset, mid),
-            "midPx": px_text(asset, (bids[0][0] + asks[0][0]) / 2),
-            "impactPxs": [px_text(asset, bids[1][0]), px_text(asset, asks[1][0])],
+            "midPx": None if book_mid is None else px_text(asset, book_mid),
+            "impactPxs": [px_text(asset, bids[1][0]), px_text(asset, asks[1][0])] if two_sided else None,
             "dayBaseVlm": sz_text(asset, base),
         }
 
     def spot_ctx(self, asset: Asset) -> dict[str, Any]:
         """SpotAssetCtx (§8.3) of a spot pair."""
-        bids, asks = self.books[asset.coin]
         base, notional = self.day_volume[asset.coin]
+        book_mid = self.book_mid(asset)
         return {
             "prevDayPx": px_text(asset, asset.start_px), "dayNtlVlm": usd_text(notional),
             "markPx": px_text(asset, self.mids[asset.coin]),
-            "midPx": px_text(asset, (bids[0][0] + asks[0][0]) / 2),
+            "midPx": None if book_mid is None else px_text(asset, book_mid),
             "circulatingSupply": "599999999.0", "coin": asset.coin,
             "totalSupply": "1000000000.0", "dayBaseVlm": sz_text(asset, base),
         }
@@ -276,8 +320,9 @@ class Market:
     def asset_ctx(self, asset: Asset) -> dict[str, Any]:
         return self.spot_ctx(asset) if asset.is_spot else self.perp_ctx(asset)
 
-    def perp_ctxs(self) -> list[dict[str, Any]]:
-        return [self.perp_ctx(a) for a in PERPS]
+    def perp_ctxs(self, dex: str = "") -> list[dict[str, Any]]:
+        """One dex's PerpAssetCtx list, in universe order (delisted entries excepted)."""
+        return [self.perp_ctx(a) for a in dex_perps(dex)]
 
     def spot_ctxs(self) -> list[dict[str, Any]]:
         return [self.spot_ctx(a) for a in SPOTS]

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from hyperliquid_ws.testing.accounts import Account
 from hyperliquid_ws.testing.assets import (
-    ALL_ASSETS,
-    PERPS,
+    ASSETS_BY_COIN,
+    SPOTS,
     Asset,
+    dex_perps,
     px_text,
     round_to_tick,
     sz_text,
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 ZERO_HASH = "0x" + "0" * 64
 MAX_POSITION_NOTIONAL = 60_000.0
 TWAP_SLICES = 5
+TRADED = dex_perps("")
+"""The scripted users trade the first dex's perps (and now and then a spot pair)."""
 
 
 def simulate_account(market: Market, account: Account, tick: Tick) -> AccountEvents:
@@ -32,10 +35,10 @@ def simulate_account(market: Market, account: Account, tick: Tick) -> AccountEve
     rng = market.rng
     events = AccountEvents()
     if rng.random() < 0.4:
-        _place_resting_order(market, account, tick, events)
+        place_order(market, account, tick, events)
     if account.open_orders and rng.random() < 0.2:
         oldest = next(iter(account.open_orders.values()))
-        _record_order(account, oldest, "canceled", tick, events)
+        record_order(account, oldest, "canceled", tick, events)
     if rng.random() < 0.5:
         fill_once(market, account, tick, events)
     _run_twap(market, account, tick, events)
@@ -44,7 +47,7 @@ def simulate_account(market: Market, account: Account, tick: Tick) -> AccountEve
     return events
 
 
-def _record_order(
+def record_order(
     account: Account, order: dict[str, Any], status: str, tick: Tick, events: AccountEvents,
 ) -> None:
     events.order_updates.append(account.record_order(order, status, tick.time))
@@ -55,13 +58,15 @@ def _new_order(
     market: Market, asset: Asset, *, is_buy: bool, px: float, sz: float, time_ms: int,
     order_type: str = "Limit", tif: str = "Gtc",
 ) -> dict[str, Any]:
-    """A FrontendOpenOrder (§8.4)."""
+    """A FrontendOpenOrder (§8.4). Every third order carries a client order id, so both
+    shapes of an orderUpdates element (with and without ``cloid``) occur."""
+    oid = market.new_oid()
     return {
         "coin": asset.coin, "side": "B" if is_buy else "A", "limitPx": px_text(asset, px),
-        "sz": sz_text(asset, sz), "oid": market.new_oid(), "timestamp": time_ms,
+        "sz": sz_text(asset, sz), "oid": oid, "timestamp": time_ms,
         "origSz": sz_text(asset, sz), "triggerCondition": "N/A", "isTrigger": False,
         "triggerPx": "0.0", "children": [], "isPositionTpsl": False, "reduceOnly": False,
-        "orderType": order_type, "tif": tif, "cloid": None,
+        "orderType": order_type, "tif": tif, "cloid": f"0x{oid:032x}" if oid % 3 == 0 else None,
     }
 
 
@@ -74,16 +79,16 @@ def _wants_buy(market: Market, account: Account, asset: Asset) -> bool:
     return market.rng.random() < 0.5
 
 
-def _place_resting_order(
+def place_order(
     market: Market, account: Account, tick: Tick, events: AccountEvents,
 ) -> None:
-    asset = market.rng.choice(PERPS)
+    asset = market.rng.choice(TRADED)
     is_buy = _wants_buy(market, account, asset)
     away = 1 + (-1 if is_buy else 1) * market.rng.uniform(0.002, 0.02)
     px = round_to_tick(asset, market.mids[asset.coin] * away)
     order = _new_order(market, asset, is_buy=is_buy, px=px, sz=market.random_size(asset),
                        time_ms=tick.time)
-    _record_order(account, order, "open", tick, events)
+    record_order(account, order, "open", tick, events)
 
 
 def fill_once(market: Market, account: Account, tick: Tick, events: AccountEvents) -> None:
@@ -92,11 +97,11 @@ def fill_once(market: Market, account: Account, tick: Tick, events: AccountEvent
     maker = bool(account.open_orders) and rng.random() < 0.5
     if maker:
         order = next(iter(account.open_orders.values()))
-        asset = next(a for a in ALL_ASSETS if a.coin == order["coin"])
+        asset = ASSETS_BY_COIN[order["coin"]]
         is_buy = order["side"] == "B"
         px, sz = float(order["limitPx"]), float(order["sz"])
     else:
-        asset = rng.choice(ALL_ASSETS) if rng.random() < 0.2 else rng.choice(PERPS)
+        asset = rng.choice(TRADED + SPOTS) if rng.random() < 0.2 else rng.choice(TRADED)
         is_buy = _wants_buy(market, account, asset)
         px, sz = market.touch_price(asset, is_buy), market.random_size(asset)
         order = _new_order(market, asset, is_buy=is_buy, px=px, sz=sz, time_ms=tick.time,
@@ -111,7 +116,7 @@ def fill_once(market: Market, account: Account, tick: Tick, events: AccountEvent
                               crossed=not maker)
     events.fills.append(fill)
     filled = dict(order, sz="0.0")
-    _record_order(account, filled, "filled", tick, events)
+    record_order(account, filled, "filled", tick, events)
     if rng.random() < 0.3:
         verb = "Bought" if is_buy else "Sold"
         events.notifications.append(
@@ -120,22 +125,32 @@ def fill_once(market: Market, account: Account, tick: Tick, events: AccountEvent
 
 def _run_twap(market: Market, account: Account, tick: Tick, events: AccountEvents) -> None:
     """Start a TWAP now and then; execute one slice of each running TWAP per tick."""
-    rng = market.rng
-    if not account.active_twaps and rng.random() < 0.04:
-        asset = rng.choice(PERPS)
-        is_buy = _wants_buy(market, account, asset)
-        total = market.random_size(asset) * TWAP_SLICES
-        twap_id = market.new_twap_id()
-        state: dict[str, Any] = {
-                 "coin": asset.coin, "user": account.user, "side": "B" if is_buy else "A",
-                 "sz": sz_text(asset, total), "executedSz": "0.0", "executedNtl": "0.0",
-                 "minutes": TWAP_SLICES, "reduceOnly": False, "randomize": False,
-                 "timestamp": tick.time, "trigger": None, "stopPx": None}
-        account.active_twaps[twap_id] = state
-        _twap_history(account, twap_id, state, "activated", tick, events)
+    if not account.active_twaps and market.rng.random() < 0.04:
+        start_twap(market, account, tick, events)
         return
+    run_twap(market, account, tick, events)
+
+
+def start_twap(market: Market, account: Account, tick: Tick, events: AccountEvents) -> None:
+    """Start a TWAP of ``TWAP_SLICES`` slices on a perp."""
+    asset = market.rng.choice(TRADED)
+    is_buy = _wants_buy(market, account, asset)
+    total = market.random_size(asset) * TWAP_SLICES
+    twap_id = market.new_twap_id()
+    state: dict[str, Any] = {
+        "coin": asset.coin, "user": account.user, "side": "B" if is_buy else "A",
+        "sz": sz_text(asset, total), "executedSz": "0.0", "executedNtl": "0.0",
+        "minutes": TWAP_SLICES, "reduceOnly": False, "randomize": False,
+        "timestamp": tick.time, "trigger": None, "stopPx": None}
+    account.active_twaps[twap_id] = state
+    _twap_history(account, twap_id, state, "activated", tick, events)
+
+
+def run_twap(market: Market, account: Account, tick: Tick, events: AccountEvents) -> None:
+    """Execute one slice of each running TWAP (a fill, and a slice fill with a zero hash)."""
+    rng = market.rng
     for twap_id, state in list(account.active_twaps.items()):
-        asset = next(a for a in PERPS if a.coin == state["coin"])
+        asset = ASSETS_BY_COIN[state["coin"]]
         is_buy = state["side"] == "B"
         slice_sz = max(round(float(state["sz"]) / TWAP_SLICES, asset.sz_decimals),
                        10.0 ** -asset.sz_decimals)

@@ -24,7 +24,7 @@ from hyperliquid_ws.testing.market import Market
 from hyperliquid_ws.testing.raw import RawSend
 from hyperliquid_ws.testing.replies import compact_json
 from hyperliquid_ws.testing.replies import frame as data_frame
-from hyperliquid_ws.testing.subscriptions import channel_of, normalise_subscription
+from hyperliquid_ws.testing.subscriptions import channel_of, normalise_subscription, subscription_key
 from hyperliquid_ws.testing.web_app import STOP_GRACE, ServerApp
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ class LocalServer:
     ``tick_interval=None`` freezes the market until ``advance()`` is called; a number
     moves it on its own every that many seconds. ``ssl_context`` (a server-side
     ``ssl.SSLContext`` holding a certificate, e.g. one ``trustme`` issued) serves TLS:
-    ``https://`` and ``wss://``.
+    ``https://`` and ``wss://``. Like live, a trades subscription is answered with the
+    latest ``trades_replay`` trades right after the ack (0: nothing until the next trade).
     """
 
     def __init__(
@@ -50,7 +51,7 @@ class LocalServer:
         max_subscriptions: int = 1000, max_users: int = 10,
         max_messages_per_minute: int = 2000, max_inflight_posts: int = 100,
         rate_window: float = 60.0, max_connections: int = 10, greeting: bool = False, seed: int = 1,
-        ssl_context: ssl.SSLContext | None = None,
+        ssl_context: ssl.SSLContext | None = None, trades_replay: int = 10,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
@@ -66,6 +67,9 @@ class LocalServer:
         self.host = host
         self.tls = ssl_context is not None
         self.market = market if market is not None else Market(seed)
+        if trades_replay < 0:
+            raise ValueError("trades_replay must not be negative")
+        self.market.trades_replay = trades_replay
         if rate_window <= 0:
             raise ValueError("rate_window must be positive")
         limits = Limits(max_subscriptions, max_users, max_messages_per_minute,
@@ -207,6 +211,15 @@ class LocalServer:
             raise ValueError("steps must not be negative")
         self._call(lambda: self._app.advance(steps))
 
+    def trigger(self, event: str, **options: Any) -> None:
+        """Make the market produce a rare event now and push it to every subscriber:
+        ``"liquidation"``, ``"nonUserCancel"``, ``"twapSliceFill"`` (options ``user``,
+        ``coin``), ``"emptyBook"``, ``"oneSidedBook"`` (``keep="asks"|"bids"``),
+        ``"restoreBook"`` (option ``coin``), ``"outcomeSettled"`` (``outcome``). See
+        ``hyperliquid_ws.testing.scenarios``.
+        Raises ``ValueError`` for an unknown event or option."""
+        self._call(lambda: self._app.trigger(event, options))
+
     def drop_connections(self, conn: int | None = None) -> int:
         """Abort every TCP connection (or only ``conn``) without a close frame; return how many."""
         return self._call_sync(lambda: self._hub.abort_all(conn))
@@ -222,6 +235,13 @@ class LocalServer:
     def silence(self, on: bool = True) -> None:
         """Half-open mode: send nothing and ignore input, but keep every socket open."""
         self._call_sync(lambda: setattr(self._hub, "silenced", on))
+
+    def stall(self, subscription: dict[str, Any]) -> None:
+        """Stop pushing ``subscription``'s frames (a stuck feed on a live socket) until a
+        client subscribes to it again. What happens meanwhile is still recorded, so
+        HTTP ``/info`` has it."""
+        key = subscription_key(_normalised_or_raise(subscription))
+        self._call_sync(lambda: self._hub.stalled.add(key))
 
     def hold_posts(self, on: bool = True) -> None:
         """Leave posts unanswered while on; turning it off answers the held ones."""
@@ -241,6 +261,33 @@ class LocalServer:
     def fail_info(self, n: int, status: int = 500) -> None:
         """Answer the next ``n`` HTTP ``/info`` requests with ``status`` (a flaky API)."""
         self._call_sync(lambda: setattr(self._app, "info_failures", (n, status)))
+
+    def add_subscription(self, subscription: dict[str, Any], conn: int | None = None) -> int:
+        """Hold ``subscription`` on every connection (or ``conn``) as if it had been asked
+        for, without telling the client: a subscribe whose ack it never saw, an
+        unsubscribe the server dropped. The client's next subscribe of it is then
+        answered ``Already subscribed``. Returns how many connections now hold it."""
+        normalised = _normalised_or_raise(subscription)
+
+        def add() -> int:
+            targets = self._hub.targets(conn)
+            for target in targets:
+                target.subscriptions[subscription_key(normalised)] = normalised
+            self._hub.changed()
+            return len(targets)
+        return self._call_sync(add)
+
+    def remove_subscription(self, subscription: dict[str, Any], conn: int | None = None) -> int:
+        """Drop ``subscription`` from every connection (or ``conn``) without telling the
+        client, so its next unsubscribe is answered ``Already unsubscribed``. Returns
+        how many connections held it."""
+        key = subscription_key(_normalised_or_raise(subscription))
+
+        def remove() -> int:
+            removed = sum(target.subscriptions.pop(key, None) is not None for target in self._hub.targets(conn))
+            self._hub.changed()
+            return removed
+        return self._call_sync(remove)
 
     def received(self, conn: int | None = None) -> list[tuple[int, object]]:
         """Messages clients sent, in order, as (connection id, parsed JSON or raw text).

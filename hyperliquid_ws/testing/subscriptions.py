@@ -30,21 +30,23 @@ class SubscriptionField:
 _USER = SubscriptionField("user", "user")
 _COIN = SubscriptionField("coin", "coin")
 _DEX = SubscriptionField("dex", "dex", required=False)
+_ECHOED_DEX = SubscriptionField("dex", "dex", required=False, default="")
+"""The live server echoes ``"dex": ""`` on the per-user dex feeds (protocol.md §3.1)."""
 
 SUBSCRIPTION_FIELDS: dict[str, tuple[SubscriptionField, ...]] = {
     "allMids": (_DEX,),
     "notification": (_USER,),
     "webData2": (_USER,),
     "webData3": (_USER,),
-    "twapStates": (_USER, _DEX),
-    "clearinghouseState": (_USER, _DEX),
-    "openOrders": (_USER, _DEX),
+    "twapStates": (_USER, _ECHOED_DEX),
+    "clearinghouseState": (_USER, _ECHOED_DEX),
+    "openOrders": (_USER, _ECHOED_DEX),
     "candle": (SubscriptionField("interval", "interval"), _COIN),
     "l2Book": (
         _COIN,
         SubscriptionField("nSigFigs", "nSigFigs", required=False, default=None),
         SubscriptionField("mantissa", "mantissa", required=False, default=None),
-        SubscriptionField("fast", "bool", required=False),
+        SubscriptionField("fast", "bool", required=False, default=False),
     ),
     "trades": (_COIN,),
     "orderUpdates": (_USER,),
@@ -60,8 +62,7 @@ SUBSCRIPTION_FIELDS: dict[str, tuple[SubscriptionField, ...]] = {
     "bbo": (_COIN,),
     "spotState": (
         _USER,
-        SubscriptionField("isPortfolioMargin", "bool", required=False),
-        SubscriptionField("ignorePortfolioMargin", "bool", required=False),
+        SubscriptionField("ignorePortfolioMargin", "bool", required=False, default=False),
     ),
     "allDexsClearinghouseState": (_USER,),
     "allDexsAssetCtxs": (),
@@ -70,7 +71,12 @@ SUBSCRIPTION_FIELDS: dict[str, tuple[SubscriptionField, ...]] = {
     "fastAssetCtxs": (),
     "outcomeMetaUpdates": (),
 }
-"""Every subscription type the server knows, with its fields in echo order."""
+"""Every subscription type the server knows, with its fields in echo order. A field with
+a default is echoed with it when the request leaves it out, as the live server does."""
+
+DROPPED_FIELDS: dict[str, frozenset[str]] = {"spotState": frozenset({"isPortfolioMargin"})}
+"""Fields a type accepts but leaves out of its echo: the docs name spotState's flag
+``isPortfolioMargin``, the live server echoes ``ignorePortfolioMargin`` instead (§7.21)."""
 
 SNAPSHOT_FEEDS = frozenset({
     "userFills", "userFundings", "userNonFundingLedgerUpdates", "userTwapSliceFills",
@@ -115,6 +121,8 @@ def normalise_subscription(raw: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         return dict(raw), False
     normalised: dict[str, Any] = {"type": kind}
     valid = True
+    for name in DROPPED_FIELDS.get(str(kind), ()):
+        valid = valid and (name not in raw or _is_valid("bool", raw[name]))
     for field in fields:
         if field.name in raw:
             value = raw[field.name]

@@ -16,10 +16,11 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from hyperliquid_ws.testing import feeds
+from hyperliquid_ws.testing import feeds, scenarios
 from hyperliquid_ws.testing.actions import answer_action
 from hyperliquid_ws.testing.connection import Connection, Hub
 from hyperliquid_ws.testing.dispatch import Dispatcher, Limits
+from hyperliquid_ws.testing.events import Tick
 from hyperliquid_ws.testing.info import InfoRequestError, answer_info
 from hyperliquid_ws.testing.market import Market
 from hyperliquid_ws.testing.replies import GREETING, compact_json
@@ -95,10 +96,16 @@ class ServerApp:
     async def advance(self, steps: int) -> None:
         """Step the market and push each tick's updates to every subscriber."""
         for _ in range(steps):
-            tick = self.market.step()
-            for sub in self.hub.distinct_subscriptions().values():
-                for data in feeds.tick_data(sub, self.market, tick):
-                    await self.hub.publish(sub, data)
+            await self.push_tick(self.market.step())
+
+    async def trigger(self, event: str, options: dict[str, Any]) -> None:
+        """Make a rare event happen (``scenarios``) and push it like a tick."""
+        await self.push_tick(scenarios.trigger(self.market, event, options))
+
+    async def push_tick(self, tick: Tick) -> None:
+        for sub in self.hub.distinct_subscriptions().values():
+            for data in feeds.tick_data(sub, self.market, tick):
+                await self.hub.publish(sub, data)
 
     async def _tick_forever(self, interval: float) -> None:
         while True:
