@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .dispatch import Lane
 from .errors import HyperliquidTimeoutError, SubscriptionError
-from .history import SHAPES, CandleTracker, Tracker
+from .history import SHAPES, CandleTracker, Tracker, TradesTracker
 from .joiners import Retained
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ class Entry:
         memory = _TRADES_MEMORY if feed.type == "trades" else _MEMORY
         if feed.type == "candle":
             self.tracker = CandleTracker()
+        elif feed.type == "trades":
+            self.tracker = TradesTracker(memory)
         elif feed.type in SHAPES:
             self.tracker = Tracker(SHAPES[feed.type], memory)
         self.retained = Retained(feed, _JOINER_MEMORY)  # for late joiners
