@@ -74,8 +74,8 @@ class Entry:
         self.error: SubscriptionError | None = None
         self.received = 0  # frames routed to this entry
         self.delivered = 0  # messages queued for its callbacks (after dedupe)
-        self.last_message = 0.0  # monotonic time of the last frame
-        self._interval: float | None = None  # moving average of the time between frames
+        self.last_message = 0.0  # monotonic time of the last frame (the router keeps these three)
+        self.interval: float | None = None  # moving average of the seconds between frames (set by the router)
         self.resubscribed_silent = False  # a silent-feed resubscribe is under way
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
@@ -93,19 +93,10 @@ class Entry:
             self.tracker = Tracker(SHAPES[feed.type], memory)
         self.retained = Retained(feed, _JOINER_MEMORY)  # for late joiners
 
-    def heard(self, now: float) -> None:
-        """A frame for this entry arrived (reader thread): keep its cadence."""
-        if self.last_message:
-            interval = now - self.last_message
-            self._interval = interval if self._interval is None else 0.9 * self._interval + 0.1 * interval
-        self.last_message = now
-        self.received += 1
-        self.resubscribed_silent = False
-
     @property
     def cadence(self) -> float | None:
         """Usual seconds between frames, once there is enough history to tell."""
-        return self._interval if self.received >= _CADENCE_SAMPLES else None
+        return self.interval if self.received >= _CADENCE_SAMPLES else None
 
     def hold(self) -> bool:
         """Hold live frames for a backfill (and wait for the next subscribe's answer).
