@@ -222,40 +222,73 @@ class Dispatcher:
 
     def serve(self, ready: Ready) -> None:
         """Run the callbacks of the lanes on ``ready`` until it is empty (the calling
-        thread serves; another thread may serve the same ``ready`` at the same time)."""
+        thread serves; another thread may serve the same ``ready`` at the same time).
+
+        The hot loop of the default design, written out: one lock per lane served (a lane
+        is handed back under the same lock that takes the next, see ``_take`` and
+        ``_hand_back`` for the steps), so serving many lanes of one message each (many
+        busy feeds) costs about what serving one lane of many does."""
+        lock = self._lock
+        backlogged = self._backlogged
+        on_error = self._on_error
+        lane: Lane | None = None
+        delivered = errors = 0
         while True:
-            with self._lock:
+            with lock:
+                if lane is not None:  # _hand_back, inlined
+                    self.delivered += delivered
+                    self.callback_errors += errors
+                    if lane.queue:
+                        ready.append(lane)
+                        if ready is self._lanes and self._idle:
+                            self._ready.notify()
+                    else:
+                        lane.scheduled = False
                 if not ready or self._stopping:
                     return
                 lane = ready.popleft()
-                batch = self._take(lane)
-            self._serve_lane(lane, batch, ready)
+                batch = lane.queue  # _take, inlined for the common case
+                if len(batch) <= TAKE:
+                    lane.queue = deque()
+                    backlogged.discard(lane)
+                    self._waiting -= len(batch)
+                else:
+                    batch = self._take(lane)
+            delivered = errors = 0
+            pop = batch.popleft
+            while batch and not self._stopping:  # one by one: each message is freed right after use
+                message = pop()
+                for callback in lane.listeners.callbacks:  # read per message: a removed one is not called
+                    if not call_user(callback, message, on_error):
+                        errors += 1
+                delivered += 1
 
     def _serve_lane(self, lane: Lane, batch: deque[Any], ready: Ready) -> None:
-        """Deliver ``batch`` (taken from ``lane``), then hand the lane back: onto ``ready``
-        if more came meanwhile, else idle."""
+        """Deliver ``batch`` (taken from ``lane``), then hand the lane back (dispatcher
+        threads; ``serve`` does the same steps inline)."""
         delivered = errors = 0
         pop = batch.popleft
-        while batch and not self._stopping:  # one by one: each message is freed right after use
-            errors += self._call(lane, pop())
+        on_error = self._on_error
+        while batch and not self._stopping:
+            message = pop()
+            for callback in lane.listeners.callbacks:
+                if not call_user(callback, message, on_error):
+                    errors += 1
             delivered += 1
         with self._lock:
-            self.delivered += delivered
-            self.callback_errors += errors
-            if lane.queue:
-                ready.append(lane)
-                if ready is self._lanes and self._idle:
-                    self._ready.notify()
-            else:
-                lane.scheduled = False
+            self._hand_back(lane, ready, delivered, errors)
 
-    def _call(self, lane: Lane, message: Any) -> int:
-        """Hand ``message`` to each of ``lane``'s callbacks; return how many raised."""
-        errors = 0
-        for callback in lane.listeners.callbacks:
-            if not call_user(callback, message, self._on_error):
-                errors += 1
-        return errors
+    def _hand_back(self, lane: Lane, ready: Ready, delivered: int, errors: int) -> None:
+        """A thread has served a batch of ``lane``: back onto ``ready`` if more came
+        meanwhile, else idle. The caller holds the lock."""
+        self.delivered += delivered
+        self.callback_errors += errors
+        if lane.queue:
+            ready.append(lane)
+            if ready is self._lanes and self._idle:
+                self._ready.notify()
+        else:
+            lane.scheduled = False
 
     def report(self, error: BaseException, ready: Ready | None = None) -> None:
         """Queue ``error`` for the ``on_error`` hook, if there is one (callers log it)."""

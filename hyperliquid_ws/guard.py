@@ -71,7 +71,7 @@ class FrameGuard:
 def _classify(payload: bytes, error: BaseException, message: Any) -> tuple[str, str]:
     """A stable reason and a one-line detail for ``error``; the slow path only."""
     if message is UNPARSED:
-        if isinstance(error, RecursionError) or "recursion" in str(error).lower():
+        if isinstance(error, RecursionError) or any(w in str(error).lower() for w in ("recursion", "depth limit")):
             return "too_deep", "nested deeper than the JSON parser's limit"
         try:
             bytes(payload).decode()

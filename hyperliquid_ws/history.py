@@ -203,6 +203,31 @@ class Tracker:
                 self.horizon = low
 
 
+class TradesTracker(Tracker):
+    """A ``Tracker`` for trades with the common frame written out: one trade whose
+    ``tid`` and ``time`` are ints (every live frame). The judgement and the memory are
+    the generic ones; anything else takes the generic path."""
+
+    def __init__(self, memory: int) -> None:
+        super().__init__(TRADES, memory)
+
+    def admit(self, data: Any, *, backfill: bool = False) -> tuple[bool, Any]:
+        if type(data) is list and len(data) == 1:
+            trade = data[0]
+            if type(trade) is dict:
+                tid, when = trade.get("tid"), trade.get("time")
+                if type(tid) is int and type(when) is int:
+                    key = (tid, when)
+                    horizon = self.horizon
+                    if key in self._seen or (horizon is not None and when < horizon):
+                        self.duplicates += 1
+                        return False, data
+                    self._seen.add(key)
+                    self._record(key, when)
+                    return True, data
+        return super().admit(data, backfill=backfill)
+
+
 class CandleTracker:
     """Candles update in place (same ``t``): live frames always pass and are the last
     one seen; a backfilled candle passes if it is newer than that, or that one changed."""

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from json.decoder import JSONDecoder
 from json.scanner import make_scanner
+from time import monotonic
 from typing import Any
 
 from .dispatch import Dispatcher, Lane, Ready
 from .errors import ServerError, SubscriptionError
-from .feeds import Feed
 from .guard import UNPARSED, FrameGuard
 from .posts import PendingRequests
 from .registry import Registry
@@ -61,6 +61,9 @@ class Router:
     def __init__(self, registry: Registry, dispatcher: Dispatcher, posts: PendingRequests | None,
                  guard: FrameGuard, ready: Ready | None = None) -> None:
         self._registry = registry
+        # Mutated in place by the registry, never replaced: safe to hold (registry.py).
+        self._feed_of_channel = registry.feed_of_channel
+        self._routes = registry.routes
         self._guard = guard
         self._ready = ready  # where queued lanes wait, when the connection's threads serve them
         self._dispatcher = dispatcher
@@ -77,14 +80,39 @@ class Router:
 
     def handle(self, payload: bytes) -> None:
         """One text frame from the server (reader thread). Never raises: a frame that
-        cannot be handled is dropped through the guard."""
+        cannot be handled is dropped through the guard.
+
+        The hot path of every data frame, written out: parse, find the feed by channel
+        and the entry by route (two dict lookups), keep the entry's cadence, queue."""
         message: Any = UNPARSED
         try:
             message = loads(payload)
             channel = message["channel"]
-            feed = self._registry.feed_of_channel.get(channel)
+            feed = self._feed_of_channel.get(channel)
             if feed is not None:
-                self._route(feed, message, payload)
+                try:
+                    entry = self._routes.get((feed.type, feed.frame_route(message["data"])))  # type: ignore[arg-type]
+                except (KeyError, TypeError, IndexError, AttributeError) as exc:  # TypeError: unhashable
+                    self._guard.bad_frame("bad_route", f"{feed.type} frame without a usable route ({exc!r})",
+                                          payload)
+                    return
+                if entry is None:
+                    self._guard.unrecognise("unrouted", payload)
+                    return
+                now = monotonic()  # Entry.heard, inlined
+                last = entry.last_message
+                if last:
+                    interval = entry.interval
+                    entry.interval = now - last if interval is None else 0.9 * interval + 0.1 * (now - last)
+                entry.last_message = now
+                entry.received += 1
+                entry.resubscribed_silent = False
+                entry.latest = message  # a late joiner's first message (subscription.Entry.attach)
+                if entry.direct:  # one handle, no tracker, nothing held
+                    self._batch.append((entry.lane, message))
+                    entry.delivered += 1
+                else:
+                    entry.deliver(message, self._add)
                 return
             control = self._control.get(channel)
             if control is None:
@@ -98,25 +126,6 @@ class Router:
                 self._guard.unrecognise("greeting", payload)
             else:
                 self._guard.failed(payload, exc, message)
-
-    def _route(self, feed: Feed, message: Any, payload: bytes) -> None:
-        """A frame on a feed's channel, to the entry its route names."""
-        try:
-            route = feed.frame_route(message["data"])
-            entry = self._registry.routes.get((feed.type, route))  # type: ignore[arg-type]
-        except (KeyError, TypeError, IndexError, AttributeError) as exc:  # TypeError: unhashable
-            self._guard.bad_frame("bad_route", f"{feed.type} frame without a usable route ({exc!r})", payload)
-            return
-        if entry is None:
-            self._guard.unrecognise("unrouted", payload)
-            return
-        entry.heard(time.monotonic())
-        entry.latest = message  # a late joiner's first message (subscription.Entry.attach)
-        if entry.direct:  # one handle, no tracker, nothing held
-            self._batch.append((entry.lane, message))
-            entry.delivered += 1
-        else:
-            entry.deliver(message, self._add)
 
     def _add_to_batch(self, lane: Lane, message: Any) -> None:
         self._batch.append((lane, message))

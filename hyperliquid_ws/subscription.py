@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .dispatch import Lane
 from .errors import HyperliquidTimeoutError, SubscriptionError
-from .history import SHAPES, CandleTracker, Tracker
+from .history import SHAPES, CandleTracker, Tracker, TradesTracker
 from .joiners import Retained
 
 if TYPE_CHECKING:
@@ -76,8 +76,8 @@ class Entry:
         self.error: SubscriptionError | None = None
         self.received = 0  # frames routed to this entry
         self.delivered = 0  # messages queued for its callbacks (after dedupe)
-        self.last_message = 0.0  # monotonic time of the last frame
-        self._interval: float | None = None  # moving average of the time between frames
+        self.last_message = 0.0  # monotonic time of the last frame (the router keeps these three)
+        self.interval: float | None = None  # moving average of the seconds between frames (set by the router)
         self.resubscribed_silent = False  # a silent-feed resubscribe is under way
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
@@ -89,23 +89,16 @@ class Entry:
         memory = _TRADES_MEMORY if feed.type == "trades" else _MEMORY
         if feed.type == "candle":
             self.tracker = CandleTracker()
+        elif feed.type == "trades":
+            self.tracker = TradesTracker(memory)
         elif feed.type in SHAPES:
             self.tracker = Tracker(SHAPES[feed.type], memory)
         self.retained = Retained(feed, _JOINER_MEMORY)  # for late joiners
 
-    def heard(self, now: float) -> None:
-        """A frame for this entry arrived (reader thread): keep its cadence."""
-        if self.last_message:
-            interval = now - self.last_message
-            self._interval = interval if self._interval is None else 0.9 * self._interval + 0.1 * interval
-        self.last_message = now
-        self.received += 1
-        self.resubscribed_silent = False
-
     @property
     def cadence(self) -> float | None:
         """Usual seconds between frames, once there is enough history to tell."""
-        return self._interval if self.received >= _CADENCE_SAMPLES else None
+        return self.interval if self.received >= _CADENCE_SAMPLES else None
 
     def hold(self) -> bool:
         """Hold live frames for a backfill (and wait for the next subscribe's answer).

@@ -1,6 +1,9 @@
 """Dedupe of resubscribe snapshots and backfills, without sockets."""
 
-from hyperliquid_ws.history import SHAPES, CandleTracker, Tracker
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hyperliquid_ws.history import SHAPES, CandleTracker, Tracker, TradesTracker
 
 
 def fill(tid, time, oid=1):
@@ -77,3 +80,20 @@ def test_candles_live_always_pass_and_backfill_only_when_new_or_changed():
     assert tracker.admit({"t": 0, "c": "3"}, backfill=True)[0] is False
     assert tracker.admit({"t": 120, "c": "3"}, backfill=True)[0]
     assert tracker.last_time == 120
+
+
+_odd = st.one_of(st.none(), st.text(max_size=2), st.booleans())
+_trade = st.fixed_dictionaries({"tid": st.integers(0, 6) | _odd, "time": st.integers(0, 30) | _odd})
+_trades_data = st.one_of(st.lists(_trade, min_size=1, max_size=1), st.lists(_trade, max_size=3), st.none())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_trades_data, st.booleans()), max_size=60), st.integers(min_value=1, max_value=8))
+def test_the_trades_fast_path_judges_exactly_as_the_generic_tracker(frames, memory):
+    """TradesTracker writes out the common frame; on any sequence of frames (odd types
+    included) it must deliver, filter and remember exactly what the generic one does."""
+    fast, generic = TradesTracker(memory), Tracker(SHAPES["trades"], memory)
+    for data, backfill in frames:
+        assert fast.admit(data, backfill=backfill) == generic.admit(data, backfill=backfill)
+        assert (fast.horizon, fast.last_time, fast.duplicates) == (generic.horizon, generic.last_time,
+                                                                   generic.duplicates)
