@@ -24,7 +24,7 @@ from typing import Any
 import requests
 
 from .backoff import Backoff
-from .dispatch import Dispatcher, Ready
+from .dispatch import TAKE, Dispatcher, Lane, Ready
 from .errors import BackfillError
 from .history import SHAPES, Shape
 from .subscription import Entry
@@ -37,6 +37,8 @@ MAX_PAGES = 40
 ANSWER_WAIT = 15.0  # seconds a backfill waits for its feed's subscribe to be answered
 SNAPSHOT_WAIT = 1.0  # ... and then for a history feed's isSnapshot frame, which follows the ack
 _WAIT_SLICE = 0.05
+WORKERS = 4  # backfills at once: threads, and /info requests in flight
+RELEASE_WAIT = 1.0  # seconds a slice of released frames waits for the callbacks to catch up
 Fetch = Callable[[dict[str, Any]], Any]
 Messages = list[dict[str, Any]]
 
@@ -171,16 +173,26 @@ PLANS: dict[str, Callable[[Fetch, dict[str, Any], int, int], Messages]] = {
 
 
 class Backfiller:
-    """The backfill thread. ``schedule`` is called by the reader at reconnect (and by the
+    """The backfill threads. ``schedule`` is called by the reader at reconnect (and by the
     keepalive at a silent-feed resubscribe), after ``entry.hold()``, so no live frame
     slips past the backfill. A job fetches once the feed's subscribe has been answered,
-    up to that moment, so the recovered items and the held frames meet without a gap."""
+    up to that moment, so the recovered items and the held frames meet without a gap.
+
+    Up to ``WORKERS`` jobs run at once, one thread each (``<name>-backfill``, then
+    ``<name>-backfill-2``... started when a job finds every thread busy), so a feed's
+    held frames wait only for its own fetch, never for another feed's retries, while
+    /info sees at most ``WORKERS`` requests at a time. Released frames go out ``TAKE``
+    at a time, each slice once the callbacks have nearly caught up with the last, so a
+    release never floods ``max_backlog``. With ``callback_threads=0``, reports to
+    ``on_error`` run on ``<name>-backfill-hooks``, never on a thread that serves
+    backfills: a hook that blocks holds up only later reports."""
 
     def __init__(self, info_url: str, dispatcher: Dispatcher, name: str, *, http_timeout: float,
                  retries: int = 4, retry_backoff: Backoff | None = None, proxy: str | None = None,
                  tls: TLSSettings | None = None, scrub: Callable[[str], str] = str) -> None:
         self._info_url = info_url
         self._dispatcher = dispatcher
+        self._name = name
         self._http_timeout = http_timeout
         self._retries = retries
         self._retry_backoff = retry_backoff or Backoff(initial=0.5, maximum=8.0, jitter=0.5)
@@ -192,26 +204,49 @@ class Backfiller:
         if tls is not None:
             tls.configure(self._session)
         self._scrub = scrub  # requests' messages name the URL, query and all
-        self._jobs: deque[tuple[Entry, int]] = deque()
+        self._jobs: deque[tuple[Entry, int, int]] = deque()  # (entry, start ms, hold id)
         self._to_serve: deque[Ready] = deque()  # late joiners' first messages
-        self._ready = threading.Condition()
+        self._ready = threading.Condition()  # guards the jobs, the threads and the counters
         self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for a job
+        self._reports: Ready = deque()  # the hook lane, for <name>-backfill-hooks to serve
+        self._reported = threading.Condition()
+        self._hooks: threading.Thread | None = None
         self.gaps_backfilled = 0
         self.gaps_unrecovered = 0
         self.items_backfilled = 0
-        self.thread = threading.Thread(target=self._run, name=f"{name}-backfill", daemon=True)
+        self.thread = self._new_worker()  # the first worker, started with the client
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """Every thread this backfiller has started (any thread)."""
+        with self._ready:
+            return (*self._workers, *((self._hooks,) if self._hooks is not None else ()))
+
+    def _new_worker(self) -> threading.Thread:
+        """A worker thread, not yet started (the caller holds ``_ready``, or is ``__init__``)."""
+        number = len(self._workers) + 1
+        suffix = "" if number == 1 else f"-{number}"
+        thread = threading.Thread(target=self._run, name=f"{self._name}-backfill{suffix}", daemon=True)
+        self._workers.append(thread)
+        return thread
 
     def start(self) -> None:
         self.thread.start()
 
-    def schedule(self, entry: Entry, start_ms: int) -> None:
-        """Recover ``entry``'s items from ``start_ms`` (ms) up to when the job runs."""
+    def schedule(self, entry: Entry, start_ms: int, hold_id: int) -> None:
+        """Recover ``entry``'s items from ``start_ms`` (ms) up to when the job runs, then
+        release hold ``hold_id`` (any thread)."""
         with self._ready:
-            self._jobs.append((entry, start_ms))
+            self._jobs.append((entry, start_ms, hold_id))
+            if (len(self._jobs) > self._idle and len(self._workers) < WORKERS and not self._stop.is_set()
+                    and self.thread.is_alive()):
+                self._new_worker().start()
             self._ready.notify()
 
     def serve_soon(self, ready: Ready) -> None:
-        """Run the callbacks of ``ready``'s lanes on this thread, soon (any thread): a
+        """Run the callbacks of ``ready``'s lanes on a backfill thread, soon (any thread): a
         late joiner's first message, which must not run inside ``subscribe()`` itself,
         where the caller may hold a lock its callback needs."""
         with self._ready:
@@ -226,32 +261,48 @@ class Backfiller:
                 self._dispatcher.serve(ready)
 
     def stop(self, timeout: float) -> None:
+        """Stop every thread and join them within about ``timeout`` seconds in all."""
         self._stop.set()
         with self._ready:
-            self._ready.notify()
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
+            self._ready.notify_all()
+        with self._reported:
+            self._reported.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
         self._session.close()
 
     def _run(self) -> None:
+        """A worker: one job at a time, each under one guard (a job that fails unforeseen
+        costs only itself, and its hold is let go)."""
         while True:
             with self._ready:
+                self._idle += 1
                 while not self._jobs and not self._to_serve and not self._stop.is_set():
                     self._ready.wait()
+                self._idle -= 1
                 if self._stop.is_set():
-                    for entry, _ in self._jobs:
-                        self._release(entry, [])
-                    return
+                    jobs, self._jobs = list(self._jobs), deque()
+                    break
                 job = self._jobs.popleft() if self._jobs and not self._to_serve else None
             if job is None:
                 self._serve_waiting()
                 continue
-            entry, start = job
-            self._wait_for_answer(entry)
-            if self._stop.is_set():  # closing: not a gap worth reporting
-                self._release(entry, [])
-                continue
-            self._backfill(entry, start, now_ms())
+            try:
+                self._job(*job)
+            except Exception:
+                log.exception("backfill of %s failed unforeseen; its held frames are let go", job[0].key)
+                self._release(job[0], job[2], [])
+        for entry, _, hold_id in jobs:  # closing: the held frames go out, no gap is reported
+            self._release(entry, hold_id, [])
+
+    def _job(self, entry: Entry, start: int, hold_id: int) -> None:
+        self._wait_for_answer(entry)
+        if self._stop.is_set():  # closing: not a gap worth reporting
+            self._release(entry, hold_id, [])
+            return
+        self._backfill(entry, start, now_ms(), hold_id)
 
     def _wait_for_answer(self, entry: Entry) -> None:
         """Fetch only once the server has answered the feed's new subscribe: what happens
@@ -288,39 +339,88 @@ class Backfiller:
         except (KeyError, TypeError, IndexError, ValueError):
             return False
 
-    def _backfill(self, entry: Entry, start: int, end: int) -> None:
+    def _backfill(self, entry: Entry, start: int, end: int, hold_id: int) -> None:
         """One gap: fetch, deliver, release the held frames. Whatever fails (the HTTP API,
         an answer of the wrong shape, a bug) is a ``BackfillError``: the gap is reported,
         the held frames flow, the thread goes on."""
         try:
             if self._snapshot_covers(entry, start):
-                self._release(entry, [])
-                self.gaps_backfilled += 1
+                held = self._release(entry, hold_id, [])[1]
+                self._count(gaps_backfilled=int(held), gaps_unrecovered=int(not held))
                 log.info("%s: its resubscribe snapshot covers the gap from %d", entry.key, start)
                 return
             messages = PLANS[entry.feed.type](self._fetch, entry.wire, start, end)
             for message in messages:
                 message["backfill"] = True
-            delivered = self._release(entry, messages)
+            delivered, held = self._release(entry, hold_id, messages)
         except Exception as exc:
-            self.gaps_unrecovered += 1
+            self._count(gaps_unrecovered=1)
             error = BackfillError(entry.wire, start, end, exc)
             log.warning("%s", error)
-            if entry.held is not None:
-                self._release(entry, [])
-            self._dispatcher.report(error)
+            self._release(entry, hold_id, [])
+            self._report(error)
             return
-        self.gaps_backfilled += 1
-        self.items_backfilled += delivered
+        # a hold that gave up was reported then (Entry.deliver): its gap counts as unrecovered
+        self._count(gaps_backfilled=int(held), gaps_unrecovered=int(not held), items_backfilled=delivered)
         log.info("backfilled %s from %d to %d: %d message(s)", entry.key, start, end, delivered)
 
-    def _release(self, entry: Entry, messages: list[Any]) -> int:
-        """Deliver the backfilled ``messages`` and the held live frames; callbacks that
-        fall to this thread run only after the entry's lock is let go."""
-        ready: Ready = deque()
-        delivered = entry.release(lambda lane, message: self._dispatcher.submit(lane, message, ready), messages)
-        self._dispatcher.serve(ready)
-        return delivered
+    def _count(self, **increments: int) -> None:
+        with self._ready:
+            for counter, increment in increments.items():
+                setattr(self, counter, getattr(self, counter) + increment)
+
+    def _release(self, entry: Entry, hold_id: int, messages: list[Any]) -> tuple[int, bool]:
+        """Deliver the backfilled ``messages``, then the held live frames, ``TAKE`` at a
+        time; each slice waits (up to ``RELEASE_WAIT``) until the callbacks have nearly
+        caught up with the last one. Callbacks that fall to this thread run only after the
+        entry's lock is let go. Returns (backfilled messages delivered, whether the hold
+        was still ``hold_id``: no if it gave up meanwhile)."""
+        pending: deque[tuple[Any, bool]] = deque((message, True) for message in messages)
+        ready: Ready = deque()  # emptied by each serve
+
+        def submit(lane: Lane, message: Any) -> None:
+            self._dispatcher.submit(lane, message, ready)
+        delivered = 0
+        held: bool | None = None
+        while True:
+            count, done, mine = entry.release_some(submit, pending, hold_id, TAKE)
+            self._dispatcher.serve(ready)
+            delivered += count
+            held = mine if held is None else held
+            if done:
+                return delivered, held
+            lanes = [handle.lane for handle in entry.handles]
+            deadline = time.monotonic() + RELEASE_WAIT
+            while (not self._stop.is_set() and time.monotonic() < deadline
+                   and not self._dispatcher.wait_for_lanes(lanes, TAKE, _WAIT_SLICE)):
+                pass
+
+    def _report(self, error: BaseException) -> None:
+        """Hand ``error`` to ``on_error``, never on this thread: it serves other feeds'
+        backfills, and a hook may block."""
+        if not self._dispatcher.on_connection_threads:
+            self._dispatcher.report(error)  # a dispatcher thread runs it
+            return
+        self._dispatcher.report(error, self._reports)
+        if not self._reports:
+            return  # no hook, or the thread serving the hook's lane already has it
+        with self._reported:
+            if self._hooks is None and not self._stop.is_set():
+                hooks = threading.Thread(target=self._run_hooks, name=f"{self._name}-backfill-hooks", daemon=True)
+                with self._ready:
+                    self._hooks = hooks
+                hooks.start()
+            self._reported.notify()
+
+    def _run_hooks(self) -> None:
+        """``<name>-backfill-hooks``: serves the reports the workers made."""
+        while True:
+            with self._reported:
+                while not self._reports and not self._stop.is_set():
+                    self._reported.wait()
+                if self._stop.is_set():
+                    return
+            self._dispatcher.serve(self._reports)
 
     def _fetch(self, body: dict[str, Any]) -> Any:
         """POST ``body`` to /info; transient failures (network, 429, 5xx) are retried."""

@@ -116,7 +116,10 @@ class Router:
             self._batch.append((entry.lane, message))
             entry.delivered += 1
         else:
-            entry.deliver(message, self._add)
+            gave_up = entry.deliver(message, self._add)
+            if gave_up is not None:  # its hold reached the bound: the frames flow, the gap is reported
+                log.warning("%s", gave_up)
+                self._dispatcher.report(gave_up, self._ready)
 
     def _add_to_batch(self, lane: Lane, message: Any) -> None:
         self._batch.append((lane, message))
