@@ -345,8 +345,8 @@ class Backfiller:
         the held frames flow, the thread goes on."""
         try:
             if self._snapshot_covers(entry, start):
-                held = self._release(entry, hold_id, [])[1]
-                self._count(gaps_backfilled=int(held), gaps_unrecovered=int(not held))
+                self._release(entry, hold_id, [])
+                self._count(gaps_backfilled=1)
                 log.info("%s: its resubscribe snapshot covers the gap from %d", entry.key, start)
                 return
             messages = PLANS[entry.feed.type](self._fetch, entry.wire, start, end)
@@ -360,9 +360,9 @@ class Backfiller:
             self._release(entry, hold_id, [])
             self._report(error)
             return
-        # a hold that gave up was reported then (Entry.deliver): its gap counts as unrecovered
-        self._count(gaps_backfilled=int(held), gaps_unrecovered=int(not held), items_backfilled=delivered)
-        log.info("backfilled %s from %d to %d: %d message(s)", entry.key, start, end, delivered)
+        self._count(gaps_backfilled=1, items_backfilled=delivered)
+        log.info("backfilled %s from %d to %d: %d message(s)%s", entry.key, start, end, delivered,
+                 "" if held else ", after the live frames its hold gave up (Entry.deliver)")
 
     def _count(self, **increments: int) -> None:
         with self._ready:

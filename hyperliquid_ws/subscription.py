@@ -141,7 +141,8 @@ class Entry:
     def deliver(self, message: Any, submit: Submit) -> BackfillError | None:
         """A live frame (reader thread): held during a backfill, else deduped and queued.
         A hold that reaches its bound (``Budget.may_hold``) gives up: the held frames and
-        this one are delivered now, and the returned ``BackfillError`` says so."""
+        this one are delivered now, and the returned ``BackfillError`` says so (the
+        backfill goes on; its items follow, deduped, out of time order)."""
         with self.lock:
             held = self.held
             if held is None:
@@ -157,7 +158,8 @@ class Entry:
             self._admit_each([(m, False) for m in held], submit)
             self._refresh()
         cause = OverflowError(f"{len(held) - 1} live frames were held waiting for it, the most max_backlog "
-                              "and lane_limit allow; they are delivered now, without the recovered items")
+                              "and lane_limit allow; they are delivered now, and what it recovers comes "
+                              "after them, out of time order")
         return BackfillError(self.wire, self._hold_start_ms, int(time.time() * 1000), cause)
 
     def release(self, submit: Submit, backfilled: list[Any]) -> int:
