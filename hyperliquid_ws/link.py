@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .backfill import PLANS, Backfiller, now_ms
+from .backfill import Backfiller, now_ms
 from .backoff import Backoff
 from .connection import Connection
 from .dial import Route
 from .dispatch import Dispatcher, Lane
 from .guard import FrameGuard
 from .keepalive import Keepalive
+from .plans import PLANS
 from .posts import PendingRequests
 from .ratelimit import RateLimiter
 from .registry import Registry
