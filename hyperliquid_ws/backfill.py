@@ -1,6 +1,6 @@
 """Backfill: after a reconnect, fetch over HTTP ``/info`` what each feed missed.
 
-Runs on its own thread (``<name>-backfill``) so the reader and the keepalive never wait
+Runs on its own threads (``<name>-backfill``...) so the reader and the keepalive never wait
 for HTTP. While a feed is being backfilled its live frames are held (``Entry.held``);
 the recovered items are then delivered first, in time order, marked
 ``"backfill": true`` and in the live message shape, and the held frames after them.
@@ -8,8 +8,8 @@ A recovered item has the keys and value types of a live one, optional keys left 
 where a live frame leaves them out (tests/test_backfill_shapes.py checks every plan).
 Every item goes through the feed's tracker, so nothing already delivered comes again.
 
-What each feed asks for is in ``PLANS`` (protocol.md §9.3). Feeds without a plan are
-state feeds that heal with their next push, or have no HTTP equivalent (notification).
+What each feed asks for is in ``plans.PLANS`` (protocol.md §9.3). Feeds without a plan
+are state feeds that heal with their next push, or have no HTTP equivalent (notification).
 """
 
 from __future__ import annotations
@@ -24,163 +24,43 @@ from typing import Any
 import requests
 
 from .backoff import Backoff
-from .dispatch import Dispatcher, Ready
+from .dispatch import TAKE, Dispatcher, Lane, Ready
 from .errors import BackfillError
 from .history import SHAPES, Shape
+from .plans import PLANS
 from .subscription import Entry
 from .tls import TLSSettings
 
 log = logging.getLogger(__name__)
 
-PAGE = 500  # the smallest page the server is known to cut time-range answers at
-MAX_PAGES = 40
 ANSWER_WAIT = 15.0  # seconds a backfill waits for its feed's subscribe to be answered
 SNAPSHOT_WAIT = 1.0  # ... and then for a history feed's isSnapshot frame, which follows the ack
 _WAIT_SLICE = 0.05
-Fetch = Callable[[dict[str, Any]], Any]
-Messages = list[dict[str, Any]]
-
-
-def _paged(fetch: Fetch, body: dict[str, Any], start: int, end: int, time_of: Callable[[Any], int]) -> list[Any]:
-    """Every item of a time-range query from ``start`` to ``end`` (ms, inclusive), oldest
-    first; boundary items repeat between pages and are left for the tracker to drop."""
-    items: list[Any] = []
-    for _ in range(MAX_PAGES):
-        page = fetch({**body, "startTime": start, "endTime": end})
-        if not isinstance(page, list):
-            raise ValueError(f"expected a list from {body['type']}, got {type(page).__name__}")
-        page = sorted(page, key=time_of)
-        items.extend(page)
-        if len(page) < PAGE or time_of(page[-1]) <= start:
-            return items
-        start = time_of(page[-1])
-    log.warning("backfill of %s stopped after %d pages", body["type"], MAX_PAGES)
-    return items
-
-
-def _funding_of(update: dict[str, Any]) -> dict[str, Any]:
-    """An HTTP userFunding item in the shape of the WS feeds' funding."""
-    delta = update["delta"]
-    return {"time": update["time"], "coin": delta["coin"], "usdc": delta["usdc"], "szi": delta["szi"],
-            "fundingRate": delta["fundingRate"], "nSamples": delta.get("nSamples")}
-
-
-def _fills(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> list[Any]:
-    body: dict[str, Any] = {"type": "userFillsByTime", "user": sub["user"]}
-    if sub.get("aggregateByTime"):
-        body["aggregateByTime"] = True
-    return _paged(fetch, body, start, end, lambda f: f["time"])
-
-
-def _fundings(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> list[Any]:
-    updates = _paged(fetch, {"type": "userFunding", "user": sub["user"]}, start, end, lambda u: u["time"])
-    return [_funding_of(u) for u in updates]
-
-
-def _trades(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    trades = sorted((t for t in fetch({"type": "recentTrades", "coin": sub["coin"]}) if t["time"] >= start),
-                    key=lambda t: t["time"])
-    return [{"channel": "trades", "data": trades}] if trades else []
-
-
-def _candles(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    request = {"coin": sub["coin"], "interval": sub["interval"], "startTime": start, "endTime": end}
-    candles = sorted(fetch({"type": "candleSnapshot", "req": request}), key=lambda c: c["t"])
-    return [{"channel": "candle", "data": candle} for candle in candles]
-
-
-def _user_fills(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    fills = _fills(fetch, sub, start, end)
-    return [{"channel": "userFills", "data": {"user": sub["user"], "fills": fills}}] if fills else []
-
-
-def _user_events(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    timed: list[tuple[int, dict[str, Any]]] = []
-    by_time: dict[int, list[Any]] = {}
-    for fill in _fills(fetch, sub, start, end):
-        by_time.setdefault(fill["time"], []).append(fill)
-    timed += [(when, {"channel": "user", "data": {"fills": fills}}) for when, fills in by_time.items()]
-    timed += [(f["time"], {"channel": "user", "data": {"funding": f}}) for f in _fundings(fetch, sub, start, end)]
-    return [message for _, message in sorted(timed, key=lambda pair: pair[0])]
-
-
-def _user_fundings(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    fundings = _fundings(fetch, sub, start, end)
-    return [{"channel": "userFundings", "data": {"user": sub["user"], "fundings": fundings}}] if fundings else []
-
-
-def _ledger(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    body = {"type": "userNonFundingLedgerUpdates", "user": sub["user"]}
-    updates = _paged(fetch, body, start, end, lambda u: u["time"])
-    data = {"user": sub["user"], "nonFundingLedgerUpdates": updates}
-    return [{"channel": "userNonFundingLedgerUpdates", "data": data}] if updates else []
-
-
-def _changed_orders(fetch: Fetch, sub: dict[str, Any], start: int) -> list[Any]:
-    orders = fetch({"type": "historicalOrders", "user": sub["user"]})
-    return sorted((o for o in orders if o["statusTimestamp"] >= start), key=lambda o: o["statusTimestamp"])
-
-
-# The order of a live orderUpdates element (protocol.md §7.11): these keys always, and
-# ``cloid`` / ``reduceOnly`` only when set; historicalOrders carries the frontend order
-# (§8.4) with ``"cloid": null``, ``tif``, ``orderType``, trigger fields and more.
-_LIVE_ORDER_KEYS = ("coin", "side", "limitPx", "sz", "oid", "timestamp", "origSz")
-
-
-def live_order_update(entry: dict[str, Any]) -> dict[str, Any]:
-    """A historicalOrders entry ``{"order": FrontendOpenOrder, "status", "statusTimestamp"}``
-    in the shape of a live orderUpdates element."""
-    order = entry["order"]
-    live = {key: order[key] for key in _LIVE_ORDER_KEYS}
-    if order.get("cloid"):
-        live["cloid"] = order["cloid"]
-    if order.get("reduceOnly"):
-        live["reduceOnly"] = True
-    return {"order": live, "status": entry["status"], "statusTimestamp": entry["statusTimestamp"]}
-
-
-def _order_updates(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    orders = [live_order_update(entry) for entry in _changed_orders(fetch, sub, start)]
-    return [{"channel": "orderUpdates", "data": orders}] if orders else []
-
-
-def _historical_orders(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    orders = _changed_orders(fetch, sub, start)
-    data = {"user": sub["user"], "orderHistory": orders}
-    return [{"channel": "userHistoricalOrders", "data": data}] if orders else []
-
-
-def _twap_slice_fills(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    body = {"type": "userTwapSliceFillsByTime", "user": sub["user"]}
-    slices = _paged(fetch, body, start, end, lambda s: s["fill"]["time"])
-    data = {"user": sub["user"], "twapSliceFills": slices}
-    return [{"channel": "userTwapSliceFills", "data": data}] if slices else []
-
-
-PLANS: dict[str, Callable[[Fetch, dict[str, Any], int, int], Messages]] = {
-    "trades": _trades,
-    "candle": _candles,
-    "userFills": _user_fills,
-    "userEvents": _user_events,
-    "userFundings": _user_fundings,
-    "userNonFundingLedgerUpdates": _ledger,
-    "orderUpdates": _order_updates,
-    "userHistoricalOrders": _historical_orders,
-    "userTwapSliceFills": _twap_slice_fills,
-}
+WORKERS = 4  # backfills at once: threads, and /info requests in flight
+RELEASE_WAIT = 1.0  # seconds a slice of released frames waits for the callbacks to catch up
 
 
 class Backfiller:
-    """The backfill thread. ``schedule`` is called by the reader at reconnect (and by the
+    """The backfill threads. ``schedule`` is called by the reader at reconnect (and by the
     keepalive at a silent-feed resubscribe), after ``entry.hold()``, so no live frame
     slips past the backfill. A job fetches once the feed's subscribe has been answered,
-    up to that moment, so the recovered items and the held frames meet without a gap."""
+    up to that moment, so the recovered items and the held frames meet without a gap.
+
+    Up to ``WORKERS`` jobs run at once, one thread each (``<name>-backfill``, then
+    ``<name>-backfill-2``... started when a job finds every thread busy), so a feed's
+    held frames wait only for its own fetch, never for another feed's retries, while
+    /info sees at most ``WORKERS`` requests at a time. Released frames go out ``TAKE``
+    at a time, each slice once the callbacks have nearly caught up with the last, so a
+    release never floods ``max_backlog``. With ``callback_threads=0``, reports to
+    ``on_error`` run on ``<name>-backfill-hooks``, never on a thread that serves
+    backfills: a hook that blocks holds up only later reports."""
 
     def __init__(self, info_url: str, dispatcher: Dispatcher, name: str, *, http_timeout: float,
                  retries: int = 4, retry_backoff: Backoff | None = None, proxy: str | None = None,
                  tls: TLSSettings | None = None, scrub: Callable[[str], str] = str) -> None:
         self._info_url = info_url
         self._dispatcher = dispatcher
+        self._name = name
         self._http_timeout = http_timeout
         self._retries = retries
         self._retry_backoff = retry_backoff or Backoff(initial=0.5, maximum=8.0, jitter=0.5)
@@ -192,26 +72,49 @@ class Backfiller:
         if tls is not None:
             tls.configure(self._session)
         self._scrub = scrub  # requests' messages name the URL, query and all
-        self._jobs: deque[tuple[Entry, int]] = deque()
+        self._jobs: deque[tuple[Entry, int, int]] = deque()  # (entry, start ms, hold id)
         self._to_serve: deque[Ready] = deque()  # late joiners' first messages
-        self._ready = threading.Condition()
+        self._ready = threading.Condition()  # guards the jobs, the threads and the counters
         self._stop = threading.Event()
+        self._workers: list[threading.Thread] = []
+        self._idle = 0  # workers waiting for a job
+        self._reports: Ready = deque()  # the hook lane, for <name>-backfill-hooks to serve
+        self._reported = threading.Condition()
+        self._hooks: threading.Thread | None = None
         self.gaps_backfilled = 0
         self.gaps_unrecovered = 0
         self.items_backfilled = 0
-        self.thread = threading.Thread(target=self._run, name=f"{name}-backfill", daemon=True)
+        self.thread = self._new_worker()  # the first worker, started with the client
+
+    @property
+    def threads(self) -> tuple[threading.Thread, ...]:
+        """Every thread this backfiller has started (any thread)."""
+        with self._ready:
+            return (*self._workers, *((self._hooks,) if self._hooks is not None else ()))
+
+    def _new_worker(self) -> threading.Thread:
+        """A worker thread, not yet started (the caller holds ``_ready``, or is ``__init__``)."""
+        number = len(self._workers) + 1
+        suffix = "" if number == 1 else f"-{number}"
+        thread = threading.Thread(target=self._run, name=f"{self._name}-backfill{suffix}", daemon=True)
+        self._workers.append(thread)
+        return thread
 
     def start(self) -> None:
         self.thread.start()
 
-    def schedule(self, entry: Entry, start_ms: int) -> None:
-        """Recover ``entry``'s items from ``start_ms`` (ms) up to when the job runs."""
+    def schedule(self, entry: Entry, start_ms: int, hold_id: int) -> None:
+        """Recover ``entry``'s items from ``start_ms`` (ms) up to when the job runs, then
+        release hold ``hold_id`` (any thread)."""
         with self._ready:
-            self._jobs.append((entry, start_ms))
+            self._jobs.append((entry, start_ms, hold_id))
+            if (len(self._jobs) > self._idle and len(self._workers) < WORKERS and not self._stop.is_set()
+                    and self.thread.is_alive()):
+                self._new_worker().start()
             self._ready.notify()
 
     def serve_soon(self, ready: Ready) -> None:
-        """Run the callbacks of ``ready``'s lanes on this thread, soon (any thread): a
+        """Run the callbacks of ``ready``'s lanes on a backfill thread, soon (any thread): a
         late joiner's first message, which must not run inside ``subscribe()`` itself,
         where the caller may hold a lock its callback needs."""
         with self._ready:
@@ -226,32 +129,48 @@ class Backfiller:
                 self._dispatcher.serve(ready)
 
     def stop(self, timeout: float) -> None:
+        """Stop every thread and join them within about ``timeout`` seconds in all."""
         self._stop.set()
         with self._ready:
-            self._ready.notify()
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
+            self._ready.notify_all()
+        with self._reported:
+            self._reported.notify_all()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            if thread.is_alive() and thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
         self._session.close()
 
     def _run(self) -> None:
+        """A worker: one job at a time, each under one guard (a job that fails unforeseen
+        costs only itself, and its hold is let go)."""
         while True:
             with self._ready:
+                self._idle += 1
                 while not self._jobs and not self._to_serve and not self._stop.is_set():
                     self._ready.wait()
+                self._idle -= 1
                 if self._stop.is_set():
-                    for entry, _ in self._jobs:
-                        self._release(entry, [])
-                    return
+                    jobs, self._jobs = list(self._jobs), deque()
+                    break
                 job = self._jobs.popleft() if self._jobs and not self._to_serve else None
             if job is None:
                 self._serve_waiting()
                 continue
-            entry, start = job
-            self._wait_for_answer(entry)
-            if self._stop.is_set():  # closing: not a gap worth reporting
-                self._release(entry, [])
-                continue
-            self._backfill(entry, start, now_ms())
+            try:
+                self._job(*job)
+            except Exception:
+                log.exception("backfill of %s failed unforeseen; its held frames are let go", job[0].key)
+                self._release(job[0], job[2], [])
+        for entry, _, hold_id in jobs:  # closing: the held frames go out, no gap is reported
+            self._release(entry, hold_id, [])
+
+    def _job(self, entry: Entry, start: int, hold_id: int) -> None:
+        self._wait_for_answer(entry)
+        if self._stop.is_set():  # closing: not a gap worth reporting
+            self._release(entry, hold_id, [])
+            return
+        self._backfill(entry, start, now_ms(), hold_id)
 
     def _wait_for_answer(self, entry: Entry) -> None:
         """Fetch only once the server has answered the feed's new subscribe: what happens
@@ -288,39 +207,88 @@ class Backfiller:
         except (KeyError, TypeError, IndexError, ValueError):
             return False
 
-    def _backfill(self, entry: Entry, start: int, end: int) -> None:
+    def _backfill(self, entry: Entry, start: int, end: int, hold_id: int) -> None:
         """One gap: fetch, deliver, release the held frames. Whatever fails (the HTTP API,
         an answer of the wrong shape, a bug) is a ``BackfillError``: the gap is reported,
         the held frames flow, the thread goes on."""
         try:
             if self._snapshot_covers(entry, start):
-                self._release(entry, [])
-                self.gaps_backfilled += 1
+                self._release(entry, hold_id, [])
+                self._count(gaps_backfilled=1)
                 log.info("%s: its resubscribe snapshot covers the gap from %d", entry.key, start)
                 return
             messages = PLANS[entry.feed.type](self._fetch, entry.wire, start, end)
             for message in messages:
                 message["backfill"] = True
-            delivered = self._release(entry, messages)
+            delivered, held = self._release(entry, hold_id, messages)
         except Exception as exc:
-            self.gaps_unrecovered += 1
+            self._count(gaps_unrecovered=1)
             error = BackfillError(entry.wire, start, end, exc)
             log.warning("%s", error)
-            if entry.held is not None:
-                self._release(entry, [])
-            self._dispatcher.report(error)
+            self._release(entry, hold_id, [])
+            self._report(error)
             return
-        self.gaps_backfilled += 1
-        self.items_backfilled += delivered
-        log.info("backfilled %s from %d to %d: %d message(s)", entry.key, start, end, delivered)
+        self._count(gaps_backfilled=1, items_backfilled=delivered)
+        log.info("backfilled %s from %d to %d: %d message(s)%s", entry.key, start, end, delivered,
+                 "" if held else ", after the live frames its hold gave up (Entry.deliver)")
 
-    def _release(self, entry: Entry, messages: list[Any]) -> int:
-        """Deliver the backfilled ``messages`` and the held live frames; callbacks that
-        fall to this thread run only after the entry's lock is let go."""
-        ready: Ready = deque()
-        delivered = entry.release(lambda lane, message: self._dispatcher.submit(lane, message, ready), messages)
-        self._dispatcher.serve(ready)
-        return delivered
+    def _count(self, **increments: int) -> None:
+        with self._ready:
+            for counter, increment in increments.items():
+                setattr(self, counter, getattr(self, counter) + increment)
+
+    def _release(self, entry: Entry, hold_id: int, messages: list[Any]) -> tuple[int, bool]:
+        """Deliver the backfilled ``messages``, then the held live frames, ``TAKE`` at a
+        time; each slice waits (up to ``RELEASE_WAIT``) until the callbacks have nearly
+        caught up with the last one. Callbacks that fall to this thread run only after the
+        entry's lock is let go. Returns (backfilled messages delivered, whether the hold
+        was still ``hold_id``: no if it gave up meanwhile)."""
+        pending: deque[tuple[Any, bool]] = deque((message, True) for message in messages)
+        ready: Ready = deque()  # emptied by each serve
+
+        def submit(lane: Lane, message: Any) -> None:
+            self._dispatcher.submit(lane, message, ready)
+        delivered = 0
+        held: bool | None = None
+        while True:
+            count, done, mine = entry.release_some(submit, pending, hold_id, TAKE)
+            self._dispatcher.serve(ready)
+            delivered += count
+            held = mine if held is None else held
+            if done:
+                return delivered, held
+            lanes = [handle.lane for handle in entry.handles]
+            deadline = time.monotonic() + RELEASE_WAIT
+            while (not self._stop.is_set() and time.monotonic() < deadline
+                   and not self._dispatcher.wait_for_lanes(lanes, TAKE, _WAIT_SLICE)):
+                pass
+
+    def _report(self, error: BaseException) -> None:
+        """Hand ``error`` to ``on_error``, never on this thread: it serves other feeds'
+        backfills, and a hook may block."""
+        if not self._dispatcher.on_connection_threads:
+            self._dispatcher.report(error)  # a dispatcher thread runs it
+            return
+        self._dispatcher.report(error, self._reports)
+        if not self._reports:
+            return  # no hook, or the thread serving the hook's lane already has it
+        with self._reported:
+            if self._hooks is None and not self._stop.is_set():
+                hooks = threading.Thread(target=self._run_hooks, name=f"{self._name}-backfill-hooks", daemon=True)
+                with self._ready:
+                    self._hooks = hooks
+                hooks.start()
+            self._reported.notify()
+
+    def _run_hooks(self) -> None:
+        """``<name>-backfill-hooks``: serves the reports the workers made."""
+        while True:
+            with self._reported:
+                while not self._reports and not self._stop.is_set():
+                    self._reported.wait()
+                if self._stop.is_set():
+                    return
+            self._dispatcher.serve(self._reports)
 
     def _fetch(self, body: dict[str, Any]) -> Any:
         """POST ``body`` to /info; transient failures (network, 429, 5xx) are retried."""

@@ -5,9 +5,11 @@
 
 Threads, per connection: ``<name>-reader`` reads the socket, runs the callbacks of what
 it read, and reconnects; ``<name>-relay`` reads on while a callback keeps the reader
-busy; ``<name>-keepalive`` pings; ``<name>-writer`` sends. One ``<name>-backfill``
-thread per client fetches gaps over HTTP and runs the callbacks of what it recovers and
-of a late joiner's first message. With ``callback_threads=N`` the ``<name>-dispatch-k``
+busy; ``<name>-keepalive`` pings; ``<name>-writer`` sends. Per client,
+``<name>-backfill`` fetches gaps over HTTP and runs the callbacks of what it recovers and
+of a late joiner's first message; while it is busy, more backfills get
+``<name>-backfill-2`` ... ``-4``, and with ``callback_threads=0`` the backfills' reports to
+``on_error`` run on ``<name>-backfill-hooks``. With ``callback_threads=N`` the ``<name>-dispatch-k``
 threads run every callback instead, and there is no relay.
 None is started before the first ``subscribe`` (or ``run_forever``); ``close()`` stops
 and joins them all.
@@ -415,7 +417,7 @@ class HyperliquidWS:
 
     def _threads(self) -> list[threading.Thread]:
         links = [*self._pool.links, *self._pool.retired]
-        return [*(t for link in links for t in link.threads()), self._backfiller.thread, *self._dispatcher.threads]
+        return [*(t for link in links for t in link.threads()), *self._backfiller.threads, *self._dispatcher.threads]
 
 
 def _forget_in_child() -> None:

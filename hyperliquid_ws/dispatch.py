@@ -26,6 +26,11 @@ messages waiting; else the longest): counted (``Lane.dropped``, in ``stats()``),
 logged, and reported to ``on_error`` as a ``SlowConsumerError``. So a feed whose
 callbacks keep up loses nothing to the others' backlog. A serving thread takes at most
 ``TAKE`` messages of a lane at a time, so what is held by threads stays small too.
+
+Live frames held while a feed is backfilled (``subscription.Entry.held``) count in
+``max_backlog`` too (``may_hold``/``unhold``). A hold may take at most half of it (and
+half of ``lane_limit``), so that when a hold gives up (``Entry.deliver``) its frames
+fit on their lanes with room to spare.
 """
 
 from __future__ import annotations
@@ -112,6 +117,9 @@ class Dispatcher:
         self._lanes: Ready = deque()  # the dispatcher threads' ready lanes
         self._hook_lanes: dict[Any, Lane] = {}
         self._waiting = 0  # messages in lanes, not yet taken by a thread
+        self._held = 0  # live frames held for backfills (Entry.held), counted in max_backlog
+        self._served = threading.Condition(self._lock)  # a lane was served (wait_for_lanes)
+        self._watchers = 0  # threads in wait_for_lanes
         self._idle = 0
         self._stopping = False
         self.delivered = 0
@@ -127,6 +135,11 @@ class Dispatcher:
     @property
     def depth(self) -> int:
         return self._waiting
+
+    @property
+    def held(self) -> int:
+        """Live frames held for backfills, across the client."""
+        return self._held
 
     def submit(self, lane: Lane, message: Any, ready: Ready | None = None) -> None:
         self.submit_many([(lane, message)], ready)
@@ -170,10 +183,11 @@ class Dispatcher:
         overflowed: list[tuple[Lane, int, bool]] = []
         backlogged = self._backlogged
         waiting = self._waiting
+        room = self._max_backlog - self._held
         for lane, message in items:
             queue = lane.queue
             lane_full = len(queue) >= self._lane_limit
-            if (lane_full or waiting >= self._max_backlog) and backlogged:
+            if (lane_full or waiting >= room) and backlogged:
                 victim = self._furthest_behind(lane)
                 victim.queue.popleft()
                 waiting -= 1
@@ -244,6 +258,8 @@ class Dispatcher:
                             self._ready.notify()
                     else:
                         lane.scheduled = False
+                    if self._watchers:
+                        self._served.notify_all()
                 if not ready or self._stopping:
                     return
                 lane = ready.popleft()
@@ -278,6 +294,31 @@ class Dispatcher:
         with self._lock:
             self._hand_back(lane, ready, delivered, errors)
 
+    def may_hold(self, holding: int) -> bool:
+        """Whether a hold of ``holding`` frames may take one more (reader thread); if so,
+        it is counted in ``max_backlog`` until ``unhold``. No: the hold must give up."""
+        with self._lock:
+            if 2 * (holding + 1) > self._lane_limit or 2 * (self._waiting + self._held + 1) > self._max_backlog:
+                return False
+            self._held += 1
+            return True
+
+    def unhold(self, count: int) -> None:
+        """``count`` held frames left the hold (to their lanes, or dropped at close)."""
+        with self._lock:
+            self._held -= count
+
+    def wait_for_lanes(self, lanes: list[Lane], below: int, timeout: float) -> bool:
+        """Block until each of ``lanes`` has fewer than ``below`` messages waiting, or
+        ``timeout`` seconds pass (False). Any thread but one serving those lanes."""
+        with self._lock:
+            self._watchers += 1
+            try:
+                return self._served.wait_for(
+                    lambda: self._stopping or all(len(lane.queue) < below for lane in lanes), timeout)
+            finally:
+                self._watchers -= 1
+
     def _hand_back(self, lane: Lane, ready: Ready, delivered: int, errors: int) -> None:
         """A thread has served a batch of ``lane``: back onto ``ready`` if more came
         meanwhile, else idle. The caller holds the lock."""
@@ -289,6 +330,8 @@ class Dispatcher:
                 self._ready.notify()
         else:
             lane.scheduled = False
+        if self._watchers:
+            self._served.notify_all()
 
     def report(self, error: BaseException, ready: Ready | None = None) -> None:
         """Queue ``error`` for the ``on_error`` hook, if there is one (callers log it)."""
@@ -308,6 +351,7 @@ class Dispatcher:
             self._stopping = True
             self._ready.notify_all()
             self._drained.notify_all()
+            self._served.notify_all()
 
     def _run(self) -> None:
         """A dispatcher thread."""

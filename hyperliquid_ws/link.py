@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .backfill import PLANS, Backfiller, now_ms
+from .backfill import Backfiller, now_ms
 from .backoff import Backoff
 from .connection import Connection
 from .dial import Route
 from .dispatch import Dispatcher, Lane
 from .guard import FrameGuard
 from .keepalive import Keepalive
+from .plans import PLANS
 from .posts import PendingRequests
 from .ratelimit import RateLimiter
 from .registry import Registry
@@ -153,13 +154,14 @@ class Link:
         """Hold ``entry``'s live frames and recover what it missed from the last item it
         delivered, but never from later than ``latest_start`` (ms: when the gap opened,
         whatever time an item claimed); the backfill fetches once the server has answered
-        its next subscribe."""
-        if not entry.hold():
-            return  # a backfill is still pending; it fetches up to when it runs
+        its next subscribe. The held frames count in the client's ``max_backlog``."""
         last_seen = entry.tracker.last_time if entry.tracker is not None else None
         assert entry.acked_at_ms is not None
-        start = entry.acked_at_ms if last_seen is None else last_seen
-        self._settings.backfiller.schedule(entry, min(start, latest_start))
+        start = min(entry.acked_at_ms if last_seen is None else last_seen, latest_start)
+        hold_id = entry.hold(self._settings.dispatcher, start)
+        if hold_id is None:
+            return  # a backfill is still pending; it fetches up to when it runs
+        self._settings.backfiller.schedule(entry, start, hold_id)
 
     def _on_lost(self, generation: int, reason: str) -> None:
         """The link ended: nothing survives on the server."""

@@ -112,7 +112,10 @@ class Router:
                     self._batch.append((entry.lane, message))
                     entry.delivered += 1
                 else:
-                    entry.deliver(message, self._add)
+                    gave_up = entry.deliver(message, self._add)
+                    if gave_up is not None:  # its hold reached the bound: the frames flow, the gap is reported
+                        log.warning("%s", gave_up)
+                        self._dispatcher.report(gave_up, self._ready)
                 return
             control = self._control.get(channel)
             if control is None:

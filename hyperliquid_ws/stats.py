@@ -80,6 +80,7 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
         "callback_errors": client._dispatcher.callback_errors,
         "queues": {
             "dispatch": client._dispatcher.depth,
+            "held_for_backfill": client._dispatcher.held,  # counted in max_backlog too
             "send": sum(c["send_queue"] for c in connections),
             "streams": sum(s["depth"] for s in streams),
         },

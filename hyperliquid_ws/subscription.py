@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .dispatch import Lane
-from .errors import HyperliquidTimeoutError, SubscriptionError
+from .errors import BackfillError, HyperliquidTimeoutError, SubscriptionError
 from .history import SHAPES, CandleTracker, Tracker, TradesTracker
 from .joiners import Retained
 
@@ -47,6 +48,14 @@ class _Owner(Protocol):
 
 class _Nobody:
     callbacks: tuple[Callback, ...] = ()
+
+
+class Budget(Protocol):
+    """Where held frames are counted (``dispatch.Dispatcher``)."""
+
+    def may_hold(self, holding: int) -> bool: ...
+
+    def unhold(self, count: int) -> None: ...
 
 
 class Entry:
@@ -82,6 +91,9 @@ class Entry:
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
         self.held: list[Any] | None = None  # live frames held while a backfill runs
+        self.hold_id = 0  # which hold ``held`` is: a backfill releases only its own
+        self._budget: Budget | None = None  # counts the held frames in max_backlog
+        self._hold_start_ms = 0  # where the held backfill's gap begins
         # The server answered the latest subscribe (an ack, Already subscribed, a refusal)
         # or the entry is gone: a backfill fetches only once the feed flows again.
         self.answered = threading.Event()
@@ -100,45 +112,96 @@ class Entry:
         """Usual seconds between frames, once there is enough history to tell."""
         return self.interval if self.received >= _CADENCE_SAMPLES else None
 
-    def hold(self) -> bool:
-        """Hold live frames for a backfill (and wait for the next subscribe's answer).
-        False if a backfill is pending already: it fetches up to when it runs."""
+    def hold(self, budget: Budget | None = None, start_ms: int = 0) -> int | None:
+        """Hold live frames for a backfill of the gap from ``start_ms`` (and wait for the
+        next subscribe's answer); the held frames count in ``budget``. Returns the hold's
+        id, for ``release``; None if a backfill is pending already: it fetches up to when
+        it runs."""
         with self.lock:
             self.answered.clear()
             if self.held is not None:
-                return False
+                return None
             self.held = []
+            self.hold_id += 1
+            self._budget = budget
+            self._hold_start_ms = start_ms
             self.direct = False
-            return True
+            return self.hold_id
 
     def held_messages(self) -> list[Any]:
         """A copy of the live frames held for a backfill (any thread)."""
         with self.lock:
             return list(self.held or ())
 
-    def deliver(self, message: Any, submit: Submit) -> None:
-        """A live frame (reader thread): held during a backfill, else deduped and queued."""
+    def deliver(self, message: Any, submit: Submit) -> BackfillError | None:
+        """A live frame (reader thread): held during a backfill, else deduped and queued.
+        A hold that reaches its bound (``Budget.may_hold``) gives up: the held frames and
+        this one are delivered now, and the returned ``BackfillError`` says so (the
+        backfill goes on; its items follow, deduped, out of time order)."""
         with self.lock:
-            if self.held is not None:
-                self.held.append(message)
-            else:
+            held = self.held
+            if held is None:
                 self._admit(message, submit, backfill=False)
+                return None
+            budget = self._budget
+            if budget is None or budget.may_hold(len(held)):
+                held.append(message)
+                return None
+            self.held = None
+            budget.unhold(len(held))
+            held.append(message)
+            self._admit_each([(m, False) for m in held], submit)
+            self._refresh()
+        cause = OverflowError(f"{len(held) - 1} live frames were held waiting for it, the most max_backlog "
+                              "and lane_limit allow; they are delivered now, and what it recovers comes "
+                              "after them, out of time order")
+        return BackfillError(self.wire, self._hold_start_ms, int(time.time() * 1000), cause)
 
     def release(self, submit: Submit, backfilled: list[Any]) -> int:
-        """Deliver ``backfilled`` messages, then the held live frames, and stop holding
-        (backfill thread). Returns how many backfilled messages were delivered."""
+        """Deliver ``backfilled`` messages and every held live frame at once, and stop
+        holding; returns how many backfilled messages were delivered."""
+        delivered, _, _ = self.release_some(submit, deque((m, True) for m in backfilled), self.hold_id, None)
+        return delivered
+
+    def release_some(self, submit: Submit, pending: deque[tuple[Any, bool]], hold_id: int,
+                     limit: int | None) -> tuple[int, bool, bool]:
+        """Deliver up to ``limit`` messages (None: all): first from ``pending`` (recovered,
+        ``(message, True)``), then the oldest held live frames of hold ``hold_id``; once
+        both are empty, stop holding (backfill thread). Returns (backfilled messages
+        delivered, done, whether the hold was still ``hold_id``'s). Live frames that come
+        meanwhile are held behind the rest, so the order is kept. If the hold gave up or a
+        newer one began, only ``pending`` is delivered: recovered items are never thrown
+        away, and the tracker still drops what was seen."""
         with self.lock:
-            delivered = 0
-            for message, backfill in [*((m, True) for m in backfilled), *((m, False) for m in self.held or ())]:
-                try:
-                    if self._admit(message, submit, backfill=backfill) and backfill:
-                        delivered += 1
-                except Exception:  # one message that cannot be handled must not cost the others
-                    log.exception("%s: dropped a %s message that could not be handled", self.key,
-                                  "backfilled" if backfill else "held")
-            self.held = None
-            self._refresh()
-            return delivered
+            held = self.held if self.hold_id == hold_id else None
+            room = len(pending) + len(held or ()) if limit is None else limit
+            batch = [pending.popleft() for _ in range(min(room, len(pending)))]
+            if held:
+                take = min(room - len(batch), len(held))
+                batch.extend((m, False) for m in held[:take])
+                del held[:take]
+                if self._budget is not None:
+                    self._budget.unhold(take)
+            delivered = self._admit_each(batch, submit)
+            done = not pending and not held
+            if done and held is not None:
+                self.held = None
+                self._budget = None
+                self._refresh()
+            return delivered, done, held is not None
+
+    def _admit_each(self, messages: list[tuple[Any, bool]], submit: Submit) -> int:
+        """``_admit`` each ``(message, backfill)``, one at a time: one message that cannot
+        be handled must not cost the others. Returns how many backfilled were delivered."""
+        delivered = 0
+        for message, backfill in messages:
+            try:
+                if self._admit(message, submit, backfill=backfill) and backfill:
+                    delivered += 1
+            except Exception:
+                log.exception("%s: dropped a %s message that could not be handled", self.key,
+                              "backfilled" if backfill else "held")
+        return delivered
 
     def _admit(self, message: Any, submit: Submit, *, backfill: bool) -> bool:
         """Dedupe ``message``, keep it for late joiners, queue it for every handle."""

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperliquid_ws.backfill import PLANS
 from hyperliquid_ws.history import SHAPES, Shape
+from hyperliquid_ws.plans import PLANS
 from hyperliquid_ws.testing import feeds as server_feeds
 
 from .conftest import Collector, wait_until

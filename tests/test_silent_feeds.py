@@ -7,8 +7,8 @@ from __future__ import annotations
 import requests
 
 from hyperliquid_ws import Limits
-from hyperliquid_ws.backfill import PLANS
 from hyperliquid_ws.feeds import FEEDS
+from hyperliquid_ws.plans import PLANS
 
 from .conftest import Collector, wait_until
 
