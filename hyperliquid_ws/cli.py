@@ -5,6 +5,7 @@
     hyperliquid-ws candle ETH 1m --testnet
     hyperliquid-ws demo                 # the embedded local server, no internet needed
     hyperliquid-ws demo l2Book ETH
+    hyperliquid-ws gateway --redis redis://localhost:6379/0   # see docs/gateway.md
 
 Positional values fill the feed's required fields in order; ``name=value`` sets any
 other field (the value is read as JSON when it parses, else as a string).
@@ -96,6 +97,11 @@ class _Printer:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gateway"]:  # the Redis gateway (hyperliquid_ws.gateway, the redis extra)
+        from .gateway.cli import main as gateway_main
+
+        return gateway_main(argv[1:])
     args = _parser().parse_args(argv)
     if args.verbose:
         logging.basicConfig(
