@@ -128,11 +128,15 @@ class HeldFeed:
                 return
             if kept is not data:
                 message = {**message, "data": kept}
+                self._append(message, whole=False)
+                return
         self._append(message)
 
-    def _append(self, message: Any) -> None:
+    def _append(self, message: Any, *, whole: bool = True) -> None:
+        """Queue for Redis; a whole (unfiltered) ``isSnapshot`` message becomes where
+        unnamed consumers start. One cut down by the tracker (a takeover's) does not."""
         data = message.get("data") if isinstance(message, dict) else None
-        snapshot = isinstance(data, dict) and data.get("isSnapshot") is True
+        snapshot = whole and isinstance(data, dict) and data.get("isSnapshot") is True
         self._appender.put(self.feed_key, message, snapshot=snapshot)
         self.appended += 1
 

@@ -4,9 +4,7 @@ that are closed (and checked for leftover threads) after each test, consumer pro
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +21,6 @@ pytest.importorskip("redis")
 
 from hyperliquid_ws.gateway import Gateway, GatewayClient
 
-CHILD = Path(__file__).with_name("child.py")
 FAST = {"demand_poll": 0.05, "leader_ttl": 1.0, "grace": 0.3}
 
 
@@ -71,28 +68,30 @@ def _threads(prefix: str) -> list[str]:
     return [t.name for t in client_threads() if t.name.startswith(prefix)]
 
 
+_forkserver = multiprocessing.get_context("forkserver")
+_forkserver.set_forkserver_preload(["tests.gateway.child"])
+
+
 class Child:
-    """A consumer process (``gateway_child.py``); ``lines()`` reads what its callbacks saw."""
+    """A consumer process (``child.consume``); ``lines()`` reads what its callbacks saw."""
 
     def __init__(self, tmp: Path, label: str, **config: Any) -> None:
         self.out = tmp / f"{label}.jsonl"
         self.config = {**config, "out": str(self.out)}
-        self.process: subprocess.Popen[str] | None = None
+        self._ready = _forkserver.Event()
+        self._stop = _forkserver.Event()
+        self.process: Any = None
 
     def start(self) -> Child:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-        self.process = subprocess.Popen([sys.executable, str(CHILD), json.dumps(self.config)], env=env,
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        from .child import consume
+
+        self.process = _forkserver.Process(target=consume, args=(self.config, self._ready, self._stop),
+                                           name=f"test-consumer-{self.out.stem}")
+        self.process.start()
         return self
 
     def ready(self, timeout: float = 30.0) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        result: list[str] = []
-        reader = threading.Thread(target=lambda: result.append(self.process.stdout.readline()),  # type: ignore[union-attr]
-                                  name="test-child-ready")
-        reader.start()
-        reader.join(timeout)
-        assert result and result[0].strip() == "ready", f"child not ready: {result}"
+        assert self._ready.wait(timeout), f"consumer {self.out.stem} not ready within {timeout} s"
 
     def lines(self) -> list[dict[str, Any]]:
         if not self.out.exists():
@@ -101,15 +100,15 @@ class Child:
         return [json.loads(line) for line in text.splitlines() if line.endswith("}")]
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            assert self.process.stdin is not None
-            self.process.stdin.close()
-            self.process.wait(DEADLINE)
+        if self.process is not None and self.process.is_alive():
+            self._stop.set()
+            self.process.join(DEADLINE)
 
     def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
+        """SIGKILL: no close(), no last write."""
+        if self.process is not None and self.process.is_alive():
             self.process.kill()
-            self.process.wait(DEADLINE)
+            self.process.join(DEADLINE)
 
 
 @pytest.fixture
@@ -123,6 +122,7 @@ def children(tmp_path: Path) -> Iterator[Callable[..., Child]]:
 
     yield make
     for child in made:
+        child.stop()
         child.kill()
 
 

@@ -183,3 +183,17 @@ def test_redis_unreachable_is_a_clear_error(make_consumer, caplog) -> None:
     error = errors.wait_for(1)[0]
     assert isinstance(error, BrokerError) and isinstance(error, ConnectionError)
     assert "127.0.0.1:1" in str(error) and "pw-s3cret" not in str(error) + caplog.text
+
+
+def test_shards_split_the_feeds_and_consumers_need_not_know(make_gateway, make_consumer, server) -> None:
+    gateways = [make_gateway(shard=f"{k}/2", name=f"hlws-gateway-shard{k}") for k in range(2)]
+    consumer = make_consumer()
+    feeds = [{"type": "trades", "coin": coin} for coin in ("BTC", "ETH", "SOL", "HYPE", "PURR/USDC", "@1")]
+    for feed in feeds:
+        consumer.subscribe(feed, Collector()).wait(DEADLINE)
+    held = [gateway.held() for gateway in gateways]
+    def names(subscriptions: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps(s, sort_keys=True) for s in subscriptions)
+
+    assert all(held) and names(held[0] + held[1]) == names(feeds)
+    assert all(gateway.leading for gateway in gateways)  # each leads its own shard
