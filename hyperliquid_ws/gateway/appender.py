@@ -1,8 +1,8 @@
 """The gateway's appender: a bounded buffer of messages and the thread that writes them.
 
 Upstream callbacks (the gateway's ``HyperliquidWS`` threads) call ``put``; the thread
-``<gateway>-appender`` takes up to ``BATCH`` messages at a time and writes them in one
-pipeline of ``APPEND`` script calls (``broker.py``). Each message gets its entry ID
+``<gateway>-appender`` takes up to ``BATCH`` messages at a time and writes them with one
+``APPEND`` script call (``broker.py``): one round trip per batch. Each message gets its entry ID
 (``ms-seq``, strictly after the stream's last) before its first attempt and keeps it
 through retries, so a reply lost in a Redis outage cannot make a duplicate: the retry
 answers ``"dup"``. While Redis is unreachable the buffer holds up to ``max_buffer``
@@ -148,13 +148,13 @@ class Appender:
             if not self.broker_up:
                 self.broker_up = True
                 log.info("Redis reachable again; %d message(s) buffered", self.depth)
-            if any(r is None for r in results):
+            if results is None:
                 log.warning("appends fenced off: another gateway leads this shard now")
                 self.discard()
                 self.on_fenced()
                 continue
-            self.appended += sum(1 for r in results if r != "dup")
-            self.duplicates_skipped += sum(1 for r in results if r == "dup")
+            self.appended += results[0]
+            self.duplicates_skipped += results[1]
             self._forget(len(batch))
 
     def _forget(self, count: int) -> None:
@@ -162,19 +162,27 @@ class Appender:
             for _ in range(min(count, len(self._buffer))):
                 self._buffer.popleft()
 
-    def _write(self, batch: list[Pending], value: str) -> list[Any]:
+    def _write(self, batch: list[Pending], value: str) -> tuple[int, int] | None:
+        """One ``APPEND`` call for the whole batch: ``(appended, dups)``, None when fenced."""
         mode, threshold = self._retention
         limit = str(threshold) if mode == "MAXLEN" else f"{int(time.time() * 1000) - threshold}-0"
-        pipe = self._client.pipeline(transaction=False)
-        for item in batch:
-            self._script(keys=[self.lease_key, self._keys.stream(item.feed_key), self._keys.snapshot],
-                         args=[value, mode, limit, item.entry_id, item.text, "1" if item.snapshot else "0",
-                               item.feed_key], client=pipe)
-        results: list[Any] = pipe.execute(raise_on_error=False)
-        for result in results:
-            if isinstance(result, Exception):
-                raise result
-        return results
+        prefix = self._keys.stream("")
+        keys = [self.lease_key, self._keys.snapshot]
+        index: dict[str, int] = {}
+        streams, encoded, snapshots = [], [], []
+        for number, item in enumerate(batch, 1):
+            position = index.get(item.feed_key)
+            if position is None:
+                keys.append(prefix + item.feed_key)
+                position = index[item.feed_key] = len(keys)  # Lua counts from 1
+            streams.append(str(position))
+            encoded.append(item.text.encode())
+            if item.snapshot:
+                snapshots.append(str(number))
+        args = [value, mode, limit, ",".join(item.entry_id for item in batch), ",".join(streams),
+                ",".join(str(len(text)) for text in encoded), ",".join(snapshots), b"".join(encoded), prefix]
+        result = self._script(keys=keys, args=args, client=self._client)
+        return None if result is None else (int(result[0]), int(result[1]))
 
     def _next_id(self, feed_key: str) -> str:
         now = int(time.time() * 1000)

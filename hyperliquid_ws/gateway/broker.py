@@ -6,11 +6,13 @@
 
 Scripts (run atomically by Redis, so a deposed leader can never append):
 
-- ``APPEND``: ``XADD`` with the gateway's own entry ID to a feed stream, trimmed
-  (``MAXLEN ~`` or ``MINID ~``), only while the shard's leader lease still holds the
-  caller's ``gateway/token`` value. Returns the entry ID; ``"dup"`` when that ID is
-  already in (a retry after a lost reply: appends are idempotent); nil when fenced off.
-  A snapshot message also records its ID in the snapshot hash.
+- ``APPEND``: a batch of ``XADD`` calls, each with the gateway's own entry ID, to the feed
+  streams, trimmed (``MAXLEN ~`` or ``MINID ~``), only while the shard's leader lease
+  still holds the caller's ``gateway/token`` value. Returns ``{appended, dups}``:
+  ``dups`` counts the messages whose ID was already in (a retry after a lost reply:
+  appends are idempotent); nil when fenced off. A snapshot message also records its ID
+  in the snapshot hash. One script call per batch, its messages packed into a few
+  arguments (redis-py's per-argument cost dominates otherwise): one round trip.
 - ``RENEW``: extend the leader lease only if it is still the caller's.
 """
 
@@ -28,13 +30,26 @@ except ImportError as exc:  # the core must stay importable without the extra
 
 APPEND = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
-local id = redis.pcall('XADD', KEYS[2], ARGV[2], '~', ARGV[3], ARGV[4], 'm', ARGV[5])
-if type(id) == 'table' and id.err then
-  if string.find(id.err, 'equal or smaller') then return 'dup' end
-  return id
+local mode, limit, blob = ARGV[2], ARGV[3], ARGV[8]
+local ids, streams, lengths, snapshots = {}, {}, {}, {}
+for v in string.gmatch(ARGV[4], '[^,]+') do ids[#ids + 1] = v end
+for v in string.gmatch(ARGV[5], '[^,]+') do streams[#streams + 1] = tonumber(v) end
+for v in string.gmatch(ARGV[6], '[^,]+') do lengths[#lengths + 1] = tonumber(v) end
+for v in string.gmatch(ARGV[7], '[^,]+') do snapshots[tonumber(v)] = true end
+local offset, appended, dups = 1, 0, 0
+for i = 1, #ids do
+  local text = string.sub(blob, offset, offset + lengths[i] - 1)
+  offset = offset + lengths[i]
+  local id = redis.pcall('XADD', KEYS[streams[i]], mode, '~', limit, ids[i], 'm', text)
+  if type(id) == 'table' and id.err then
+    if not string.find(id.err, 'equal or smaller') then return id end
+    dups = dups + 1
+  else
+    appended = appended + 1
+    if snapshots[i] then redis.call('HSET', KEYS[2], string.sub(KEYS[streams[i]], #ARGV[9] + 1), id) end
+  end
 end
-if ARGV[6] == '1' then redis.call('HSET', KEYS[3], ARGV[7], id) end
-return id
+return {appended, dups}
 """
 
 RENEW = """

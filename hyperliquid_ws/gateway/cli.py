@@ -14,6 +14,8 @@ from types import FrameType
 
 from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
 
+SWITCH_INTERVAL = 0.0005  # seconds
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyperliquid-ws gateway",
@@ -56,6 +58,9 @@ def main(argv: list[str]) -> int:
         gateway.close()
 
     signal.signal(signal.SIGTERM, stop)
+    # This process is the gateway's own: hand the GIL between the upstream reader and the
+    # appender every 0.5 ms, not 5 ms (the default would add up to 5 ms to every message).
+    sys.setswitchinterval(SWITCH_INTERVAL)
     print(f"hyperliquid-ws gateway: {gateway!r}", file=sys.stderr, flush=True)
     gateway.run_forever()
     return 0

@@ -5,8 +5,10 @@ subscribes upstream it reads the stream's tail, so a gateway that takes over (or
 again) neither repeats nor skips what the stream already holds:
 
 - the last ``TAIL`` entries seed a ``history.Tracker`` (trades, fills, fundings, ledger,
-  order updates...), which then drops every item already in the stream, just as the
-  client's own tracker does after a reconnect; for candles, a candle equal to the last
+  order updates...), which drops every item already in the stream, just as the client's
+  own tracker does after a reconnect. It checks the backfill and the first ``SETTLE``
+  live messages; after that (and on a fresh stream) the upstream client's own tracker is
+  the only one needed. For candles, a candle equal to the last
   one appended is dropped; for other state feeds the first message after a takeover
   is dropped if it equals the tail entry;
 - while the gap from the tail's time to now is backfilled over the upstream client's
@@ -36,6 +38,7 @@ from .keys import MESSAGE_FIELD, id_tuple
 log = logging.getLogger(__name__)
 
 TAIL = 200  # entries read back to seed the dedupe memory
+SETTLE = 1000  # live messages after a takeover that are still checked against the tail
 
 
 class HeldFeed:
@@ -56,6 +59,7 @@ class HeldFeed:
             self._tracker = Tracker(SHAPES[feed.type], 5000)
         self._tail_data: Any = None
         self._compare_first = False
+        self._live_after_seed = 0
         self.gap_start_ms: int | None = None
         self.received = 0
         self.appended = 0
@@ -64,6 +68,7 @@ class HeldFeed:
     def seed(self, tail: list[tuple[str, dict[str, str]]]) -> None:
         """``tail``: the stream's last entries, newest first (``XREVRANGE``)."""
         if not tail:
+            self._tracker = None  # a fresh stream: the upstream client's own tracker suffices
             return
         for _, fields in reversed(tail):
             message = json.loads(fields[MESSAGE_FIELD])
@@ -107,6 +112,10 @@ class HeldFeed:
         return problem
 
     def _admit(self, message: Any, *, backfill: bool = False) -> None:
+        if self._tracker is not None and not backfill:
+            self._live_after_seed += 1
+            if self._live_after_seed > SETTLE:  # past the takeover: the upstream client dedupes alone
+                self._tracker = None
         try:
             data = message["data"]
         except (KeyError, TypeError):
