@@ -289,6 +289,19 @@ class GatewayClient:
                 return
 
     def _read_loop(self) -> None:
+        try:
+            self._read_until_closed()
+        finally:
+            if self._checkpoints is not None:
+                with self._lock:
+                    feeds = list(self._feeds.values())
+                try:
+                    self._checkpoints.settle(feeds)
+                except ERRORS as exc:
+                    log.info("%s: could not settle the positions (%s)", self._label,
+                             translate(exc, self._url, "closing"))
+
+    def _read_until_closed(self) -> None:
         attempt = 0
         wake_position = "$"
         while not self._closing.is_set():

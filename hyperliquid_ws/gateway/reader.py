@@ -15,7 +15,11 @@ starts (``place``):
 Recording (named only): ``HSET consumer:NAME F <id>`` after the callbacks of ``id``
 returned, in the same command as ``F|started <next id>`` when the next is already read:
 one round trip per message. A failed write is kept and written on the next success:
-the position in memory is the truth while the process lives.
+the position in memory is the truth while the process lives. A clean stop (``close()``)
+puts a ``started`` mark that ran ahead back, so only a crash can cause a redelivery;
+and since the mark for the next message is written just before its callback, a crash
+in between marks it although its callback had not begun: ``"redelivered": true`` means
+"may have been delivered before".
 """
 
 from __future__ import annotations
@@ -89,6 +93,16 @@ class Checkpoints:
             fields[feed.key + "|started"] = next_id
             feed.started_recorded = next_id
         self._write(fields)
+
+    def settle(self, feeds: list[ConsumerFeed]) -> None:
+        """On a clean stop: a ``started`` mark that ran ahead of the last finished message
+        (written with it, for the next) goes back, so a restart repeats nothing."""
+        fields = {f.key + "|started": f.position for f in feeds
+                  if f.position is not None and f.started_recorded not in (None, f.position)}
+        if fields:
+            self._write(fields)
+            for feed in feeds:
+                feed.started_recorded = feed.position
 
     def flush(self) -> None:
         if self._unwritten:
