@@ -150,6 +150,7 @@ class Appender:
                 log.info("Redis reachable again; %d message(s) buffered", self.depth)
             if results is None:
                 log.warning("appends fenced off: another gateway leads this shard now")
+                self.lease_value = None  # write nothing more under it
                 self.discard()
                 self.on_fenced()
                 continue

@@ -30,7 +30,7 @@ from .broker import ERRORS, connect, masked, translate
 from .feed import ConsumerFeed
 from .keys import DEFAULT_PREFIX, Keys, network_of
 from .leases import drop_demand, redis_now_ms, renew_demand
-from .reader import Checkpoints, decode, place
+from .reader import Checkpoints, check_trimmed, decode, place
 
 log = logging.getLogger(__name__)
 
@@ -317,7 +317,16 @@ class GatewayClient:
                         place(self._redis, self.keys, feed, self.name, self._report)
                 positions = {f.stream: f.position for f in feeds if f.position is not None}
                 positions[self._wake_key] = wake_position
-                replies = self._redis.xread(positions, count=self._batch, block=self._block_ms)
+                # Feeds that moved since the last read: has retention passed them? (XREAD
+                # alone would go on silently from the oldest entry kept.) Same round trip.
+                checks = [f for f in feeds if f.check_trim]
+                pipe = self._redis.pipeline(transaction=False)
+                for feed in checks:
+                    pipe.xrange(feed.stream, "-", "+", count=1)
+                pipe.xread(positions, count=self._batch, block=self._block_ms)
+                *firsts, replies = pipe.execute()
+                for feed, first in zip(checks, firsts, strict=True):
+                    check_trimmed(feed, first, self._report)
                 self._up()
                 attempt = 0
                 by_stream = {f.stream: f for f in feeds}
@@ -342,6 +351,7 @@ class GatewayClient:
 
     def _deliver(self, feed: ConsumerFeed, entries: list[tuple[str, dict[str, str]]]) -> None:
         checkpoints = self._checkpoints
+        feed.check_trim = True
         for index, (entry_id, fields) in enumerate(entries):
             if self._closing.is_set() or not feed.handles:
                 return

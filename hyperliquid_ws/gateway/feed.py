@@ -34,6 +34,7 @@ class ConsumerFeed:
         self.delivered = 0
         self.redelivered = 0
         self.gaps = 0
+        self.check_trim = False  # delivered since the last read: check retention has not passed it
 
     def attach(self, handle: Subscription) -> None:
         self.handles = (*self.handles, handle)

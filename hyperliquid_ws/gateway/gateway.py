@@ -184,8 +184,8 @@ class Gateway:
             return
         if self._control is not threading.current_thread():
             self._control.join(timeout)
-        self._appender.stop(timeout)
-        self._stop_upstream()
+        self._stop_upstream()  # first: nothing more comes in ...
+        self._appender.stop(timeout)  # ... then what is buffered goes out
         try:
             self._lease.release()
         except ERRORS as exc:
@@ -248,6 +248,7 @@ class Gateway:
         self.takeovers += 1
         self._last_renew = now
         log.info("%s: leading shard %d/%d as %s", self.name, self.shard, self.shards, self._lease.value)
+        self._stop_upstream()  # a leftover from a leadership lost in between, if any
         options = {"on_error": self._report, **self._client_options}
         self._upstream = HyperliquidWS(self.base_url, name=f"{self.name}-upstream", **options)
         self._appender.lease_value = self._lease.value

