@@ -34,6 +34,20 @@ def advance_until(server: Any, predicate: Any, what: str) -> None:
     wait_until(moved, DEADLINE, what)
 
 
+def trim_behind(server: Any, gateway: Any, redis_url: str, count: int) -> None:
+    """Append ``count`` more trades messages, then trim the stream to its last entry
+    (``XTRIM MAXLEN 1``, exact): retention passing whoever reads behind."""
+    import redis
+
+    appended = gateway.stats()["appended"]
+    advance_until(server, lambda: gateway.stats()["appended"] >= appended + count, f"{count} more messages")
+    wait_until(lambda: gateway.stats()["buffered"] == 0, DEADLINE)
+    plain = redis.Redis.from_url(redis_url, decode_responses=True)
+    plain.xtrim(gateway.keys.stream(json.dumps(TRADES, sort_keys=True, separators=(",", ":"))), maxlen=1,
+                approximate=False)
+    plain.close()
+
+
 # -- pure parts ------------------------------------------------------------------------------
 
 def test_keys_network_and_shards_are_stable() -> None:
@@ -129,21 +143,13 @@ def test_a_named_consumer_resumes_after_the_last_message_it_finished(make_gatewa
 
 
 def test_a_trimmed_position_is_reported_with_the_lost_range(make_gateway, make_consumer, server) -> None:
-    import redis
-
     gateway = make_gateway()
     make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
     consumer = make_consumer(name="slowpoke")
     consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
     advance_until(server, lambda: consumer.stats()["delivered"] >= 3, "three messages")
     consumer.close()
-    appended = gateway.stats()["appended"]
-    advance_until(server, lambda: gateway.stats()["appended"] >= appended + 3, "three more, unread")
-    wait_until(lambda: gateway.stats()["buffered"] == 0, DEADLINE)
-    plain = redis.Redis.from_url(consumer._url, decode_responses=True)
-    plain.xtrim(gateway.keys.stream(json.dumps(TRADES, sort_keys=True, separators=(",", ":"))), maxlen=1,
-                approximate=False)
-    plain.close()
+    trim_behind(server, gateway, consumer._url, 3)
     errors = Collector()
     again = make_consumer(name="slowpoke", on_error=errors)
     got = Collector()
@@ -212,8 +218,6 @@ def test_shards_split_the_feeds_and_consumers_need_not_know(make_gateway, make_c
 def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_consumer, server) -> None:
     import threading
 
-    import redis
-
     gateway = make_gateway()
     make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
     release, blocked = threading.Event(), threading.Event()
@@ -229,13 +233,7 @@ def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_con
     consumer = make_consumer(batch=2, on_error=errors)
     consumer.subscribe(TRADES, slow).wait(DEADLINE)
     advance_until(server, blocked.is_set, "the slow consumer to be blocked in a full batch")
-    appended = gateway.stats()["appended"]
-    advance_until(server, lambda: gateway.stats()["appended"] >= appended + 5, "five more behind it")
-    wait_until(lambda: gateway.stats()["buffered"] == 0, DEADLINE)
-    plain = redis.Redis.from_url(consumer._url, decode_responses=True)
-    plain.xtrim(gateway.keys.stream(json.dumps(TRADES, sort_keys=True, separators=(",", ":"))), maxlen=1,
-                approximate=False)
-    plain.close()
+    trim_behind(server, gateway, consumer._url, 5)
     release.set()
     gap = errors.wait_for(1)[0]
     assert isinstance(gap, RetentionGapError) and id_tuple(gap.first_id) > id_tuple(gap.last_id)
