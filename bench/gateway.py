@@ -70,6 +70,10 @@ def _gateway(redis_url: str, base_url: str) -> subprocess.Popen[bytes]:
 
 
 def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster: Blaster) -> dict[str, Any]:
+    import redis
+
+    with redis.Redis.from_url(redis_url) as fresh:  # each run from empty streams: no takeover backfill
+        fresh.flushall()
     blaster.arm(Plan("latency", mode="paced", frames=int(rate * (seconds + 120)), rate=rate))
     gateway = _gateway(redis_url, blaster.base_url)
     ready, go, stop, results = _context.Semaphore(0), _context.Event(), _context.Event(), _context.Queue()
