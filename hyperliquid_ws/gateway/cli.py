@@ -2,12 +2,14 @@
 
     hyperliquid-ws gateway --redis redis://localhost:6379/0
     hyperliquid-ws gateway --redis redis://10.0.0.5:6379/0 --shard 1/3 --testnet
+    HLWS_REDIS_URL=redis://:PASSWORD@10.0.0.5:6379/0 hyperliquid-ws gateway   # no password in `ps`
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 from types import FrameType
@@ -15,12 +17,16 @@ from types import FrameType
 from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
 
 SWITCH_INTERVAL = 0.0005  # seconds
+REDIS_URL_VARIABLE = "HLWS_REDIS_URL"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hyperliquid-ws gateway",
                                      description="Fan Hyperliquid feeds out through Redis Streams.")
-    parser.add_argument("--redis", required=True, help="Redis URL, such as redis://localhost:6379/0")
+    from_env = os.environ.get(REDIS_URL_VARIABLE)
+    parser.add_argument("--redis", required=from_env is None, default=from_env,
+                        help=f"Redis URL, such as redis://localhost:6379/0 (default: ${REDIS_URL_VARIABLE}, "
+                        "which keeps a password out of the process list)")
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--testnet", action="store_true", help=f"use {TESTNET_API_URL}")
     where.add_argument("--base-url", help=f"HTTP API root (default {MAINNET_API_URL})")

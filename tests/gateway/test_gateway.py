@@ -237,3 +237,12 @@ def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_con
     release.set()
     gap = errors.wait_for(1)[0]
     assert isinstance(gap, RetentionGapError) and id_tuple(gap.first_id) > id_tuple(gap.last_id)
+
+
+def test_the_gateway_command_checks_its_arguments(capsys) -> None:
+    from hyperliquid_ws.cli import main
+
+    assert main(["gateway", "--redis", "redis://127.0.0.1:1/0", "--shard", "2/2"]) == 2
+    assert "shard" in capsys.readouterr().err
+    assert main(["gateway", "--redis", "http://nope"]) == 2
+    assert "Redis URL" in capsys.readouterr().err
