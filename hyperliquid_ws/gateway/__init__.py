@@ -16,6 +16,7 @@ Map (module: what it holds; thread that runs it):
 - ``client.py``: ``GatewayClient``, the consumer with ``HyperliquidWS``'s surface;
   ``<label>-lease`` (demand leases, status) and ``<label>-reader`` (``XREAD``, callbacks).
 - ``reader.py``: where a consumer starts in a stream, and a named consumer's checkpoints.
+- ``health.py``: whether Redis answers, as a consumer sees it; the outage hooks.
 - ``feed.py``: ``ConsumerFeed``, a consumer's per-feed state behind ``Subscription``.
 - ``keys.py``: every Redis key name, stream IDs, shard hashing (pure).
 - ``broker.py``: the redis-py connection, error translation with the URL masked, the

@@ -28,6 +28,7 @@ from ..stream import Stream
 from ..subscription import Subscription
 from .broker import ERRORS, connect, masked, translate
 from .feed import ConsumerFeed
+from .health import Health
 from .keys import DEFAULT_PREFIX, Keys, network_of
 from .leases import drop_demand, redis_now_ms, renew_demand
 from .reader import Checkpoints, check_trimmed, decode, place
@@ -95,8 +96,7 @@ class GatewayClient:
         self._block_ms = max(1, int(block * 1000))
         self._batch = batch
         self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
-        self._on_error, self._on_connect = on_error, on_connect
-        self._on_disconnect, self._on_reconnect = on_disconnect, on_reconnect
+        self._on_error = on_error
         self._feeds: dict[str, ConsumerFeed] = {}
         self._dropped: list[str] = []  # feed keys whose demand is to be dropped (lease thread)
         self._lock = threading.Lock()
@@ -105,8 +105,8 @@ class GatewayClient:
         self._started = False
         self._checkpoints = Checkpoints(self._redis, self.keys, name) if name is not None else None
         self._wake_key = self.keys.wake(self.consumer_id)
-        self._broker_up = True
-        self._down_since = 0.0
+        self._health = Health(self._label, redis_url, report=self._report, on_connect=on_connect,
+                              on_disconnect=on_disconnect, on_reconnect=on_reconnect)
         self.delivered = 0
         self.callback_errors = 0
         self._threads = [threading.Thread(target=self._lease_loop, name=f"{self._label}-lease", daemon=True),
@@ -174,7 +174,7 @@ class GatewayClient:
                            "gaps": f.gaps, "active": f.active, "listeners": len(f.handles)}
                      for key, f in self._feeds.items()}
         return {"name": self.name, "consumer": self.consumer_id, "redis_url": self.redis_url,
-                "network": self.keys.network, "broker_up": self._broker_up, "delivered": self.delivered,
+                "network": self.keys.network, "broker_up": self._health.broker_up, "delivered": self.delivered,
                 "callback_errors": self.callback_errors, "subscriptions": feeds}
 
     def run_forever(self) -> None:
@@ -220,7 +220,7 @@ class GatewayClient:
     @property
     def connected(self) -> bool:
         """True while Redis answered the last command."""
-        return self._started and self._broker_up and not self.closed
+        return self._started and self._health.broker_up and not self.closed
 
     def __enter__(self) -> GatewayClient:
         return self
@@ -277,10 +277,10 @@ class GatewayClient:
                     statuses = self._redis.hmget(self.keys.status, [f.key for f in pending])
                     for feed, status in zip(pending, statuses, strict=True):
                         if status is not None:
-                            feed.settle(_json(status))
-                self._up()
+                            feed.settle(status)
+                self._health.up()
             except ERRORS as exc:
-                self._down(exc, "renewing the demand leases")
+                self._health.down(exc, "renewing the demand leases")
             except Exception as exc:  # never end silently (STYLE 10a)
                 log.exception("%s: lease loop failed; going on", self._label)
                 self._report(HyperliquidWSError(f"{self._label}: lease loop failed: {exc!r}"))
@@ -327,7 +327,7 @@ class GatewayClient:
                 *firsts, replies = pipe.execute()
                 for feed, first in zip(checks, firsts, strict=True):
                     check_trimmed(feed, first, self._report)
-                self._up()
+                self._health.up()
                 attempt = 0
                 by_stream = {f.stream: f for f in feeds}
                 for stream, entries in replies or ():
@@ -338,7 +338,7 @@ class GatewayClient:
                     if reading is not None:
                         self._deliver(reading, entries)
             except ERRORS as exc:
-                self._down(exc, "reading the streams")
+                self._health.down(exc, "reading the streams")
                 if self._closing.wait(self._backoff.delay(attempt)):
                     return
                 attempt += 1
@@ -393,46 +393,3 @@ class GatewayClient:
             except Exception:
                 log.exception("%s: on_error raised", self._label)
 
-    def _up(self) -> None:
-        if self._broker_up:
-            return
-        with self._lock:
-            if self._broker_up:
-                return
-            self._broker_up = True
-        downtime = time.monotonic() - self._down_since
-        log.info("%s: Redis at %s reachable again after %.1f s", self._label, self.redis_url, downtime)
-        try:
-            if self._on_connect is not None:
-                self._on_connect(self.redis_url)
-            if self._on_reconnect is not None:
-                self._on_reconnect(downtime)
-        except Exception:
-            log.exception("%s: hook raised", self._label)
-
-    def _down(self, exc: BaseException, doing: str) -> None:
-        with self._lock:
-            first = self._broker_up
-            self._broker_up = False
-            if first:
-                self._down_since = time.monotonic()
-        if not first:
-            return
-        error = translate(exc, self._url, doing)
-        log.warning("%s; retrying with backoff", error)
-        self._report(error)
-        if self._on_disconnect is not None:
-            try:
-                self._on_disconnect(str(error))
-            except Exception:
-                log.exception("%s: on_disconnect raised", self._label)
-
-
-def _json(text: str) -> dict[str, Any]:
-    import json
-
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
