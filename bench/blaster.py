@@ -208,6 +208,8 @@ class Session:
         start = loop.time()
         late = 0
         for i in range(plan.frames):
+            if self.writer.transport.is_closing():  # the client went away: stop pacing into nothing
+                break
             delay = start + i * interval - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)

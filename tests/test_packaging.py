@@ -105,6 +105,9 @@ def test_the_wheel_metadata_needs_only_websocket_client_and_requests(dists):
     assert {"fast", "testing", "dev"} <= set(metadata.get_all("Provides-Extra", []))
     testing = {r.name for r in requirements if r.marker is not None and r.marker.evaluate({"extra": "testing"})}
     assert testing == {"aiohttp"}
+    for extra in ("redis", "gateway"):  # the Redis Streams gateway: redis-py and nothing else
+        assert {r.name for r in requirements if r.marker is not None and r.marker.evaluate({"extra": extra})} == {
+            "redis"}
 
 
 @pytest.mark.timeout(STEP_TIMEOUT)

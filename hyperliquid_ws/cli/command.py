@@ -6,6 +6,7 @@
     hyperliquid-ws info meta            # any /info request; fields as name=value
     hyperliquid-ws demo                 # the embedded local server, no internet needed
     hyperliquid-ws demo l2Book ETH
+    hyperliquid-ws gateway --redis redis://localhost:6379/0   # see docs/gateway.md
 
 Positional values fill the feed's required fields in order; ``name=value`` sets any
 other field (the value is read as JSON when it parses, else as a string). Feed types
@@ -253,6 +254,11 @@ def _wait_connected(client: HyperliquidWS, timeout: float, done: threading.Event
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["gateway"]:  # the Redis gateway (hyperliquid_ws.gateway, the redis extra)
+        from ..gateway.cli import main as gateway_main
+
+        return gateway_main(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.type is None:

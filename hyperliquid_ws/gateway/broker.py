@@ -1,0 +1,97 @@
+"""The Redis connection (redis-py) and the two server-side scripts the gateway relies on.
+
+``connect`` checks the URL up front and makes a ``redis.Redis`` with timeouts;
+``masked`` is the URL as logs, ``repr``, errors and ``stats()`` show it
+(``redact.redact_url``). ``translate`` turns redis-py's exceptions into ``BrokerError``.
+
+Scripts (run atomically by Redis, so a deposed leader can never append):
+
+- ``APPEND``: a batch of ``XADD`` calls, each with the gateway's own entry ID, to the feed
+  streams, trimmed (``MAXLEN ~`` or ``MINID ~``), only while the shard's leader lease
+  still holds the caller's ``gateway/token`` value. Returns ``{appended, dups}``:
+  ``dups`` counts the messages whose ID was already in (a retry after a lost reply:
+  appends are idempotent); nil when fenced off. A snapshot message also records its ID
+  in the snapshot hash. One script call per batch, its messages packed into a few
+  arguments (redis-py's per-argument cost dominates otherwise): one round trip.
+- ``RENEW``: extend the leader lease only if it is still the caller's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..redact import redact_url
+from .errors import BrokerError
+
+try:
+    import redis
+except ImportError as exc:  # the core must stay importable without the extra
+    raise ImportError("hyperliquid_ws.gateway needs redis-py: pip install 'hyperliquid-ws[redis]'") from exc
+
+APPEND = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local mode, limit, blob = ARGV[2], ARGV[3], ARGV[8]
+local ids, streams, lengths, snapshots = {}, {}, {}, {}
+for v in string.gmatch(ARGV[4], '[^,]+') do ids[#ids + 1] = v end
+for v in string.gmatch(ARGV[5], '[^,]+') do streams[#streams + 1] = tonumber(v) end
+for v in string.gmatch(ARGV[6], '[^,]+') do lengths[#lengths + 1] = tonumber(v) end
+for v in string.gmatch(ARGV[7], '[^,]+') do snapshots[tonumber(v)] = true end
+local offset, appended, dups = 1, 0, 0
+for i = 1, #ids do
+  local text = string.sub(blob, offset, offset + lengths[i] - 1)
+  offset = offset + lengths[i]
+  local id = redis.pcall('XADD', KEYS[streams[i]], mode, '~', limit, ids[i], 'm', text)
+  if type(id) == 'table' and id.err then
+    if not string.find(id.err, 'equal or smaller') then return id end
+    dups = dups + 1
+  else
+    appended = appended + 1
+    if snapshots[i] then redis.call('HSET', KEYS[2], string.sub(KEYS[streams[i]], #ARGV[9] + 1), id) end
+  end
+end
+return {appended, dups}
+"""
+
+RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ResponseError)
+
+
+def connect(url: str, *, socket_timeout: float = 5.0) -> Any:
+    """A ``redis.Redis`` for ``url`` (``redis://``, ``rediss://`` or ``unix://``), replies
+    decoded as text (typed ``Any``: the gateway reads replies by the commands' documented shapes).
+    Raises ``ValueError`` for a URL redis-py cannot read; no I/O yet."""
+    if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"a Redis URL starts with redis://, rediss:// or unix://, got {masked(url)!r}")
+    try:
+        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=socket_timeout,
+                                    socket_connect_timeout=socket_timeout, health_check_interval=0)
+    except ValueError as exc:
+        raise ValueError(f"cannot use Redis URL {masked(url)}: {exc}") from None
+
+
+def masked(url: Any) -> str:
+    return redact_url(url) if isinstance(url, str) else repr(url)
+
+
+def translate(exc: BaseException, url: str, doing: str) -> BrokerError:
+    """A ``BrokerError`` saying what failed, with the URL masked (the cause's own text
+    can quote the URL: it is scrubbed of the password)."""
+    shown = masked(url)
+    text = str(exc)
+    password = _password_of(url)
+    if password:
+        text = text.replace(password, "***")
+    return BrokerError(f"Redis at {shown}: {doing} failed: {type(exc).__name__}: {text}", url=shown, cause=exc)
+
+
+def _password_of(url: str) -> str | None:
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None

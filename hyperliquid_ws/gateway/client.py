@@ -1,0 +1,401 @@
+"""``GatewayClient``: the ``HyperliquidWS`` surface, fed from a gateway's Redis streams.
+
+Threads: ``<name>-lease`` renews this consumer's demand leases (every third of
+``lease_ttl``) and reads the gateway's status for feeds not settled yet;
+``<name>-reader`` reads the streams (``reader.py``) and runs every callback. Both start
+at the first ``subscribe`` (or ``run_forever``); ``close()`` drops the leases, stops and
+joins them. Every public method is thread-safe, callable from a callback, and
+``close()`` is idempotent.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+
+from ..backoff import Backoff
+from ..dispatch import ErrorHook
+from ..endpoints import MAINNET_API_URL
+from ..errors import CallbackError, HyperliquidWSError
+from ..feeds import canonical as canonical_of
+from ..feeds import key_of
+from ..stream import Stream
+from ..subscription import Entry, Subscription
+from .broker import ERRORS, connect, masked, translate
+from .feed import ConsumerFeed
+from .health import Health
+from .keys import DEFAULT_PREFIX, Keys, network_of
+from .leases import drop_demand, redis_now_ms, renew_demand
+from .reader import Checkpoints, check_trimmed, decode, place
+
+log = logging.getLogger(__name__)
+
+_numbers = itertools.count(1)
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+class GatewayClient:
+    """A consumer of a ``Gateway``: ``subscribe``, ``stream``, ``unsubscribe``,
+    ``run_forever``, ``close``, ``stats`` and the hooks, as on ``HyperliquidWS``.
+
+    ``redis_url`` is the gateway's Redis; ``base_url`` names the network exactly as the
+    gateway's does. ``name`` makes the consumer durable: its position in each feed is
+    kept in Redis and a restart resumes after the last message its callbacks finished
+    (``reader.py``). Unnamed consumers start at the live end. ``lease_ttl`` (s): how long
+    this consumer's demand outlives it if it dies. ``block`` (s): the longest ``XREAD``
+    wait. ``batch``: entries read per call. Hooks: ``on_error(error)`` gets
+    ``CallbackError``, ``BrokerError``, ``RetentionGapError``; ``on_disconnect(reason)``
+    and ``on_connect(url)``/``on_reconnect(downtime_s)`` mark a Redis outage and its end.
+    Raises ``ValueError`` for a bad value (nothing is connected before the first use).
+    """
+
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        base_url: str = MAINNET_API_URL,
+        name: str | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        lease_ttl: float = 10.0,
+        block: float = 1.0,
+        batch: int = 100,
+        backoff: Backoff | None = None,
+        on_error: ErrorHook | None = None,
+        on_connect: Callable[[str], None] | None = None,
+        on_disconnect: Callable[[str], None] | None = None,
+        on_reconnect: Callable[[float], None] | None = None,
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name or not set(name) <= _NAME_CHARS):
+            raise ValueError(f"name must be letters, digits and -_. only, got {name!r}")
+        for label, value in (("lease_ttl", lease_ttl), ("block", block)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValueError(f"batch must be a whole number >= 1, got {batch!r}")
+        if backoff is not None and not isinstance(backoff, Backoff):
+            raise ValueError(f"backoff must be a hyperliquid_ws.Backoff, got {backoff!r}")
+        hooks = {"on_error": on_error, "on_connect": on_connect, "on_disconnect": on_disconnect,
+                 "on_reconnect": on_reconnect}
+        for hook_name, hook in hooks.items():
+            if hook is not None and not callable(hook):
+                raise ValueError(f"{hook_name} must be callable, got {hook!r}")
+        self._url = redis_url
+        self._redis = connect(redis_url, socket_timeout=float(block) + 5.0)
+        self.redis_url = masked(redis_url)
+        self.base_url = base_url
+        self.keys = Keys(network_of(base_url), prefix)
+        self.name = name
+        self.consumer_id = name or f"anon-{uuid.uuid4().hex[:12]}"
+        self._label = f"hlws-gw-{name or next(_numbers)}"
+        self._lease_ttl_ms = int(lease_ttl * 1000)
+        self._block_ms = max(1, int(block * 1000))
+        self._batch = batch
+        self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
+        self._on_error = on_error
+        self._feeds: dict[str, ConsumerFeed] = {}
+        self._dropped: list[str] = []  # feed keys whose demand is to be dropped (lease thread)
+        self._lock = threading.Lock()
+        self._changed = threading.Event()  # feeds changed: the lease thread acts now
+        self._closing = threading.Event()
+        self._started = False
+        self._checkpoints = Checkpoints(self._redis, self.keys, name) if name is not None else None
+        self._wake_key = self.keys.wake(self.consumer_id)
+        self._health = Health(self._label, redis_url, report=self._report, on_connect=on_connect,
+                              on_disconnect=on_disconnect, on_reconnect=on_reconnect)
+        self.delivered = 0
+        self.callback_errors = 0
+        self._threads = [threading.Thread(target=self._lease_loop, name=f"{self._label}-lease", daemon=True),
+                         threading.Thread(target=self._read_loop, name=f"{self._label}-reader", daemon=True)]
+
+    # -- public API -----------------------------------------------------------------------
+
+    def subscribe(self, subscription: Mapping[str, Any], callback: Callable[[Any], None], *,
+                  allow_unknown: bool = False) -> Subscription:
+        """As ``HyperliquidWS.subscribe``: validate, register the demand, return at once.
+
+        ``callback(message)`` runs on ``<name>-reader`` with the message as the server
+        sent it (``{"channel", "data"}``, ``"backfill": true`` for backfilled ones and
+        ``"redelivered": true`` for one a crash interrupted). The handle's ``wait()``
+        returns once the gateway holds the feed upstream, or raises its
+        ``SubscriptionError``. Raises ``ValueError`` for a malformed subscription.
+        """
+        if not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        feed_type, canonical = canonical_of(subscription, allow_unknown=allow_unknown)
+        if self._closing.is_set():
+            raise HyperliquidWSError("this client is closed; create a new GatewayClient")
+        key = key_of(canonical)
+        with self._lock:
+            feed = self._feeds.get(key)
+            if feed is None:
+                wire = dict(subscription)
+                if "user" in canonical:
+                    wire["user"] = canonical["user"]
+                feed = ConsumerFeed(key, canonical, wire, self.keys.stream(key), feed_type.snapshot)
+                self._feeds[key] = feed
+            handle = Subscription(self, cast(Any, feed), callback)
+            feed.attach(handle)
+        self._changed.set()
+        self._start()
+        self._poke()
+        return handle
+
+    def stream(self, subscription: Mapping[str, Any], *, timeout: float | None = None, maxsize: int = 10_000,
+               overflow: str = "drop_oldest", allow_unknown: bool = False) -> Stream:
+        """As ``HyperliquidWS.stream``: a blocking iterator over one feed's messages."""
+        stream = Stream(dict(subscription) if isinstance(subscription, Mapping) else subscription,
+                        timeout=timeout, maxsize=maxsize, overflow=overflow)
+        stream.attach(self.subscribe(subscription, stream.feeder(), allow_unknown=allow_unknown))
+        return stream
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """Remove one handle's callback; the last one on a feed drops its demand lease."""
+        if not isinstance(subscription, Subscription):
+            raise ValueError(f"unsubscribe takes the Subscription that subscribe returned, got {subscription!r}")
+        with self._lock:
+            subscription.closed = True
+            feed = cast(ConsumerFeed, subscription._entry)
+            feed.detach(subscription)
+            if not feed.handles and self._feeds.get(feed.key) is feed:
+                del self._feeds[feed.key]
+                self._dropped.append(feed.key)
+        self._changed.set()
+        self._poke()
+
+    def stats(self) -> dict[str, Any]:
+        """Plain dict: Redis state, totals, and per feed its position and counters."""
+        with self._lock:
+            feeds = {key: {"position": f.position, "delivered": f.delivered, "redelivered": f.redelivered,
+                           "gaps": f.gaps, "active": f.active, "listeners": len(f.handles)}
+                     for key, f in self._feeds.items()}
+        return {"name": self.name, "consumer": self.consumer_id, "redis_url": self.redis_url,
+                "network": self.keys.network, "broker_up": self._health.broker_up, "delivered": self.delivered,
+                "callback_errors": self.callback_errors, "subscriptions": feeds}
+
+    def run_forever(self) -> None:
+        """Block until ``close()`` (from a callback or another thread) or Ctrl-C."""
+        self._start()
+        try:
+            while not self._closing.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            log.info("%s: interrupted", self._label)
+        finally:
+            self.close()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Drop this consumer's demand leases, stop and join its threads. Idempotent."""
+        first = not self._closing.is_set()
+        self._closing.set()
+        self._changed.set()
+        if not first:
+            return
+        if self._started:
+            self._poke()
+            current = threading.current_thread()
+            for thread in self._threads:
+                if thread is not current and thread.is_alive():
+                    thread.join(timeout)
+                    if thread.is_alive():
+                        log.warning("%s: thread %s still running after close()", self._label, thread.name)
+        with self._lock:
+            keys = [*self._feeds, *self._dropped]
+        try:
+            drop_demand(self._redis, self.keys, self.consumer_id, keys)
+            self._redis.delete(self._wake_key)
+        except ERRORS as exc:
+            log.info("%s: could not drop the demand leases (%s); they expire on their own", self._label,
+                     translate(exc, self._url, "closing"))
+        self._redis.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closing.is_set()
+
+    @property
+    def connected(self) -> bool:
+        """True while Redis answered the last command."""
+        return self._started and self._health.broker_up and not self.closed
+
+    def _link_problem(self, entry: Entry) -> str | None:
+        """Why ``Subscription.wait`` got no answer, when Redis is the reason (else None)."""
+        if self._started and not self._health.broker_up:
+            return f"Redis at {self.redis_url} is not answering"
+        return None
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<GatewayClient {self._label} {self.redis_url} {self.keys.network} "
+                f"subscriptions={len(self._feeds)} delivered={self.delivered}>")
+
+    # -- threads --------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._started or self._closing.is_set():
+                return
+            self._started = True
+        for thread in self._threads:
+            thread.start()
+
+    def _poke(self) -> None:
+        """Wake the reader's blocked XREAD (best effort: it wakes within ``block`` anyway)."""
+        if not self._started:
+            return
+        try:
+            self._redis.xadd(self._wake_key, {"poke": "1"}, maxlen=10, approximate=False)
+        except ERRORS:
+            log.debug("%s: poke failed", self._label, exc_info=True)
+
+    def _lease_loop(self) -> None:
+        renew_every = self._lease_ttl_ms / 3000
+        last_renew = 0.0
+        while not self._closing.is_set():
+            try:
+                with self._lock:
+                    feeds = list(self._feeds.values())
+                    dropped, self._dropped = self._dropped, []
+                try:
+                    drop_demand(self._redis, self.keys, self.consumer_id, dropped)
+                except ERRORS:
+                    with self._lock:
+                        self._dropped.extend(dropped)
+                    raise
+                now = time.monotonic()
+                pending = [f for f in feeds if not f.settled.is_set()]
+                if now - last_renew >= renew_every or self._changed.is_set():
+                    self._changed.clear()
+                    expiry = redis_now_ms(self._redis) + self._lease_ttl_ms
+                    renew_demand(self._redis, self.keys, self.consumer_id, [f.key for f in feeds], expiry)
+                    self._redis.expire(self._wake_key, max(60, self._lease_ttl_ms // 1000 * 3))
+                    last_renew = now
+                if pending:
+                    statuses = self._redis.hmget(self.keys.status, [f.key for f in pending])
+                    for feed, status in zip(pending, statuses, strict=True):
+                        if status is not None:
+                            feed.settle(status)
+                self._health.up()
+            except ERRORS as exc:
+                self._health.down(exc, "renewing the demand leases")
+            except Exception as exc:  # never end silently (STYLE 10a)
+                log.exception("%s: lease loop failed; going on", self._label)
+                self._report(HyperliquidWSError(f"{self._label}: lease loop failed: {exc!r}"))
+            wait = 0.05 if pending else renew_every
+            if self._changed.wait(wait) and self._closing.is_set():
+                return
+
+    def _read_loop(self) -> None:
+        try:
+            self._read_until_closed()
+        finally:
+            if self._checkpoints is not None:
+                with self._lock:
+                    feeds = list(self._feeds.values())
+                try:
+                    self._checkpoints.settle(feeds)
+                except ERRORS as exc:
+                    log.info("%s: could not settle the positions (%s)", self._label,
+                             translate(exc, self._url, "closing"))
+
+    def _read_until_closed(self) -> None:
+        attempt = 0
+        wake_position = "$"
+        while not self._closing.is_set():
+            try:
+                if wake_position == "$":
+                    wake_position = self._redis.xadd(self._wake_key, {"poke": "0"}, maxlen=10, approximate=False)
+                if self._checkpoints is not None:
+                    self._checkpoints.flush()
+                with self._lock:
+                    feeds = list(self._feeds.values())
+                for feed in feeds:
+                    if feed.position is None:
+                        place(self._redis, self.keys, feed, self.name, self._report)
+                positions = {f.stream: f.position for f in feeds if f.position is not None}
+                positions[self._wake_key] = wake_position
+                # Feeds that moved since the last read: has retention passed them? (XREAD
+                # alone would go on silently from the oldest entry kept.) Same round trip.
+                checks = [f for f in feeds if f.check_trim]
+                pipe = self._redis.pipeline(transaction=False)
+                for feed in checks:
+                    pipe.xrange(feed.stream, "-", "+", count=1)
+                pipe.xread(positions, count=self._batch, block=self._block_ms)
+                *firsts, replies = pipe.execute()
+                for feed, first in zip(checks, firsts, strict=True):
+                    check_trimmed(feed, first, self._report)
+                self._health.up()
+                attempt = 0
+                by_stream = {f.stream: f for f in feeds}
+                for stream, entries in replies or ():
+                    if stream == self._wake_key:
+                        wake_position = entries[-1][0]
+                        continue
+                    reading = by_stream.get(stream)
+                    if reading is not None:
+                        self._deliver(reading, entries)
+            except ERRORS as exc:
+                self._health.down(exc, "reading the streams")
+                if self._closing.wait(self._backoff.delay(attempt)):
+                    return
+                attempt += 1
+            except Exception as exc:  # never end silently (STYLE 10a)
+                log.exception("%s: reader failed; going on", self._label)
+                self._report(HyperliquidWSError(f"{self._label}: reader failed: {exc!r}"))
+                if self._closing.wait(self._backoff.delay(attempt)):
+                    return
+                attempt += 1
+
+    def _deliver(self, feed: ConsumerFeed, entries: list[tuple[str, dict[str, str]]]) -> None:
+        checkpoints = self._checkpoints
+        feed.check_trim = True
+        for index, (entry_id, fields) in enumerate(entries):
+            if self._closing.is_set() or not feed.handles:
+                return
+            try:
+                message = decode(fields)
+            except (KeyError, ValueError) as exc:
+                log.warning("%s: dropped undecodable entry %s of %s: %r", self._label, entry_id, feed.key, exc)
+                feed.position = entry_id
+                continue
+            if feed.redeliver is not None:
+                if entry_id == feed.redeliver and isinstance(message, dict):
+                    message["redelivered"] = True
+                    feed.redelivered += 1
+                feed.redeliver = None
+            if checkpoints is not None:
+                checkpoints.started(feed, entry_id)
+            for callback in feed.callbacks:
+                self._call_user(callback, message)
+            feed.position = entry_id
+            feed.delivered += 1
+            self.delivered += 1
+            if checkpoints is not None:
+                following = entries[index + 1][0] if index + 1 < len(entries) else None
+                checkpoints.finished(feed, entry_id, following)
+
+    def _call_user(self, callback: Callable[[Any], None], message: Any) -> None:
+        try:
+            callback(message)
+        except Exception as exc:
+            self.callback_errors += 1
+            log.exception("%s: callback %r raised", self._label, callback)
+            self._report(CallbackError(callback, message, exc))
+
+    def _report(self, error: BaseException) -> None:
+        hook = self._on_error
+        if hook is not None:
+            try:
+                hook(error)
+            except Exception:
+                log.exception("%s: on_error raised", self._label)
+

@@ -1,0 +1,66 @@
+"""``ConsumerFeed``: one feed as a ``GatewayClient`` holds it, shared by its handles.
+
+It quacks like the core's ``subscription.Entry`` where ``Subscription`` looks (``key``,
+``wire``, ``active``, ``error``, ``settled``), so ``GatewayClient.subscribe`` returns the
+very ``Subscription`` class ``HyperliquidWS.subscribe`` does. ``callbacks`` is replaced,
+never mutated, so the reader thread reads it without a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from ..errors import SubscriptionError
+from ..subscription import Callback, Subscription
+
+
+class ConsumerFeed:
+    def __init__(self, key: str, canonical: dict[str, Any], wire: dict[str, Any], stream: str,
+                 snapshot_feed: bool) -> None:
+        self.key = key
+        self.canonical = canonical
+        self.wire = wire
+        self.stream = stream
+        self.snapshot_feed = snapshot_feed  # opens with an isSnapshot message (userFills ...)
+        self.handles: tuple[Subscription, ...] = ()
+        self.callbacks: tuple[Callback, ...] = ()
+        self.active = False  # the gateway holds it upstream
+        self.error: SubscriptionError | None = None
+        self.settled = threading.Event()  # first "active" or refusal
+        self.position: str | None = None  # the last entry ID handed to the callbacks (None: not placed yet)
+        self.redeliver: str | None = None  # the entry ID whose callback had started before a crash
+        self.started_recorded: str | None = None  # the "started" ID last written (named consumers)
+        self.delivered = 0
+        self.redelivered = 0
+        self.gaps = 0
+        self.check_trim = False  # delivered since the last read: check retention has not passed it
+
+    def attach(self, handle: Subscription) -> None:
+        self.handles = (*self.handles, handle)
+        self.callbacks = tuple(h.callback for h in self.handles)
+
+    def detach(self, handle: Subscription) -> None:
+        self.handles = tuple(h for h in self.handles if h is not handle)
+        self.callbacks = tuple(h.callback for h in self.handles)
+
+    def settle(self, text: str) -> None:
+        """Apply the gateway's status for this feed, as JSON (the lease thread)."""
+        try:
+            status = json.loads(text)
+        except ValueError:
+            return
+        state = status.get("state") if isinstance(status, dict) else None
+        if state == "active":
+            self.active = True
+            self.settled.set()
+        elif state == "refused" and self.error is None:
+            text = str(status.get("error", "refused"))
+            self.error = SubscriptionError(f"the gateway's upstream refused {self.wire}: {text}",
+                                           subscription=dict(self.wire), server_text=text)
+            self.active = False
+            self.settled.set()
+
+    def __repr__(self) -> str:
+        return f"<ConsumerFeed {self.key} listeners={len(self.handles)} position={self.position}>"

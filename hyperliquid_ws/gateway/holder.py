@@ -1,0 +1,160 @@
+"""One feed the gateway holds upstream: from the upstream callback to the appender.
+
+``HeldFeed`` is created when demand for a feed reaches the leading gateway. Before it
+subscribes upstream it reads the stream's tail, so a gateway that takes over (or starts
+again) neither repeats nor skips what the stream already holds:
+
+- the last ``TAIL`` entries seed a ``history.Tracker`` (trades, fills, fundings, ledger,
+  order updates...), which drops every item already in the stream, just as the client's
+  own tracker does after a reconnect. It checks the backfill and the first ``SETTLE``
+  live messages; after that (and on a fresh stream) the upstream client's own tracker is
+  the only one needed. For candles, a candle equal to the last
+  one appended is dropped; for other state feeds the first message after a takeover
+  is dropped if it equals the tail entry;
+- while the gap from the tail's time to now is backfilled over the upstream client's
+  ``info()`` (the client's ``plans.PLANS``), live frames are held, then appended
+  after the backfilled messages (marked ``"backfill": true``).
+
+``deliver`` runs on the upstream client's callback threads; ``backfill`` on the
+gateway's control thread. The lock orders the two.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..feeds import Feed
+from ..history import SHAPES, CandleTracker, Tracker
+from ..plans import PLANS
+from ..subscription import Subscription
+from .appender import Appender
+from .keys import MESSAGE_FIELD, id_tuple
+
+log = logging.getLogger(__name__)
+
+TAIL = 200  # entries read back to seed the dedupe memory
+SETTLE = 1000  # live messages after a takeover that are still checked against the tail
+
+
+class HeldFeed:
+    def __init__(self, feed_key: str, feed: Feed, canonical: dict[str, Any], appender: Appender) -> None:
+        self.feed_key = feed_key
+        self.feed = feed
+        self.canonical = canonical
+        self._appender = appender
+        self.handle: Subscription | None = None
+        self.published_state: str | None = None  # the status last written to Redis
+        self.unwanted_since: float | None = None  # monotonic: when demand went away
+        self._lock = threading.Lock()
+        self._held: list[Any] | None = None
+        self._tracker: Tracker | CandleTracker | None = None
+        if feed.type == "candle":
+            self._tracker = CandleTracker()
+        elif feed.type in SHAPES:
+            self._tracker = Tracker(SHAPES[feed.type], 5000)
+        self._tail_data: Any = None
+        self._compare_first = False
+        self._live_after_seed = 0
+        self.gap_start_ms: int | None = None
+        self.received = 0
+        self.appended = 0
+        self.duplicates = 0
+
+    def seed(self, tail: list[tuple[str, dict[str, str]]]) -> None:
+        """``tail``: the stream's last entries, newest first (``XREVRANGE``)."""
+        if not tail:
+            self._tracker = None  # a fresh stream: the upstream client's own tracker suffices
+            return
+        for _, fields in reversed(tail):
+            message = json.loads(fields[MESSAGE_FIELD])
+            if self._tracker is not None and isinstance(message, dict) and "data" in message:
+                self._tracker.admit(message["data"], backfill=False)
+            self._tail_data = message.get("data") if isinstance(message, dict) else None
+        self._compare_first = True
+        last_time = self._tracker.last_time if self._tracker is not None else None
+        self.gap_start_ms = last_time if last_time is not None else id_tuple(tail[0][0])[0]
+        self._appender.seed(self.feed_key, tail[0][0])
+        if self.feed.type in PLANS:
+            self._held = []
+
+    def deliver(self, message: Any) -> None:
+        """Upstream callback (the gateway client's threads)."""
+        with self._lock:
+            self.received += 1
+            if self._held is not None:
+                self._held.append(message)
+            else:
+                self._admit(message)
+
+    def backfill(self, info: Callable[[dict[str, Any]], Any]) -> BaseException | None:
+        """Recover the gap since the stream's tail and release the held frames; returns
+        what went wrong (the held frames flow anyway), or None."""
+        if self._held is None:
+            return None
+        problem: BaseException | None = None
+        messages: list[Any] = []
+        if self.gap_start_ms is not None:
+            try:
+                messages = PLANS[self.feed.type](info, self.canonical, self.gap_start_ms, int(time.time() * 1000))
+            except Exception as exc:
+                problem = exc
+        with self._lock:
+            for message in messages:
+                self._admit({**message, "backfill": True}, backfill=True)
+            held, self._held = self._held or [], None
+            for message in held:
+                self._admit(message)
+        return problem
+
+    def _admit(self, message: Any, *, backfill: bool = False) -> None:
+        if self._tracker is not None and not backfill:
+            self._live_after_seed += 1
+            if self._live_after_seed > SETTLE:  # past the takeover: the upstream client dedupes alone
+                self._tracker = None
+        try:
+            data = message["data"]
+        except (KeyError, TypeError):
+            self._append(message)
+            return
+        if self._compare_first and not backfill:
+            self._compare_first = False
+            if self._tracker is None and data == self._tail_data:
+                self.duplicates += 1
+                return
+        tracker = self._tracker
+        if isinstance(tracker, CandleTracker) and not backfill and tracker.last == data:
+            self.duplicates += 1
+            return
+        if tracker is not None:
+            deliver, kept = tracker.admit(data, backfill=backfill)
+            if not deliver:
+                self.duplicates += 1
+                return
+            if kept is not data:
+                message = {**message, "data": kept}
+                self._append(message, whole=False)
+                return
+        self._append(message)
+
+    def _append(self, message: Any, *, whole: bool = True) -> None:
+        """Queue for Redis; a whole (unfiltered) ``isSnapshot`` message becomes where
+        unnamed consumers start. One cut down by the tracker (a takeover's) does not."""
+        data = message.get("data") if isinstance(message, dict) else None
+        snapshot = whole and isinstance(data, dict) and data.get("isSnapshot") is True
+        self._appender.put(self.feed_key, message, snapshot=snapshot)
+        self.appended += 1
+
+    @property
+    def state(self) -> tuple[str, str | None]:
+        """``("pending"|"active"|"refused", the refusal's text)`` of the upstream subscription."""
+        handle = self.handle
+        if handle is None:
+            return "pending", None
+        if handle.error is not None:
+            return "refused", str(handle.error.server_text or handle.error)
+        return ("active", None) if handle.active else ("pending", None)

@@ -1,0 +1,121 @@
+"""Where everything lives in Redis, and the pure helpers around it: no I/O.
+
+For a network ``N`` (``mainnet``, ``testnet`` or the API's ``host:port``) and the
+prefix ``P`` (default ``hlws``), with ``F`` a feed's canonical key (``feeds.key_of``):
+
+==========================  =========  ====================================================
+key                          type       what
+==========================  =========  ====================================================
+``P:N:feed:F``               stream     the feed's messages, one entry each, field ``m``:
+                                        the JSON text the server sent (+ ``backfill``)
+``P:N:demand``               zset       demand leases: member ``consumer \\0 F``, score the
+                                        lease's expiry (ms, Redis clock)
+``P:N:status``               hash       F -> JSON ``{"state": "active" | "refused", ...}``
+                                        as the gateway holding F last saw it
+``P:N:snapshot``             hash       F -> the entry ID of the feed's latest snapshot
+                                        message (``isSnapshot``), where unnamed readers start
+``P:N:leader:K/N``           string     the leader lease of shard K of N: ``gateway/token``
+``P:N:fence:K/N``            string     the shard's fencing counter (``INCR``: the token)
+``P:N:consumer:NAME``        hash       a named consumer's positions: F -> the last entry
+                                        ID its callbacks finished, ``F|started`` -> the one
+                                        a callback started on
+``P:N:wake:CONSUMER``        stream     pokes a consumer's blocked ``XREAD`` (subscribe,
+                                        close); capped at a few entries, expires
+==========================  =========  ====================================================
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
+
+DEFAULT_PREFIX = "hlws"
+MESSAGE_FIELD = "m"
+
+
+def network_of(base_url: str) -> str:
+    """``mainnet``/``testnet`` for Hyperliquid's own APIs, else the URL's ``host:port``."""
+    trimmed = base_url.rstrip("/")
+    if trimmed == MAINNET_API_URL.rstrip("/"):
+        return "mainnet"
+    if trimmed == TESTNET_API_URL.rstrip("/"):
+        return "testnet"
+    parts = urlsplit(base_url)
+    host = parts.hostname or "local"
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def shard_of(feed_key: str, shards: int) -> int:
+    """The shard (0-based) that holds ``feed_key`` among ``shards``: CRC-32 of the
+    canonical key, so every gateway and every process agrees, across restarts too."""
+    return zlib.crc32(feed_key.encode()) % shards
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"2/3"`` -> ``(2, 3)``; shards are numbered from 0. Raises ``ValueError``."""
+    k, sep, n = text.partition("/")
+    if not sep or not k.isdigit() or not n.isdigit() or not 0 <= int(k) < int(n):
+        raise ValueError(f"a shard is K/N with 0 <= K < N, such as 0/2, got {text!r}")
+    return int(k), int(n)
+
+
+def id_tuple(entry_id: str) -> tuple[int, int]:
+    """A stream entry ID ``"1700000000000-3"`` as ``(ms, sequence)``, for comparing."""
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def encode(message: Any) -> str:
+    return json.dumps(message, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Keys:
+    """The key names of one prefix and network."""
+
+    network: str
+    prefix: str = DEFAULT_PREFIX
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}:{self.network}"
+
+    def stream(self, feed_key: str) -> str:
+        return f"{self.base}:feed:{feed_key}"
+
+    @property
+    def demand(self) -> str:
+        return f"{self.base}:demand"
+
+    @property
+    def status(self) -> str:
+        return f"{self.base}:status"
+
+    @property
+    def snapshot(self) -> str:
+        return f"{self.base}:snapshot"
+
+    def leader(self, shard: int, shards: int) -> str:
+        return f"{self.base}:leader:{shard}/{shards}"
+
+    def fence(self, shard: int, shards: int) -> str:
+        return f"{self.base}:fence:{shard}/{shards}"
+
+    def consumer(self, name: str) -> str:
+        return f"{self.base}:consumer:{name}"
+
+    def wake(self, consumer: str) -> str:
+        return f"{self.base}:wake:{consumer}"
+
+
+def demand_member(consumer: str, feed_key: str) -> str:
+    return f"{consumer}\0{feed_key}"
+
+
+def feed_of_member(member: str) -> str:
+    return member.partition("\0")[2]

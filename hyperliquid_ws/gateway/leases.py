@@ -1,0 +1,80 @@
+"""Leases in Redis: the leader lease of a shard (with its fencing token) and the helpers
+that read consumers' demand leases. Every call is one or two Redis commands on the
+calling thread (the gateway's control thread, or a consumer's lease thread) and lets
+redis-py's exceptions through for the caller to count and retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .keys import Keys, demand_member, feed_of_member
+
+
+def redis_now_ms(client: Any) -> int:
+    """Redis' own clock (ms): every lease is measured on it, so hosts need no common clock."""
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
+class LeaderLease:
+    """The leader lease of shard ``shard`` of ``shards``, held under ``gateway/token``.
+
+    The token comes from ``INCR`` on the shard's fence key, so each leadership has its
+    own; the append script refuses every write whose value is not the lease's current one.
+    """
+
+    def __init__(self, client: Any, keys: Keys, shard: int, shards: int, gateway: str, ttl_ms: int) -> None:
+        self._client = client
+        self._key = keys.leader(shard, shards)
+        self._fence = keys.fence(shard, shards)
+        self._gateway = gateway
+        self.ttl_ms = ttl_ms
+        self.value: str | None = None  # "gateway/token" while this gateway holds (or held) it
+
+    def acquire(self) -> bool:
+        """Take the lease if nobody holds it; keep the old value when re-taking it after a
+        Redis outage (nobody else led in between: the value is still unique)."""
+        value = self.value or f"{self._gateway}/{self._client.incr(self._fence)}"
+        if self._client.set(self._key, value, nx=True, px=self.ttl_ms):
+            self.value = value
+            return True
+        if self._client.get(self._key) == value:
+            return True
+        self.value = None
+        return False
+
+    def renew(self, script: Any) -> bool:
+        """Extend the lease; False when another gateway holds it now (step down)."""
+        if self.value is None:
+            return False
+        return bool(script(keys=[self._key], args=[self.value, self.ttl_ms], client=self._client))
+
+    def release(self) -> None:
+        """Give the lease up at once (a clean stop), so a standby need not wait for expiry."""
+        if self.value is not None and self._client.get(self._key) == self.value:
+            self._client.delete(self._key)
+        self.value = None
+
+    def holder(self) -> str | None:
+        value = self._client.get(self._key)
+        return str(value) if value is not None else None
+
+
+def wanted_feeds(client: Any, keys: Keys, now_ms: int) -> set[str]:
+    """Feed keys with at least one unexpired demand lease; expired leases are removed."""
+    pipe = client.pipeline(transaction=False)
+    pipe.zremrangebyscore(keys.demand, "-inf", now_ms)
+    pipe.zrangebyscore(keys.demand, now_ms, "+inf")
+    _, members = pipe.execute()
+    return {feed_of_member(m) for m in members}
+
+
+def renew_demand(client: Any, keys: Keys, consumer: str, feed_keys: list[str], expiry_ms: int) -> None:
+    if feed_keys:
+        client.zadd(keys.demand, {demand_member(consumer, f): expiry_ms for f in feed_keys})
+
+
+def drop_demand(client: Any, keys: Keys, consumer: str, feed_keys: list[str]) -> None:
+    if feed_keys:
+        client.zrem(keys.demand, *(demand_member(consumer, f) for f in feed_keys))

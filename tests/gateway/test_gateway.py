@@ -1,0 +1,248 @@
+"""The Redis Streams gateway in one process: a real redis-server, the local Hyperliquid
+server upstream, real gateway and consumer threads. Process kills and broker outages are in
+test_failures.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import pytest
+
+pytest.importorskip("redis")
+
+from hyperliquid_ws import SubscriptionError
+from hyperliquid_ws.gateway import BrokerError, Gateway, GatewayClient, RetentionGapError, network_of, shard_of
+from hyperliquid_ws.gateway.keys import id_tuple, parse_shard
+from hyperliquid_ws.gateway.reader import before
+
+from ..conftest import DEADLINE, Collector, wait_until
+from .conftest import stream_messages
+
+TRADES = {"type": "trades", "coin": "BTC"}
+
+
+def advance_until(server: Any, predicate: Any, what: str) -> None:
+    """Move the market a tick at a time until ``predicate()`` holds (a tick may have no
+    BTC trade at all, so a fixed number of ticks promises nothing)."""
+    def moved() -> bool:
+        if predicate():
+            return True
+        server.advance()
+        return False
+    wait_until(moved, DEADLINE, what)
+
+
+def trim_behind(server: Any, gateway: Any, redis_url: str, count: int) -> None:
+    """Append ``count`` more trades messages, then trim the stream to its last entry
+    (``XTRIM MAXLEN 1``, exact): retention passing whoever reads behind."""
+    import redis
+
+    appended = gateway.stats()["appended"]
+    advance_until(server, lambda: gateway.stats()["appended"] >= appended + count, f"{count} more messages")
+    wait_until(lambda: gateway.stats()["buffered"] == 0, DEADLINE)
+    plain = redis.Redis.from_url(redis_url, decode_responses=True)
+    plain.xtrim(gateway.keys.stream(json.dumps(TRADES, sort_keys=True, separators=(",", ":"))), maxlen=1,
+                approximate=False)
+    plain.close()
+
+
+# -- pure parts ------------------------------------------------------------------------------
+
+def test_keys_network_and_shards_are_stable() -> None:
+    assert network_of("https://api.hyperliquid.xyz") == "mainnet"
+    assert network_of("https://api.hyperliquid-testnet.xyz/") == "testnet"
+    assert network_of("http://127.0.0.1:8765") == "127.0.0.1:8765"
+    assert shard_of('{"coin":"BTC","type":"trades"}', 4) == shard_of('{"coin":"BTC","type":"trades"}', 4)
+    spread = {shard_of(json.dumps({"type": "trades", "coin": f"C{i}"}), 3) for i in range(50)}
+    assert spread == {0, 1, 2}
+    assert parse_shard("1/3") == (1, 3)
+    for bad in ("3/3", "1", "-1/2", "a/b"):
+        with pytest.raises(ValueError):
+            parse_shard(bad)
+    assert before("5-3") == "5-2" and before("5-0") == "4-18446744073709551615" and before("0-0") == "0-0"
+
+
+def test_bad_values_fail_in_the_constructor_and_urls_are_masked() -> None:
+    with pytest.raises(ValueError, match="Redis URL"):
+        Gateway("http://localhost:6379")
+    with pytest.raises(ValueError, match="shard"):
+        Gateway("redis://localhost:6379/0", shard="2/2")
+    with pytest.raises(ValueError, match="grace"):
+        Gateway("redis://localhost:6379/0", grace=0)
+    with pytest.raises(ValueError, match="name"):
+        GatewayClient("redis://localhost:6379/0", name="a b")
+    secret = "s3cretPassw0rdXYZ"
+    gateway = Gateway(f"redis://:{secret}@127.0.0.1:1/0")
+    consumer = GatewayClient(f"redis://:{secret}@127.0.0.1:1/0")
+    for shown in (repr(gateway), repr(consumer), json.dumps(gateway.stats()), json.dumps(consumer.stats())):
+        assert secret not in shown and "***" in shown
+    gateway.close()
+    consumer.close()
+
+
+# -- one process ------------------------------------------------------------------------------
+
+def test_a_consumer_gets_what_a_direct_client_gets_in_the_same_order(make_gateway, make_consumer, client,
+                                                                     server) -> None:
+    feeds = [TRADES, {"type": "l2Book", "coin": "ETH"}, {"type": "candle", "coin": "SOL", "interval": "1m"}]
+    make_gateway()
+    consumer = make_consumer()
+    direct = {json.dumps(f): Collector() for f in feeds}
+    through = {json.dumps(f): Collector() for f in feeds}
+    for feed in feeds:
+        consumer.subscribe(feed, through[json.dumps(feed)]).wait(DEADLINE)
+        client.subscribe(feed, direct[json.dumps(feed)]).wait(DEADLINE)
+    server.advance(30)
+    for name in direct:
+        wait_until(lambda: len(direct[name].messages) >= 10 and  # noqa: B023
+                   through[name].messages[1 - len(direct[name].messages):]  # noqa: B023
+                   == direct[name].messages[1:], DEADLINE,  # noqa: B023
+                   f"{name}: the consumer's messages to equal the direct client's (past an opening snapshot)")
+
+
+def test_a_refused_subscription_raises_the_servers_error(make_gateway, make_consumer) -> None:
+    make_gateway()
+    consumer = make_consumer()
+    handle = consumer.subscribe({"type": "notAFeed"}, Collector(), allow_unknown=True)
+    with pytest.raises(SubscriptionError) as refused:
+        handle.wait(DEADLINE)
+    assert refused.value.server_text and "notAFeed" in refused.value.server_text
+    with pytest.raises(ValueError):
+        consumer.subscribe({"type": "trades"}, Collector())  # the client's own validation
+
+
+def test_unsubscribing_lets_the_gateway_go_upstream_after_the_grace(make_gateway, make_consumer, server) -> None:
+    gateway = make_gateway()
+    consumer = make_consumer()
+    handle = consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
+    assert gateway.held() == [TRADES] and server.subscriptions() == [TRADES]
+    handle.unsubscribe()
+    wait_until(lambda: not server.subscriptions(), DEADLINE, "the upstream unsubscribe")
+    assert gateway.held() == []
+
+
+def test_a_named_consumer_resumes_after_the_last_message_it_finished(make_gateway, make_consumer, server) -> None:
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    first = Collector()
+    consumer = make_consumer(name="resumer")
+    consumer.subscribe(TRADES, first).wait(DEADLINE)
+    advance_until(server, lambda: len(first.messages) >= 5, "five messages")
+    wait_until(lambda: len(stream_messages(consumer._url, gateway, TRADES)) == len(first.messages),
+               DEADLINE, "the consumer to catch up")
+    consumer.close()
+    server.advance(10)  # while the named one is away
+    second = Collector()
+    again = make_consumer(name="resumer")
+    again.subscribe(TRADES, second).wait(DEADLINE)
+    wait_until(lambda: first.messages + second.messages == stream_messages(again._url, gateway, TRADES),
+               DEADLINE, "everything in the stream exactly once")
+    assert not any("redelivered" in m for m in second.messages)
+
+
+def test_a_trimmed_position_is_reported_with_the_lost_range(make_gateway, make_consumer, server) -> None:
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    consumer = make_consumer(name="slowpoke")
+    consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
+    advance_until(server, lambda: consumer.stats()["delivered"] >= 3, "three messages")
+    consumer.close()
+    trim_behind(server, gateway, consumer._url, 3)
+    errors = Collector()
+    again = make_consumer(name="slowpoke", on_error=errors)
+    got = Collector()
+    again.subscribe(TRADES, got).wait(DEADLINE)
+    gap = errors.wait_for(1)[0]
+    assert isinstance(gap, RetentionGapError) and gap.start_ms <= gap.end_ms and gap.subscription == TRADES
+    got.wait_for(1)
+
+
+def test_callback_errors_go_to_on_error_and_the_reader_goes_on(make_gateway, make_consumer, server) -> None:
+    make_gateway()
+    errors = Collector()
+    consumer = make_consumer(on_error=errors)
+    good = Collector()
+
+    def bad(message: Any) -> None:
+        raise RuntimeError("boom")
+
+    consumer.subscribe(TRADES, bad).wait(DEADLINE)
+    consumer.subscribe(TRADES, good)
+    advance_until(server, lambda: len(good.messages) >= 3, "three messages")
+    assert "boom" in str(errors.wait_for(1)[0])
+
+
+def test_stream_iterates_and_run_forever_ends_on_close(make_gateway, make_consumer, server) -> None:
+    make_gateway()
+    consumer = make_consumer()
+    stream = consumer.stream(TRADES, timeout=DEADLINE).wait(DEADLINE)
+    advance_until(server, lambda: stream.depth > 0, "a message in the stream")
+    first = next(iter(stream))
+    assert first["channel"] == "trades"
+    stream.close()
+    import threading
+
+    closer = threading.Timer(0.05, consumer.close)
+    closer.name = "test-closer"
+    closer.start()
+    consumer.run_forever()
+    closer.join()
+
+
+def test_redis_unreachable_is_a_clear_error(make_consumer, caplog) -> None:
+    errors = Collector()
+    consumer = make_consumer(redis_url="redis://:pw-s3cretXYZ1234567@127.0.0.1:1/0", on_error=errors)
+    caplog.set_level(logging.INFO)
+    consumer.subscribe(TRADES, Collector())
+    error = errors.wait_for(1)[0]
+    assert isinstance(error, BrokerError) and isinstance(error, ConnectionError)
+    assert "127.0.0.1:1" in str(error) and "pw-s3cret" not in str(error) + caplog.text
+
+
+def test_shards_split_the_feeds_and_consumers_need_not_know(make_gateway, make_consumer, server) -> None:
+    gateways = [make_gateway(shard=f"{k}/2", name=f"hlws-gateway-shard{k}") for k in range(2)]
+    consumer = make_consumer()
+    feeds = [{"type": "trades", "coin": coin} for coin in ("BTC", "ETH", "SOL", "HYPE", "PURR/USDC", "@1")]
+    for feed in feeds:
+        consumer.subscribe(feed, Collector()).wait(DEADLINE)
+    held = [gateway.held() for gateway in gateways]
+    def names(subscriptions: list[dict[str, Any]]) -> list[str]:
+        return sorted(json.dumps(s, sort_keys=True) for s in subscriptions)
+
+    assert all(held) and names(held[0] + held[1]) == names(feeds)
+    assert all(gateway.leading for gateway in gateways)  # each leads its own shard
+
+
+def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_consumer, server) -> None:
+    import threading
+
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    release, blocked = threading.Event(), threading.Event()
+    got = Collector()
+
+    def slow(message: Any) -> None:
+        got(message)
+        if len(got.messages) == 2:
+            blocked.set()
+            release.wait(DEADLINE)
+
+    errors = Collector()
+    consumer = make_consumer(batch=2, on_error=errors)
+    consumer.subscribe(TRADES, slow).wait(DEADLINE)
+    advance_until(server, blocked.is_set, "the slow consumer to be blocked in a full batch")
+    trim_behind(server, gateway, consumer._url, 5)
+    release.set()
+    gap = errors.wait_for(1)[0]
+    assert isinstance(gap, RetentionGapError) and id_tuple(gap.first_id) > id_tuple(gap.last_id)
+
+
+def test_the_gateway_command_checks_its_arguments(capsys) -> None:
+    from hyperliquid_ws.cli import main
+
+    assert main(["gateway", "--redis", "redis://127.0.0.1:1/0", "--shard", "2/2"]) == 2
+    assert "shard" in capsys.readouterr().err
+    assert main(["gateway", "--redis", "http://nope"]) == 2
+    assert "Redis URL" in capsys.readouterr().err
