@@ -5,6 +5,8 @@
     hyperliquid-ws candle ETH 1m --testnet
     hyperliquid-ws demo                 # the embedded local server, no internet needed
     hyperliquid-ws demo l2Book ETH
+    hyperliquid-ws record trades BTC l2Book ETH --out data/   # see docs/recording.md
+    hyperliquid-ws serve --replay data/ --speed 10
 
 Positional values fill the feed's required fields in order; ``name=value`` sets any
 other field (the value is read as JSON when it parses, else as a string).
@@ -96,6 +98,11 @@ class _Printer:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("record", "serve"):  # the recording subcommands (hyperliquid_ws.recording)
+        from .recording import cli as recording_cli
+
+        return (recording_cli.record_main if argv[0] == "record" else recording_cli.serve_main)(argv[1:])
     args = _parser().parse_args(argv)
     if args.verbose:
         logging.basicConfig(

@@ -1,0 +1,169 @@
+"""``Recorder``: subscribe through a normal client and write every message to disk.
+
+Threads: the client's own (its callbacks write the lines, see ``writer.py``) and one
+``hlws-recorder-flush`` thread that flushes the files every ``flush_interval`` seconds,
+so a crash loses at most that much. ``close()`` stops it, joins it and finishes the file.
+Every public method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..client import HyperliquidWS
+from ..endpoints import MAINNET_API_URL
+from ..feeds import canonical
+from ..subscription import Subscription
+from .writer import RecordingWriter
+
+logger = logging.getLogger(__name__)
+
+FLUSH_THREAD = "hlws-recorder-flush"
+
+
+def feed_label(subscription: Mapping[str, Any]) -> str:
+    """``{"type": "l2Book", "coin": "ETH"}`` -> ``"l2Book ETH"`` (for progress lines)."""
+    values = [str(v) for k, v in subscription.items() if k != "type"]
+    return " ".join([str(subscription.get("type")), *values])
+
+
+class _FeedCounter:
+    __slots__ = ("backfilled", "bytes", "messages")
+
+    def __init__(self) -> None:
+        self.messages = 0
+        self.bytes = 0
+        self.backfilled = 0
+
+
+class Recorder:
+    """Records feeds into hourly NDJSON files under ``out``.
+
+        with Recorder("data/", base_url=MAINNET_API_URL) as recorder:
+            recorder.record({"type": "trades", "coin": "BTC"})
+            recorder.client.run_forever()
+
+    Each line holds the receive time (``time.time()`` when the client delivered it to
+    the recorder's callback, s), the subscription (canonical form) and the message as
+    delivered, so reconnects, dedupe and backfill apply and backfilled messages keep
+    their ``"backfill": true``. ``client``: record through this client (not closed by
+    ``close()``); else one is made for ``base_url`` with ``client_options`` (keyword
+    arguments of ``HyperliquidWS``) and closed with the recorder.
+    ``compression``: ``"gzip"`` (default), ``"zstd"`` (``zstd`` extra) or ``"none"``.
+    ``flush_interval`` (s, > 0): the most a crash can lose. Raises ``ValueError`` for
+    bad arguments, ``ImportError`` for zstd without ``zstandard``.
+    """
+
+    def __init__(self, out: str | Path, *, base_url: str = MAINNET_API_URL, client: HyperliquidWS | None = None,
+                 compression: str = "gzip", flush_interval: float = 1.0, prefix: str = "hl-",
+                 client_options: Mapping[str, Any] | None = None) -> None:
+        if isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float)) or flush_interval <= 0:
+            raise ValueError(f"flush_interval must be a positive number of seconds, got {flush_interval!r}")
+        if client is not None and client_options:
+            raise ValueError("pass client or client_options, not both")
+        self.writer = RecordingWriter(out, compression=compression, prefix=prefix)
+        self._owns_client = client is None
+        self.client = client if client is not None else HyperliquidWS(base_url, **dict(client_options or {}))
+        self.flush_interval = float(flush_interval)
+        self._lock = threading.Lock()
+        self._counters: dict[str, _FeedCounter] = {}
+        self._handles: list[Subscription] = []
+        self._stopping = threading.Event()
+        self._closed = False
+        self._started = time.monotonic()
+        self._flusher = threading.Thread(target=self._flush_forever, name=FLUSH_THREAD, daemon=True)
+        self._flusher.start()
+
+    def record(self, subscription: Mapping[str, Any], *, allow_unknown: bool = False) -> Subscription:
+        """Subscribe to ``subscription`` and record its messages; return the client's
+        handle (``handle.wait()`` blocks until acknowledged). Raises ``ValueError`` for a
+        malformed subscription or when closed."""
+        _, form = canonical(subscription, allow_unknown=allow_unknown)
+        label = feed_label(form)
+        with self._lock:
+            if self._closed:
+                raise ValueError("Recorder is closed")
+            counter = self._counters.setdefault(label, _FeedCounter())
+        write = self.writer.write
+
+        def on_message(message: Any) -> None:  # client thread
+            try:
+                size = write(form, message)
+            except ValueError:  # closed meanwhile: the message came too late to keep
+                return
+            with self._lock:
+                counter.messages += 1
+                counter.bytes += size
+                if isinstance(message, dict) and message.get("backfill"):
+                    counter.backfilled += 1
+
+        handle = self.client.subscribe(subscription, on_message, allow_unknown=allow_unknown)
+        with self._lock:
+            self._handles.append(handle)
+        return handle
+
+    def stats(self) -> dict[str, Any]:
+        """``{"seconds", "messages", "bytes", "disk_bytes", "files", "feeds": {label:
+        {"messages", "bytes", "backfilled"}}}``; bytes are uncompressed line bytes except
+        ``disk_bytes`` (the files' size on disk as flushed)."""
+        with self._lock:
+            feeds = {label: {"messages": c.messages, "bytes": c.bytes, "backfilled": c.backfilled}
+                     for label, c in self._counters.items()}
+        return {"seconds": time.monotonic() - self._started,
+                "messages": sum(f["messages"] for f in feeds.values()),
+                "bytes": sum(f["bytes"] for f in feeds.values()),
+                "disk_bytes": self.writer.disk_bytes, "files": [str(p) for p in self.writer.files],
+                "feeds": feeds}
+
+    def progress_line(self) -> str:
+        """One line for a terminal: messages and bytes per feed, then the totals."""
+        stats = self.stats()
+        parts = [f"{label}: {f['messages']:,} msgs {_size(f['bytes'])}" for label, f in stats["feeds"].items()]
+        parts.append(f"total {stats['messages']:,} msgs, {_size(stats['disk_bytes'])} on disk")
+        return " | ".join(parts)
+
+    def close(self) -> None:
+        """Stop recording: no new lines, flush, finish the file, join the flush thread,
+        and close the client if the recorder made it. Idempotent; any thread except the
+        flush thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            handles, self._handles = self._handles, []
+        if self._owns_client:
+            self.client.close()
+        else:
+            for handle in handles:
+                self.client.unsubscribe(handle)
+        self._stopping.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(5.0)
+        self.writer.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _flush_forever(self) -> None:
+        """The flush thread: one guard per flush, so a full disk is logged, not fatal."""
+        while not self._stopping.wait(self.flush_interval):
+            try:
+                self.writer.flush()
+            except Exception:
+                logger.exception("recording flush failed; retrying in %.1f s", self.flush_interval)
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
