@@ -99,7 +99,7 @@ def test_read_merges_files_in_time_order_and_filters(tmp_path: Path) -> None:
     start = datetime.fromtimestamp(T0 + 8, timezone.utc)
     assert [r.time - T0 for r in read(tmp_path, start=start)] == [8, 9]
     with pytest.raises(ValueError, match="timezone-aware"):
-        list(read(tmp_path, start=datetime(2025, 12, 2)))  # noqa: DTZ001
+        list(read(tmp_path, start=datetime(2025, 12, 2)))
     with pytest.raises(FileNotFoundError):
         list(read(tmp_path / "missing"))
 
