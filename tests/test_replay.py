@@ -3,6 +3,9 @@ through another local server to unmodified clients (loopback, ephemeral ports)."
 
 from __future__ import annotations
 
+import signal
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -131,3 +134,23 @@ def test_a_new_subscriber_gets_the_state_as_of_the_replay_clock(recording: tuple
         client.subscribe({"type": "l2Book", "coin": "ETH"}, collector).wait(DEADLINE)
         assert collector.wait_for(1)[0] == live(books[2].message)
         assert client.info({"type": "l2Book", "coin": "ETH"}) == books[2].data
+
+
+def test_the_serve_command_replays_a_recording(recording: tuple[Path, str]) -> None:
+    """``hyperliquid-ws serve --replay DIR --speed max`` in a subprocess, to an unmodified client."""
+    out, _ = recording
+    command = [sys.executable, "-m", "hyperliquid_ws", "serve", "--replay", str(out), "--speed", "max", "--port", "0"]
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    try:
+        assert child.stderr is not None
+        banner = child.stderr.readline()  # "hyperliquid-ws serve: http://127.0.0.1:PORT (replaying N messages ...)"
+        base_url = banner.split()[2]
+        recorded = [live(r.message) for r in read(out, feeds=["trades"])]
+        with HyperliquidWS(base_url, proxy=None) as client:
+            collector = Collector()
+            client.subscribe({"type": "trades", "coin": "BTC"}, collector).wait(DEADLINE)
+            assert collector.wait_for(len(recorded)) == recorded  # autoplay: from the first subscription
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.communicate(timeout=DEADLINE)
+    assert child.returncode == 0
