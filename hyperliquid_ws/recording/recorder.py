@@ -1,9 +1,11 @@
 """``Recorder``: subscribe through a normal client and write every message to disk.
 
-Threads: the client's own (its callbacks write the lines, see ``writer.py``) and one
-``hlws-recorder-flush`` thread that flushes the files every ``flush_interval`` seconds,
-so a crash loses at most that much. ``close()`` stops it, joins it and finishes the file.
-Every public method is thread-safe.
+Threads: the client's callbacks only stamp each message and queue it (a deque append:
+the client's reader pays almost nothing); one ``hlws-recorder-flush`` thread encodes,
+compresses and writes what is queued and flushes the file, every ``flush_interval``
+seconds or sooner when ``BATCH`` messages wait, so a crash loses at most about that
+much. ``close()`` writes the rest, stops and joins it, and finishes the file. Every
+public method is thread-safe.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,11 +22,13 @@ from ..client import HyperliquidWS
 from ..endpoints import MAINNET_API_URL
 from ..feeds import canonical
 from ..subscription import Subscription
+from .codec import encode_subscription
 from .writer import RecordingWriter
 
 logger = logging.getLogger(__name__)
 
 FLUSH_THREAD = "hlws-recorder-flush"
+BATCH = 4096  # queued messages that wake the flush thread before its interval is up
 
 
 def feed_label(subscription: Mapping[str, Any]) -> str:
@@ -33,9 +38,10 @@ def feed_label(subscription: Mapping[str, Any]) -> str:
 
 
 class _FeedCounter:
-    __slots__ = ("backfilled", "bytes", "messages")
+    __slots__ = ("backfilled", "bytes", "encoded", "messages")
 
-    def __init__(self) -> None:
+    def __init__(self, encoded: bytes) -> None:
+        self.encoded = encoded  # the subscription as it appears in each line
         self.messages = 0
         self.bytes = 0
         self.backfilled = 0
@@ -73,6 +79,8 @@ class Recorder:
         self._lock = threading.Lock()
         self._counters: dict[str, _FeedCounter] = {}
         self._handles: list[Subscription] = []
+        self._pending: deque[tuple[float, _FeedCounter, Any]] = deque()
+        self._wake = threading.Event()
         self._stopping = threading.Event()
         self._closed = False
         self._started = time.monotonic()
@@ -88,19 +96,13 @@ class Recorder:
         with self._lock:
             if self._closed:
                 raise ValueError("Recorder is closed")
-            counter = self._counters.setdefault(label, _FeedCounter())
-        write = self.writer.write
+            counter = self._counters.setdefault(label, _FeedCounter(encode_subscription(form)))
+        append, clock, pending, wake = self._pending.append, time.time, self._pending, self._wake
 
-        def on_message(message: Any) -> None:  # client thread
-            try:
-                size = write(form, message)
-            except ValueError:  # closed meanwhile: the message came too late to keep
-                return
-            with self._lock:
-                counter.messages += 1
-                counter.bytes += size
-                if isinstance(message, dict) and message.get("backfill"):
-                    counter.backfilled += 1
+        def on_message(message: Any) -> None:  # client thread: stamp and queue, nothing more
+            append((clock(), counter, message))
+            if len(pending) == BATCH:
+                wake.set()
 
         handle = self.client.subscribe(subscription, on_message, allow_unknown=allow_unknown)
         with self._lock:
@@ -142,9 +144,13 @@ class Recorder:
             for handle in handles:
                 self.client.unsubscribe(handle)
         self._stopping.set()
+        self._wake.set()
         if self._flusher is not threading.current_thread():
-            self._flusher.join(5.0)
-        self.writer.close()
+            self._flusher.join(30.0)
+        if self._flusher.is_alive():
+            logger.error("the recorder's flush thread did not finish in time")
+        else:
+            self.writer.close()
 
     def __enter__(self) -> Recorder:
         return self
@@ -153,12 +159,33 @@ class Recorder:
         self.close()
 
     def _flush_forever(self) -> None:
-        """The flush thread: one guard per flush, so a full disk is logged, not fatal."""
-        while not self._stopping.wait(self.flush_interval):
+        """The flush thread: write what is queued, flush; one guard per round, so a full
+        disk is logged, not fatal. After ``close()``, one last round writes the rest."""
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            stopping = self._stopping.is_set()
             try:
+                self._drain()
                 self.writer.flush()
             except Exception:
-                logger.exception("recording flush failed; retrying in %.1f s", self.flush_interval)
+                logger.exception("recording write failed; retrying in %.1f s", self.flush_interval)
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        """Write every queued message (flush thread)."""
+        pending = self._pending
+        while pending:
+            batch = [pending.popleft() for _ in range(min(len(pending), BATCH))]
+            batch.sort(key=lambda item: item[0])  # callbacks on several threads may interleave
+            sizes = self.writer.write_many([(t, counter.encoded, message) for t, counter, message in batch])
+            with self._lock:
+                for (_, counter, message), size in zip(batch, sizes, strict=True):
+                    counter.messages += 1
+                    counter.bytes += size
+                    if isinstance(message, dict) and message.get("backfill"):
+                        counter.backfilled += 1
 
 
 def _size(n: float) -> str:

@@ -40,30 +40,51 @@ class RecordingWriter:
         self._clock = clock
         self._lock = threading.Lock()
         self._sink: Sink | None = None
-        self._hour = ""
+        self._hour_start = 0.0  # UTC hour of the open file, s since the epoch
         self._dirty = False
         self._closed = False
         self.files: list[Path] = []
         self.lines = 0
         self.bytes = 0  # uncompressed
 
-    def write(self, subscription: dict[str, Any], message: Any, t: float | None = None) -> int:
-        """Append one line; return its uncompressed size in bytes. Raises ``ValueError``
-        once closed and ``TypeError`` for data JSON cannot encode."""
+    def write(self, subscription: bytes | dict[str, Any], message: Any, t: float | None = None) -> int:
+        """Append one line; return its uncompressed size in bytes. ``subscription`` as a
+        dict or encoded once by ``codec.encode_subscription``. Raises ``ValueError`` once
+        closed and ``TypeError`` for data JSON cannot encode."""
+        return self.write_many([(self._clock() if t is None else t, subscription, message)])[0]
+
+    def write_many(self, items: list[tuple[float, bytes | dict[str, Any], Any]]) -> list[int]:
+        """Append ``(t, subscription, message)`` lines in the order given (sort them by
+        ``t`` first); return each line's size. A line that cannot be encoded is logged
+        and skipped (size 0). Raises ``ValueError`` once closed."""
+        sizes: list[int] = []
         with self._lock:
             if self._closed:
                 raise ValueError("RecordingWriter is closed")
-            when = self._clock() if t is None else t
-            line = encode_line(when, subscription, message)
-            hour = hour_of(when)
-            if hour != self._hour or self._sink is None:
-                self._rotate(hour)
-            assert self._sink is not None
-            self._sink.write(line)
+            run: list[bytes] = []
+            for t, subscription, message in items:
+                try:
+                    line = encode_line(t, subscription, message)
+                except (TypeError, ValueError) as exc:
+                    logger.warning("not recorded, not JSON: %r (%s)", message, exc)
+                    sizes.append(0)
+                    continue
+                if not self._hour_start <= t < self._hour_start + 3600.0 or self._sink is None:
+                    self._write_run(run)
+                    run = []
+                    self._rotate(t)
+                run.append(line)
+                sizes.append(len(line))
+            self._write_run(run)
+        return sizes
+
+    def _write_run(self, run: list[bytes]) -> None:
+        if run and self._sink is not None:
+            data = b"".join(run)
+            self._sink.write(data)
             self._dirty = True
-            self.lines += 1
-            self.bytes += len(line)
-            return len(line)
+            self.lines += len(run)
+            self.bytes += len(data)
 
     def flush(self) -> None:
         """Make every line written so far readable from disk (ends a compressed block)."""
@@ -83,13 +104,14 @@ class RecordingWriter:
         """Bytes on disk across this writer's files (compressed, flushed part)."""
         return sum(path.stat().st_size for path in self.files if path.exists())
 
-    def _rotate(self, hour: str) -> None:
+    def _rotate(self, t: float) -> None:
         self._finish()
+        self._hour_start = t - t % 3600.0
+        hour = hour_of(self._hour_start)
         n = 0
         while (path := self.directory / file_name(self.prefix, hour, self.compression, n)).exists():
             n += 1
         self._sink = open_sink(path, self.compression)
-        self._hour = hour
         self.files.append(path)
         logger.info("recording into %s", path)
 
