@@ -78,6 +78,15 @@ def test_a_truncated_file_is_read_to_its_last_whole_line(tmp_path: Path, compres
     assert len(got) < 50
 
 
+def test_concatenated_gzip_members_are_all_read(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "hl-20251202T18.ndjson.gz"
+    lines = [b'{"t":%d,"sub":{},"msg":{"channel":"a","data":%d}}\n' % (i, i) for i in range(3)]
+    path.write_bytes(b"".join(gzip.compress(line) for line in lines))  # as `cat a.gz b.gz` makes
+    assert [line["t"] for line in read_lines(path)] == [0, 1, 2]
+
+
 def test_a_gzip_file_cut_mid_line_by_hand(tmp_path: Path) -> None:
     path = tmp_path / "hl-20251202T18.ndjson.gz"
     packer = zlib.compressobj(6, zlib.DEFLATED, 31)

@@ -61,6 +61,7 @@ def recording(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
             last = recorder.client.info({"type": "recentTrades", "coin": "BTC"})[-1]["tid"]
             wait_until(lambda: last in tids([r.message for r in read(out, feeds=["trades"])]), DEADLINE,
                        "the last trade recorded")
+            assert recorder.progress_line().startswith("trades BTC: ")
         finally:
             recorder.close()
     return out, user

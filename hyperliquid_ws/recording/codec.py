@@ -148,11 +148,10 @@ def _decompressed(raw: IO[bytes], compression: str) -> Iterator[bytes]:
     decoder = make()
     while chunk := raw.read(CHUNK):
         while chunk:
+            if getattr(decoder, "eof", False):  # the next gzip member / zstd frame
+                decoder = make()
             yield decoder.decompress(chunk)
-            rest = decoder.unused_data
-            if not rest or not getattr(decoder, "eof", True):
-                break
-            decoder, chunk = make(), rest  # the next gzip member / zstd frame
+            chunk = decoder.unused_data if getattr(decoder, "eof", False) else b""
 
 
 def read_lines(path: Path) -> Iterator[dict[str, Any]]:
