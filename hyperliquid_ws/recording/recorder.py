@@ -81,6 +81,7 @@ class Recorder:
         self._handles: list[Subscription] = []
         self._pending: deque[tuple[float, _FeedCounter, Any]] = deque()
         self._wake = threading.Event()
+        self._stamping = threading.Lock()
         self._stopping = threading.Event()
         self._closed = False
         self._started = time.monotonic()
@@ -97,10 +98,12 @@ class Recorder:
             if self._closed:
                 raise ValueError("Recorder is closed")
             counter = self._counters.setdefault(label, _FeedCounter(encode_subscription(form)))
-        append, clock, pending, wake = self._pending.append, time.time, self._pending, self._wake
+        append, clock, pending, wake, stamping = (self._pending.append, time.time, self._pending, self._wake,
+                                                  self._stamping)
 
         def on_message(message: Any) -> None:  # client thread: stamp and queue, nothing more
-            append((clock(), counter, message))
+            with stamping:  # callbacks run on several threads: the queue must stay in time order
+                append((clock(), counter, message))
             if len(pending) == BATCH:
                 wake.set()
 
@@ -178,7 +181,6 @@ class Recorder:
         pending = self._pending
         while pending:
             batch = [pending.popleft() for _ in range(min(len(pending), BATCH))]
-            batch.sort(key=lambda item: item[0])  # callbacks on several threads may interleave
             sizes = self.writer.write_many([(t, counter.encoded, message) for t, counter, message in batch])
             with self._lock:
                 for (_, counter, message), size in zip(batch, sizes, strict=True):

@@ -1,7 +1,7 @@
 """The pure half of a replay: the recording in order, its schedule, and the state as of a position.
 
-``Timeline`` loads every record once (in receive-time order; ties keep file order, so
-a replay is deterministic) and tracks, as the replay passes each record, what a real
+``Timeline`` loads every record once (in the receive-time order ``read`` gives; ties
+keep file order, so a replay is deterministic) and tracks, as the replay passes each record, what a real
 server would know at that moment: the latest state of each state feed, the trades,
 candles and fills seen so far, the items of each snapshot feed. No I/O after loading
 and no threads: the replay driver calls it on the server loop thread.
@@ -72,7 +72,7 @@ class Timeline:
     """The records of a recording and the server's knowledge up to ``position``."""
 
     def __init__(self, records: Iterable[Record]) -> None:
-        self.steps = [_step(r) for r in sorted(records, key=lambda r: r.time)]
+        self.steps = [_step(r) for r in sorted(records, key=lambda r: r.time)]  # stable: a no-op on read()'s order
         if not self.steps:
             raise ValueError("the recording holds no messages")
         self.start_time = self.steps[0].time
