@@ -133,7 +133,9 @@ def test_a_new_subscriber_gets_the_state_as_of_the_replay_clock(recording: tuple
         assert replay.run_until(books[2].time, DEADLINE)
         collector = Collector()
         client.subscribe({"type": "l2Book", "coin": "ETH"}, collector).wait(DEADLINE)
-        assert collector.wait_for(1)[0] == live(books[2].message)
+        got = collector.wait_for(1)[0]
+        assert got == live(books[2].message), (replay.clock, replay.position, [b.time for b in books[:4]],
+                                               got["data"]["time"], [b.data["time"] for b in books[:4]])
         assert client.info({"type": "l2Book", "coin": "ETH"}) == books[2].data
 
 

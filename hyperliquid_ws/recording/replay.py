@@ -120,7 +120,8 @@ class Replay:
     async def run(self, hub: Hub) -> None:
         """The replay task: send every record when due, honouring pauses."""
         loop = asyncio.get_running_loop()
-        self._loop, self._wakeup = loop, asyncio.Event()
+        with self._progress:  # from now on controls go through the loop (see _on_loop)
+            self._loop, self._wakeup = loop, asyncio.Event()
         timeline, due = self.timeline, self.due
         anchor: float | None = None  # loop time at which the replay's offset 0 is (re)based
         while not timeline.done:
@@ -165,8 +166,9 @@ class Replay:
             self._wakeup.set()
 
     def _on_loop(self, action: Any) -> None:
-        loop = self._loop
-        if loop is None:  # not running yet: the task reads the flags when it starts
-            action()
-        else:
-            loop.call_soon_threadsafe(action)
+        with self._progress:  # (re-entrant) so the task cannot start between the test and the action
+            loop = self._loop
+            if loop is None:  # not running yet: the task reads the flags when it starts
+                action()
+                return
+        loop.call_soon_threadsafe(action)
