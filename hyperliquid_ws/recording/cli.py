@@ -105,8 +105,6 @@ def serve_main(argv: list[str], err: TextIO = sys.stderr) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--replay", help="a recording (file or directory) to replay instead of the scripted market")
     parser.add_argument("--speed", type=_speed, default=1.0, help="times the recorded pace; 'max': as fast as read")
-    parser.add_argument("--paused", action="store_true",
-                        help="do not start the replay at the first subscription (default: do)")
     parser.add_argument("--tick", type=float, default=0.5, help="scripted market: seconds between ticks")
     args = parser.parse_args(argv)
     try:
@@ -117,7 +115,7 @@ def serve_main(argv: list[str], err: TextIO = sys.stderr) -> int:
               file=err)
         return 2
     try:
-        replay = Replay(args.replay, speed=args.speed, autoplay=not args.paused) if args.replay else None
+        replay = Replay(args.replay, speed=args.speed) if args.replay else None  # starts at the first subscription
         server = LocalServer(args.host, args.port, tick_interval=args.tick, replay=replay)
     except (ValueError, FileNotFoundError) as exc:
         print(f"hyperliquid-ws serve: {exc}", file=err)
