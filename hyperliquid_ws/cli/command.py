@@ -7,6 +7,8 @@
     hyperliquid-ws demo                 # the embedded local server, no internet needed
     hyperliquid-ws demo l2Book ETH
     hyperliquid-ws gateway --redis redis://localhost:6379/0   # see docs/gateway.md
+    hyperliquid-ws record trades BTC l2Book ETH --out data/   # see docs/recording.md
+    hyperliquid-ws serve --replay data/ --speed 10
 
 Positional values fill the feed's required fields in order; ``name=value`` sets any
 other field (the value is read as JSON when it parses, else as a string). Feed types
@@ -259,6 +261,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         from ..gateway.cli import main as gateway_main
 
         return gateway_main(argv[1:])
+    if argv[:1] in (["record"], ["serve"]):  # the recording subcommands (hyperliquid_ws.recording)
+        from ..recording import cli as recording_cli
+
+        return (recording_cli.record_main if argv[0] == "record" else recording_cli.serve_main)(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.type is None:

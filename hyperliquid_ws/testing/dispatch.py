@@ -17,6 +17,7 @@ from hyperliquid_ws.testing.connection import Connection, Hub
 from hyperliquid_ws.testing.info import InfoRequestError, answer_info
 from hyperliquid_ws.testing.limits import MessageRateLimit
 from hyperliquid_ws.testing.market import Market
+from hyperliquid_ws.testing.replay_hook import ReplaySource
 from hyperliquid_ws.testing.replies import (
     ack_frame,
     already_subscribed_text,
@@ -63,8 +64,9 @@ class HeldPost:
 class Dispatcher:
     """Answers subscribe, unsubscribe, ping and post requests."""
 
-    def __init__(self, hub: Hub, market: Market, limits: Limits) -> None:
+    def __init__(self, hub: Hub, market: Market, limits: Limits, replay: ReplaySource | None = None) -> None:
         self.hub = hub
+        self.replay = replay
         self.market = market
         self.limits = limits
         self.rate = MessageRateLimit(limits.max_messages_per_minute, window=limits.rate_window)
@@ -118,7 +120,8 @@ class Dispatcher:
         self.hub.stalled.discard(key)  # a fresh subscription gets the feed going again
         self.hub.changed()
         await self.hub.send(conn, ack_frame("subscribe", normalised))
-        data = feeds.initial_data(normalised, self.market)
+        data = (feeds.initial_data(normalised, self.market) if self.replay is None
+                else self.replay.initial_data(normalised))
         if data is not None:
             await self.hub.send(conn, frame(channel_of(normalised), data))
 
@@ -144,7 +147,8 @@ class Dispatcher:
         payload = request["payload"]
         try:
             if request["type"] == "info":
-                data = answer_info(self.market, payload)
+                data = (answer_info(self.market, payload) if self.replay is None
+                        else self.replay.answer_info(self.market, payload))
                 return {"type": "info", "payload": {"type": payload["type"], "data": data}}
             return {"type": "action", "payload": answer_action(self.market, payload)}
         except InfoRequestError as refusal:

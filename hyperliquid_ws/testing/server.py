@@ -15,7 +15,8 @@ import logging
 import ssl
 import threading
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hyperliquid_ws.testing import feeds
 from hyperliquid_ws.testing.connection import Frame
@@ -26,6 +27,9 @@ from hyperliquid_ws.testing.replies import compact_json
 from hyperliquid_ws.testing.replies import frame as data_frame
 from hyperliquid_ws.testing.subscriptions import channel_of, normalise_subscription, subscription_key
 from hyperliquid_ws.testing.web_app import STOP_GRACE, ServerApp
+
+if TYPE_CHECKING:
+    from hyperliquid_ws.recording.replay import Replay
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +47,11 @@ class LocalServer:
     ``ssl.SSLContext`` holding a certificate, e.g. one ``trustme`` issued) serves TLS:
     ``https://`` and ``wss://``. Like live, a trades subscription is answered with the
     latest ``trades_replay`` trades right after the ack (0: nothing until the next trade).
+
+    ``replay`` (a recording path, or a ``hyperliquid_ws.recording.Replay``) answers
+    subscriptions and ``/info`` from a recording instead of the scripted market, at the
+    recorded pace times ``speed`` (None: as fast as clients read); the market ticker is
+    off then. ``server.replay`` holds its clock and controls (docs/recording.md).
     """
 
     def __init__(
@@ -52,6 +61,7 @@ class LocalServer:
         max_messages_per_minute: int = 2000, max_inflight_posts: int = 100,
         rate_window: float = 60.0, max_connections: int = 10, greeting: bool = False, seed: int = 1,
         ssl_context: ssl.SSLContext | None = None, trades_replay: int = 10,
+        replay: str | Path | Replay | None = None, speed: float | None = 1.0,
     ) -> None:
         if not 0 <= port <= 65535:
             raise ValueError("port must be between 0 and 65535")
@@ -74,7 +84,8 @@ class LocalServer:
             raise ValueError("rate_window must be positive")
         limits = Limits(max_subscriptions, max_users, max_messages_per_minute,
                         max_inflight_posts, rate_window)
-        self._app = ServerApp(self.market, limits, host=host, port=port,
+        self.replay = _replay_of(replay, speed)
+        self._app = ServerApp(self.market, limits, host=host, port=port, replay=self.replay,
                               tick_interval=tick_interval, idle_timeout=idle_timeout,
                               greeting=greeting, on_change=self._notify_waiters,
                               max_connections=max_connections, ssl_context=ssl_context)
@@ -382,6 +393,14 @@ def _cancel_leftover_tasks(loop: asyncio.AbstractEventLoop) -> None:
     for task in leftover:
         task.cancel()
     loop.run_until_complete(asyncio.gather(*leftover, return_exceptions=True))
+
+
+def _replay_of(replay: str | Path | Replay | None, speed: float | None) -> Replay | None:
+    if replay is None:
+        return None
+    from hyperliquid_ws.recording.replay import Replay  # the recording package, only when asked for
+
+    return replay if isinstance(replay, Replay) else Replay(replay, speed=speed)
 
 
 def _normalised_or_raise(subscription: dict[str, Any]) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from hyperliquid_ws.testing.dispatch import Dispatcher, Limits
 from hyperliquid_ws.testing.events import Tick
 from hyperliquid_ws.testing.info import InfoRequestError, answer_info
 from hyperliquid_ws.testing.market import Market
+from hyperliquid_ws.testing.replay_hook import ReplaySource
 from hyperliquid_ws.testing.replies import GREETING, compact_json
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ class ServerApp:
         self, market: Market, limits: Limits, *, host: str, port: int,
         tick_interval: float | None, idle_timeout: float, greeting: bool,
         on_change: Callable[[], None], max_connections: int = 100, ssl_context: ssl.SSLContext | None = None,
+        replay: ReplaySource | None = None,
     ) -> None:
         self.market = market
         self.host = host
@@ -49,7 +51,8 @@ class ServerApp:
         self.idle_timeout = idle_timeout
         self.greeting = greeting
         self.hub = Hub(on_change)
-        self.dispatcher = Dispatcher(self.hub, market, limits)
+        self.replay = replay  # plays a recording instead of ticking the market
+        self.dispatcher = Dispatcher(self.hub, market, limits, replay)
         self.received: deque[tuple[int, object]] = deque(maxlen=MAX_RECEIVED)
         self.received_total = 0
         self.refusals: tuple[int, int, str | float | None] = (0, 503, None)  # (how many more, status, Retry-After)
@@ -73,7 +76,9 @@ class ServerApp:
             site = web.TCPSite(runner, self.host, self.requested_port, ssl_context=self.ssl_context)
             await site.start()
             self.port = int(runner.addresses[0][1])
-            if self.tick_interval is not None:
+            if self.replay is not None:
+                ticker = asyncio.ensure_future(self.replay.run(self.hub))
+            elif self.tick_interval is not None:
                 ticker = asyncio.ensure_future(self._tick_forever(self.tick_interval))
             on_listening()
             await self._stopping.wait()
@@ -185,7 +190,8 @@ class ServerApp:
         if remaining > 0:
             self.info_failures = (remaining - 1, status)
             return web.Response(status=status, text=f"{status} injected failure")
-        return await self._answer_http(request, answer_info)
+        replay = self.replay
+        return await self._answer_http(request, answer_info if replay is None else replay.answer_info)
 
     async def _handle_exchange(self, request: web.Request) -> web.Response:
         return await self._answer_http(request, answer_action)

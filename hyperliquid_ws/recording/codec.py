@@ -1,0 +1,194 @@
+"""The recording format: one JSON object per line, in files rotated by hour.
+
+A line is ``{"t": <receive time, s since the epoch, float>, "sub": <subscription>, "msg": <message>}``
+where ``msg`` is the message exactly as the client delivered it (``{"channel", "data"}``,
+plus ``"backfill": true`` on messages recovered over HTTP after a reconnect).
+
+Files are named ``<prefix><YYYYMMDD>T<HH>[.<n>].ndjson[.gz|.zst]`` (UTC hour of the lines'
+``t``); ``.gz`` is stdlib gzip, ``.zst`` needs the ``zstandard`` package (the ``zstd``
+extra). Pure functions and small stream classes; safe on any thread that owns them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import zlib
+from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+COMPRESSIONS = ("gzip", "zstd", "none")
+SUFFIXES = {"gzip": ".ndjson.gz", "zstd": ".ndjson.zst", "none": ".ndjson"}
+CHUNK = 1 << 16
+GZIP_LEVEL = 1  # the fastest: level 6 costs three times the CPU for ~15% smaller files
+ZSTD_LEVEL = 1
+
+logger = logging.getLogger(__name__)
+
+
+def _stdlib_dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+dumps: Callable[[Any], bytes] = _stdlib_dumps
+try:  # the "fast" extra: encoding is most of what recording a message costs
+    import orjson
+except ImportError:  # pragma: no cover - exercised by installs without the extra
+    pass
+else:
+    dumps = orjson.dumps
+
+
+def encode_subscription(subscription: dict[str, Any]) -> bytes:
+    """The ``"sub"`` part of a line, encoded once per feed."""
+    return _stdlib_dumps(subscription)
+
+
+def encode_line(t: float, subscription: bytes | dict[str, Any], message: Any) -> bytes:
+    """One recording line (UTF-8, ending in ``\\n``); ``subscription`` as a dict or already
+    encoded (``encode_subscription``). Raises ``TypeError`` for data JSON cannot encode."""
+    sub = subscription if isinstance(subscription, bytes) else encode_subscription(subscription)
+    return b'{"t":%.6f,"sub":%s,"msg":%s}\n' % (t, sub, dumps(message))
+
+
+def hour_of(t: float) -> str:
+    """``1764702000.5`` -> ``"20251202T19"``: the UTC hour a line at ``t`` (s) is filed under."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y%m%dT%H")
+
+
+def file_name(prefix: str, hour: str, compression: str, n: int = 0) -> str:
+    return f"{prefix}{hour}{'' if n == 0 else f'.{n}'}{SUFFIXES[compression]}"
+
+
+def compression_of(path: Path) -> str:
+    """The compression a recording file's name says; raises ``ValueError`` for other files."""
+    name = path.name
+    for compression in ("gzip", "zstd", "none"):
+        if name.endswith(SUFFIXES[compression]):
+            return compression
+    raise ValueError(f"not a recording file (.ndjson, .ndjson.gz, .ndjson.zst): {path}")
+
+
+def check_compression(compression: str) -> str:
+    """Validate ``compression``; raises ``ValueError``, or ``ImportError`` when zstd is missing."""
+    if compression not in COMPRESSIONS:
+        raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got {compression!r}")
+    if compression == "zstd":
+        _zstandard()
+    return compression
+
+
+def _zstandard() -> Any:
+    try:
+        import zstandard
+    except ImportError as exc:
+        raise ImportError("zstd recordings need the zstandard package: "
+                          "pip install 'hyperliquid-ws[zstd]'") from exc
+    return zstandard
+
+
+class Sink(Protocol):
+    def write(self, data: bytes, /) -> object: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Compressed:
+    """A file written through a streaming compressor; ``flush`` ends a block, so every
+    line written before it can be decompressed even if the file is never closed."""
+
+    def __init__(self, raw: IO[bytes], compression: str) -> None:
+        self._raw = raw
+        if compression == "gzip":
+            self._zlib = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+            self._zstd: Any = None
+        else:
+            self._zstd = _zstandard().ZstdCompressor(level=ZSTD_LEVEL).compressobj()
+        self._compression = compression
+
+    def write(self, data: bytes, /) -> object:
+        out = self._zlib.compress(data) if self._zstd is None else self._zstd.compress(data)
+        if out:
+            self._raw.write(out)
+        return None
+
+    def flush(self) -> None:
+        if self._zstd is None:
+            self._raw.write(self._zlib.flush(zlib.Z_SYNC_FLUSH))
+        else:
+            self._raw.write(self._zstd.flush(_zstandard().COMPRESSOBJ_FLUSH_BLOCK))
+        self._raw.flush()
+
+    def close(self) -> None:
+        self._raw.write(self._zlib.flush() if self._zstd is None else self._zstd.flush())
+        self._raw.close()
+
+
+def open_sink(path: Path, compression: str) -> Sink:
+    """A new file at ``path`` (never appended to), compressed as asked."""
+    raw = path.open("xb")
+    if compression == "none":
+        return raw
+    return _Compressed(raw, compression)
+
+
+def _decompressed(raw: IO[bytes], compression: str) -> Iterator[bytes]:
+    """The file's bytes decompressed, chunk by chunk; a file cut short (a crash) simply
+    ends where its data ends: no error for a missing end-of-stream marker."""
+    if compression == "none":
+        while chunk := raw.read(CHUNK):
+            yield chunk
+        return
+    zstd = _zstandard() if compression == "zstd" else None
+
+    def make() -> Any:
+        return zlib.decompressobj(31) if zstd is None else zstd.ZstdDecompressor().decompressobj()
+    decoder = make()
+    while chunk := raw.read(CHUNK):
+        while chunk:
+            if getattr(decoder, "eof", False):  # the next gzip member / zstd frame
+                decoder = make()
+            yield decoder.decompress(chunk)
+            chunk = decoder.unused_data if getattr(decoder, "eof", False) else b""
+
+
+def read_lines(path: Path) -> Iterator[dict[str, Any]]:
+    """Every whole line of one recording file, parsed, in file order.
+
+    A last line without its newline (the file was cut short) is dropped, as is a
+    line that is not JSON; raises ``OSError`` if the file cannot be opened.
+    """
+    compression = compression_of(path)
+    with path.open("rb") as raw:
+        pending = b""
+        try:
+            for chunk in _decompressed(raw, compression):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    parsed = _parse(line)
+                    if parsed is not None:
+                        yield parsed
+        except (zlib.error, EOFError) as exc:  # corrupt tail: stop at the last whole line
+            _log_truncated(path, exc)
+        except Exception as exc:
+            if type(exc).__name__ != "ZstdError":
+                raise
+            _log_truncated(path, exc)
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    if not line.strip():
+        return None
+    try:
+        parsed = json.loads(line)
+    except ValueError:
+        logger.warning("skipping a line that is not JSON: %r", line[:80])
+        return None
+    return parsed if isinstance(parsed, dict) and "t" in parsed and "msg" in parsed else None
+
+
+def _log_truncated(path: Path, exc: BaseException) -> None:
+    logger.warning("%s: corrupt data after the last whole line (%s)", path, exc)

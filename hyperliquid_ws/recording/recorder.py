@@ -1,0 +1,198 @@
+"""``Recorder``: subscribe through a normal client and write every message to disk.
+
+Threads: the client's callbacks only stamp each message and queue it (a deque append:
+the client's reader pays almost nothing); one ``hlws-recorder-flush`` thread encodes,
+compresses and writes what is queued and flushes the file, every ``flush_interval``
+seconds or sooner when ``BATCH`` messages wait, so a crash loses at most about that
+much. ``close()`` writes the rest, stops and joins it, and finishes the file. Every
+public method is thread-safe.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ..client import HyperliquidWS
+from ..endpoints import MAINNET_API_URL
+from ..feeds import canonical
+from ..subscription import Subscription
+from .codec import encode_subscription
+from .writer import RecordingWriter
+
+logger = logging.getLogger(__name__)
+
+FLUSH_THREAD = "hlws-recorder-flush"
+BATCH = 4096  # queued messages that wake the flush thread before its interval is up
+
+
+def feed_label(subscription: Mapping[str, Any]) -> str:
+    """``{"type": "l2Book", "coin": "ETH"}`` -> ``"l2Book ETH"`` (for progress lines)."""
+    values = [str(v) for k, v in subscription.items() if k != "type"]
+    return " ".join([str(subscription.get("type")), *values])
+
+
+class _FeedCounter:
+    __slots__ = ("backfilled", "bytes", "encoded", "messages")
+
+    def __init__(self, encoded: bytes) -> None:
+        self.encoded = encoded  # the subscription as it appears in each line
+        self.messages = 0
+        self.bytes = 0
+        self.backfilled = 0
+
+
+class Recorder:
+    """Records feeds into hourly NDJSON files under ``out``.
+
+        with Recorder("data/", base_url=MAINNET_API_URL) as recorder:
+            recorder.record({"type": "trades", "coin": "BTC"})
+            recorder.client.run_forever()
+
+    Each line holds the receive time (``time.time()`` when the client delivered it to
+    the recorder's callback, s), the subscription (canonical form) and the message as
+    delivered, so reconnects, dedupe and backfill apply and backfilled messages keep
+    their ``"backfill": true``. ``client``: record through this client (not closed by
+    ``close()``); else one is made for ``base_url`` with ``client_options`` (keyword
+    arguments of ``HyperliquidWS``) and closed with the recorder.
+    ``compression``: ``"gzip"`` (default), ``"zstd"`` (``zstd`` extra) or ``"none"``.
+    ``flush_interval`` (s, > 0): the most a crash can lose. Raises ``ValueError`` for
+    bad arguments, ``ImportError`` for zstd without ``zstandard``.
+    """
+
+    def __init__(self, out: str | Path, *, base_url: str = MAINNET_API_URL, client: HyperliquidWS | None = None,
+                 compression: str = "gzip", flush_interval: float = 1.0, prefix: str = "hl-",
+                 client_options: Mapping[str, Any] | None = None) -> None:
+        if isinstance(flush_interval, bool) or not isinstance(flush_interval, (int, float)) or flush_interval <= 0:
+            raise ValueError(f"flush_interval must be a positive number of seconds, got {flush_interval!r}")
+        if client is not None and client_options:
+            raise ValueError("pass client or client_options, not both")
+        self.writer = RecordingWriter(out, compression=compression, prefix=prefix)
+        self._owns_client = client is None
+        self.client = client if client is not None else HyperliquidWS(base_url, **dict(client_options or {}))
+        self.flush_interval = float(flush_interval)
+        self._lock = threading.Lock()
+        self._counters: dict[str, _FeedCounter] = {}
+        self._handles: list[Subscription] = []
+        self._pending: deque[tuple[float, _FeedCounter, Any]] = deque()
+        self._wake = threading.Event()
+        self._stamping = threading.Lock()
+        self._stopping = threading.Event()
+        self._closed = False
+        self._started = time.monotonic()
+        self._flusher = threading.Thread(target=self._flush_forever, name=FLUSH_THREAD, daemon=True)
+        self._flusher.start()
+
+    def record(self, subscription: Mapping[str, Any], *, allow_unknown: bool = False) -> Subscription:
+        """Subscribe to ``subscription`` and record its messages; return the client's
+        handle (``handle.wait()`` blocks until acknowledged). Raises ``ValueError`` for a
+        malformed subscription or when closed."""
+        _, form = canonical(subscription, allow_unknown=allow_unknown)
+        label = feed_label(form)
+        with self._lock:
+            if self._closed:
+                raise ValueError("Recorder is closed")
+            counter = self._counters.setdefault(label, _FeedCounter(encode_subscription(form)))
+        append, clock, pending, wake, stamping = (self._pending.append, time.time, self._pending, self._wake,
+                                                  self._stamping)
+
+        def on_message(message: Any) -> None:  # client thread: stamp and queue, nothing more
+            with stamping:  # callbacks run on several threads: the queue must stay in time order
+                append((clock(), counter, message))
+            if len(pending) == BATCH:
+                wake.set()
+
+        handle = self.client.subscribe(subscription, on_message, allow_unknown=allow_unknown)
+        with self._lock:
+            self._handles.append(handle)
+        return handle
+
+    def stats(self) -> dict[str, Any]:
+        """``{"seconds", "messages", "bytes", "disk_bytes", "files", "feeds": {label:
+        {"messages", "bytes", "backfilled"}}}``; bytes are uncompressed line bytes except
+        ``disk_bytes`` (the files' size on disk as flushed)."""
+        with self._lock:
+            feeds = {label: {"messages": c.messages, "bytes": c.bytes, "backfilled": c.backfilled}
+                     for label, c in self._counters.items()}
+        return {"seconds": time.monotonic() - self._started,
+                "messages": sum(f["messages"] for f in feeds.values()),
+                "bytes": sum(f["bytes"] for f in feeds.values()),
+                "disk_bytes": self.writer.disk_bytes, "files": [str(p) for p in self.writer.files],
+                "feeds": feeds}
+
+    def progress_line(self) -> str:
+        """One line for a terminal: messages and bytes per feed, then the totals."""
+        stats = self.stats()
+        parts = [f"{label}: {f['messages']:,} msgs {_size(f['bytes'])}" for label, f in stats["feeds"].items()]
+        parts.append(f"total {stats['messages']:,} msgs, {_size(stats['disk_bytes'])} on disk")
+        return " | ".join(parts)
+
+    def close(self) -> None:
+        """Stop recording: no new lines, flush, finish the file, join the flush thread,
+        and close the client if the recorder made it. Idempotent; any thread except the
+        flush thread."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            handles, self._handles = self._handles, []
+        if self._owns_client:
+            self.client.close()
+        else:
+            for handle in handles:
+                self.client.unsubscribe(handle)
+        self._stopping.set()
+        self._wake.set()
+        if self._flusher is not threading.current_thread():
+            self._flusher.join(30.0)
+        if self._flusher.is_alive():
+            logger.error("the recorder's flush thread did not finish in time")
+        else:
+            self.writer.close()
+
+    def __enter__(self) -> Recorder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _flush_forever(self) -> None:
+        """The flush thread: write what is queued, flush; one guard per round, so a full
+        disk is logged, not fatal. After ``close()``, one last round writes the rest."""
+        while True:
+            self._wake.wait(self.flush_interval)
+            self._wake.clear()
+            stopping = self._stopping.is_set()
+            try:
+                self._drain()
+                self.writer.flush()
+            except Exception:
+                logger.exception("recording write failed; retrying in %.1f s", self.flush_interval)
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        """Write every queued message (flush thread)."""
+        pending = self._pending
+        while pending:
+            batch = [pending.popleft() for _ in range(min(len(pending), BATCH))]
+            sizes = self.writer.write_many([(t, counter.encoded, message) for t, counter, message in batch])
+            with self._lock:
+                for (_, counter, message), size in zip(batch, sizes, strict=True):
+                    counter.messages += 1
+                    counter.bytes += size
+                    if isinstance(message, dict) and message.get("backfill"):
+                        counter.backfilled += 1
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")

@@ -1,0 +1,161 @@
+"""The recording format, writer, reader and schedule without sockets; the recorder CLI
+killed with SIGKILL mid-recording against a real local server."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import zlib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from hyperliquid_ws.recording import RecordingWriter, read
+from hyperliquid_ws.recording.cli import split_feeds
+from hyperliquid_ws.recording.codec import read_lines
+from hyperliquid_ws.recording.replay import Replay
+from hyperliquid_ws.recording.timeline import schedule
+from hyperliquid_ws.testing import LocalServer
+from tests.conftest import DEADLINE, wait_until
+
+HOUR = 3600.0
+T0 = 1_764_700_000.0  # 2025-12-02T18:26:40Z
+TRADES = {"type": "trades", "coin": "BTC"}
+BOOK = {"type": "l2Book", "coin": "ETH"}
+
+
+def trade(i: int) -> dict[str, object]:
+    return {"channel": "trades", "data": [{"coin": "BTC", "tid": i, "time": int((T0 + i) * 1000)}]}
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_lines_round_trip_and_rotate_by_utc_hour(tmp_path: Path, compression: str) -> None:
+    if compression == "zstd":
+        pytest.importorskip("zstandard")
+    writer = RecordingWriter(tmp_path, compression=compression)
+    for i in range(6):
+        writer.write(TRADES, trade(i), t=T0 + i * HOUR / 2)
+    writer.close()
+    assert [p.name.split(".")[0] for p in writer.files] == ["hl-20251202T18", "hl-20251202T19", "hl-20251202T20"]
+    records = list(read(tmp_path))
+    assert [r.message for r in records] == [trade(i) for i in range(6)]
+    assert records[0].time == T0 and records[0].subscription == TRADES and not records[0].backfill
+
+
+def test_an_existing_file_is_never_appended_to(tmp_path: Path) -> None:
+    for _ in range(2):
+        with_writer = RecordingWriter(tmp_path)
+        with_writer.write(TRADES, trade(1), t=T0)
+        with_writer.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["hl-20251202T18.1.ndjson.gz", "hl-20251202T18.ndjson.gz"]
+    assert len(list(read(tmp_path))) == 2
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd"])
+def test_a_truncated_file_is_read_to_its_last_whole_line(tmp_path: Path, compression: str) -> None:
+    if compression == "zstd":
+        pytest.importorskip("zstandard")
+    writer = RecordingWriter(tmp_path, compression=compression)
+    path, sizes = None, []
+    for batch in range(5):  # five flushes, as the flush thread makes; never closed (a crash)
+        for i in range(batch * 10, batch * 10 + 10):
+            writer.write(TRADES, trade(i), t=T0 + i)
+        writer.flush()
+        path = writer.files[0]
+        sizes.append(path.stat().st_size)
+    assert path is not None
+    flushed = path.read_bytes()
+    assert len(list(read_lines(path))) == 50
+    for cut, at_least in ((sizes[4] - 1, 40), ((sizes[3] + sizes[4]) // 2, 40), (sizes[1] + 3, 20)):
+        # (a cut inside the last flush's 4-byte sync marker may still leave all 50)
+        path.write_bytes(flushed[:cut])
+        got = [line["msg"] for line in read_lines(path)]
+        assert got == [trade(i) for i in range(len(got))]  # a prefix, every line whole
+        assert at_least <= len(got) <= 50
+    assert len(got) < 50
+
+
+def test_concatenated_gzip_members_are_all_read(tmp_path: Path) -> None:
+    import gzip
+
+    path = tmp_path / "hl-20251202T18.ndjson.gz"
+    lines = [b'{"t":%d,"sub":{},"msg":{"channel":"a","data":%d}}\n' % (i, i) for i in range(3)]
+    path.write_bytes(b"".join(gzip.compress(line) for line in lines))  # as `cat a.gz b.gz` makes
+    assert [line["t"] for line in read_lines(path)] == [0, 1, 2]
+
+
+def test_a_gzip_file_cut_mid_line_by_hand(tmp_path: Path) -> None:
+    path = tmp_path / "hl-20251202T18.ndjson.gz"
+    packer = zlib.compressobj(6, zlib.DEFLATED, 31)
+    body = b'{"t":1,"sub":{},"msg":{"channel":"a","data":1}}\n{"t":2,"sub":{},"msg":{"chan'
+    path.write_bytes(packer.compress(body) + packer.flush(zlib.Z_SYNC_FLUSH))
+    assert [line["t"] for line in read_lines(path)] == [1]
+
+
+def test_read_merges_files_in_time_order_and_filters(tmp_path: Path) -> None:
+    a = RecordingWriter(tmp_path, prefix="a-")
+    b = RecordingWriter(tmp_path, prefix="b-")
+    for i in range(10):
+        (a if i % 2 else b).write(TRADES if i % 3 else BOOK, trade(i), t=T0 + i)
+    a.close()
+    b.close()
+    assert [r.time - T0 for r in read(tmp_path)] == list(range(10))
+    assert [r.time - T0 for r in read(tmp_path, feeds=[BOOK])] == [0, 3, 6, 9]
+    assert [r.time - T0 for r in read(tmp_path, feeds=["trades"], start=T0 + 2, end=T0 + 5)] == [2, 4, 5]
+    start = datetime.fromtimestamp(T0 + 8, timezone.utc)
+    assert [r.time - T0 for r in read(tmp_path, start=start)] == [8, 9]
+    with pytest.raises(ValueError, match="timezone-aware"):
+        list(read(tmp_path, start=datetime(2025, 12, 2)))
+    with pytest.raises(FileNotFoundError):
+        list(read(tmp_path / "missing"))
+
+
+def test_speed_ten_schedules_each_frame_at_a_tenth_of_its_offset(tmp_path: Path) -> None:
+    offsets = [0.0, 0.5, 2.0, 2.0, 10.0, 3600.0]
+    assert schedule([T0 + o for o in offsets], 10.0) == pytest.approx([o / 10 for o in offsets])
+    assert schedule([T0 + o for o in offsets], None) == [0.0] * len(offsets)
+    writer = RecordingWriter(tmp_path, compression="none")
+    for i, offset in enumerate(offsets):
+        writer.write(TRADES, trade(i), t=T0 + offset)
+    writer.close()
+    replay = Replay(tmp_path, speed=10.0)
+    assert replay.due == pytest.approx([o / 10 for o in offsets])  # the plan the server task follows
+    for bad in (0, -1.0, True, "fast"):
+        with pytest.raises(ValueError, match="speed"):
+            Replay(tmp_path, speed=bad)  # type: ignore[arg-type]
+
+
+def test_feed_groups_of_the_record_command() -> None:
+    assert split_feeds(["trades", "BTC", "l2Book", "ETH", "nSigFigs=5", "userFills", "0xAB"]) == [
+        TRADES, {"type": "l2Book", "coin": "ETH", "nSigFigs": 5}, {"type": "userFills", "user": "0xAB"}]
+    with pytest.raises(ValueError, match="not a feed type"):
+        split_feeds(["BTC"])
+
+
+def test_a_recorder_killed_with_sigkill_leaves_a_readable_file(tmp_path: Path) -> None:
+    """The real CLI in a subprocess, SIGKILLed mid-recording: every line it had flushed
+    (the flush thread runs every 0.2 s) is still there, each whole."""
+    out = tmp_path / "data"
+    with LocalServer(tick_interval=0.02) as server:
+        command = [sys.executable, "-m", "hyperliquid_ws", "record", "trades", "BTC", "l2Book", "ETH",
+                   "--out", str(out), "--base-url", server.base_url, "--flush-interval", "0.2", "--quiet"]
+        env = {**os.environ, "NO_PROXY": "*"}
+        child = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            def recorded() -> int:
+                return len(list(read(out))) if out.exists() and any(out.iterdir()) else 0
+            seen = wait_until(lambda: recorded() >= 20 and recorded(), DEADLINE, "lines flushed by the child")
+        finally:
+            child.send_signal(signal.SIGKILL)
+            _, err = child.communicate(timeout=DEADLINE)
+    assert child.returncode == -signal.SIGKILL, err
+    records = list(read(out))
+    assert len(records) >= seen
+    assert {r.channel for r in records} == {"trades", "l2Book"}
+    with pytest.raises(EOFError):  # proof it was cut short: the gzip stream has no end
+        import gzip
+
+        gzip.decompress(next(out.iterdir()).read_bytes())
