@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, TextIO
 
-from ..cli import build_subscription
+from ..cli.command import build_subscription
 from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
 from ..feeds import FEEDS
 

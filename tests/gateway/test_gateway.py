@@ -240,7 +240,7 @@ def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_con
 
 
 def test_the_gateway_command_checks_its_arguments(capsys) -> None:
-    from hyperliquid_ws.cli import main
+    from hyperliquid_ws.cli.command import main
 
     assert main(["gateway", "--redis", "redis://127.0.0.1:1/0", "--shard", "2/2"]) == 2
     assert "shard" in capsys.readouterr().err
