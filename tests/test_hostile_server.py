@@ -365,6 +365,7 @@ FORK_SCRIPT = textwrap.dedent("""
             said = "no error"
         except HyperliquidWSError as exc:
             said = str(exc)
+        said += f" connected={ws.connected}"
         ws.close()  # quietly marks it closed; the parent's sockets are left alone
         os.write(write_end, said.encode())
         os.close(write_end)
@@ -387,6 +388,7 @@ def test_a_forked_child_never_touches_the_parents_connection():
                             timeout=60, check=True)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "forked child" in report["child"] and "Create a new HyperliquidWS" in report["child"]
+    assert report["child"].endswith("connected=False")
     assert report["status"] == 0
     assert report["got"] and report["connected"]
     assert report["disconnects"] == [] and report["connects"] == 1
@@ -397,6 +399,8 @@ def test_a_forked_client_refuses_every_use_with_a_clear_error(make_client, serve
     client.subscribe(TRADES, lambda m: None).wait()
     monkeypatch.setattr(client, "_pid", client._pid + 1)  # as seen from a child: not its process
     for use in (lambda: client.subscribe(BOOK, print), lambda: client.info({"type": "allMids"}),
-                lambda: client.run_forever()):
+                lambda: client.run_forever(), client.stats):
         with pytest.raises(HyperliquidWSError, match="forked child"):
             use()
+    assert client.connected is False  # the links are the parent's, not this process's
+    assert "forked child" in repr(client) and "connected" not in repr(client)
