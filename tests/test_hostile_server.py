@@ -35,7 +35,8 @@ class Bot:
         self.server = server
         self.errors = Collector()
         self.disconnects = Collector()
-        self.client = make_client(on_error=self.errors, on_disconnect=self.disconnects, **settings)
+        settings.setdefault("on_error", self.errors)
+        self.client = make_client(on_disconnect=self.disconnects, **settings)
         self.trades, self.books = Collector(), Collector()
         self.client.subscribe(TRADES, self.trades).wait()
         self.client.subscribe(BOOK, self.books).wait()

@@ -5,9 +5,12 @@ wait has a deadline.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
+from hyperliquid_ws.errors import BadFrameError
+from hyperliquid_ws.guard import Throttle
 from hyperliquid_ws.testing import wire
 
 from .conftest import DEADLINE, wait_until
@@ -57,3 +60,47 @@ def test_close_returns_while_a_send_is_blocked(make_client, server):
     assert closed_within_deadline(bot.client)
     dead = [t.name for t in bot.link.threads() if t.is_alive()]
     assert not dead, f"threads outlived close(): {dead}"
+
+
+def test_a_flood_of_bad_frames_with_a_slow_on_error_does_not_stall_the_other_feeds(make_client, server):
+    """5,000 bad frames and an ``on_error`` that takes 1 ms: one report (the rest are
+    counted in it), not 5 s of reports ahead of the next trade."""
+    reports = []
+    pause = threading.Event()
+
+    def slow_on_error(error):
+        pause.wait(0.001)  # a slow hook is the scenario, not a wait of the test
+        reports.append(error)
+
+    bot = Bot(make_client, server, on_error=slow_on_error)
+    bot.server.send_raw(wire.encode_frame(b"not json") * 5000)
+    wait_until(lambda: bot.client.stats()["bad_frames"].get("invalid_json") == 5000, what="the flood counted")
+    bot.assert_streaming()
+    bad = [e for e in reports if isinstance(e, BadFrameError)]
+    assert len(bad) == 1 and bad[0].reason == "invalid_json"
+
+
+def test_an_on_error_that_raises_is_logged_once_per_interval(make_client, server, caplog):
+    def raising_on_error(error):
+        raise RuntimeError("the hook is broken")
+
+    def raising_callback(message):
+        raise ValueError("the callback is broken")
+
+    client = make_client(on_error=raising_on_error)
+    client.subscribe({"type": "trades", "coin": "BTC"}, raising_callback).wait()
+    with caplog.at_level(logging.ERROR, logger="hyperliquid_ws.dispatch"):
+        for _ in range(50):
+            server.emit({"type": "trades", "coin": "BTC"})
+        wait_until(lambda: client._dispatcher.callback_errors >= 50, what="every callback run")
+    hook_lines = [r for r in caplog.records if "on_error hook" in r.getMessage()]
+    assert len(hook_lines) == 1, [r.getMessage() for r in hook_lines]
+    assert client.connected
+
+
+def test_throttle_counts_what_it_holds_back():
+    throttle = Throttle(every=3600.0)
+    assert throttle.allow("a") == 0 and throttle.allow("b") == 0
+    assert [throttle.allow("a") for _ in range(3)] == [None, None, None]
+    throttle._at["a"] -= 3600.0  # as if the interval had passed
+    assert throttle.allow("a") == 3 and throttle.allow("a") is None
