@@ -434,7 +434,9 @@ class Connection:
     def _read_once(self, session: FrameReader) -> str | None:
         """One read's worth of frames, routed and queued; why the link ended, if it did.
         ``last_inbound`` is stamped only when whole frames came: neither a wait nor a
-        trickle of bytes that never completes a frame is a sign of life."""
+        trickle of bytes that never completes a frame is a sign of life, and nor are the
+        fragments of a message begun over ``send_timeout`` ago (a server can keep one
+        open forever, a frame at a time)."""
         reason: str | None = None
         frames = session.frames
         try:
@@ -449,7 +451,10 @@ class Connection:
                 reason = ("connection closed by the server (no close frame)" if code is None and not text
                           else f"server closed the connection (code {code}, {text!r})")
         if session.frames != frames:
-            self.last_inbound = time.monotonic()
+            now = time.monotonic()
+            began = session.message_began
+            if began is None or now - began <= self._send_timeout:
+                self.last_inbound = now
         self.on_batch_end()
         return reason
 

@@ -26,12 +26,15 @@ longer than ``max_message_size``, announced or gathered from fragments: code 100
 ``max_message_size``. Text frames go to ``on_text`` (their UTF-8 is checked by the
 parser, frame by frame); binary frames, which this server never sends, to ``on_binary``;
 pings are answered; pongs count as life. ``frames`` counts whole frames: liveness is
-stamped per frame, never per byte. Runs on the thread holding the socket.
+stamped per frame, never per byte; ``message_began`` says since when a fragmented message
+has been arriving, so that one that never ends is not taken for life either. Runs on the
+thread holding the socket.
 """
 
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -88,6 +91,7 @@ class FrameReader:
         self._fragments: list[bytes] = []
         self._fragments_size = 0
         self._fragmented_opcode = 0
+        self.message_began: float | None = None  # monotonic; while a fragmented message arrives
         self.frames = 0  # whole frames read, control frames included
 
     def read(self, on_text: Callable[[bytes], None]) -> tuple[int | None, str] | None:
@@ -182,10 +186,12 @@ class FrameReader:
             self._fragments_size += len(payload)
         elif not final:
             self._fragmented_opcode, self._fragments, self._fragments_size = opcode, [payload], len(payload)
+            self.message_began = time.monotonic()
         if final:
             if opcode == _CONTINUATION:
                 opcode, payload = self._fragmented_opcode, b"".join(self._fragments)
                 self._fragmented_opcode, self._fragments, self._fragments_size = 0, [], 0
+                self.message_began = None
             (on_text if opcode == _TEXT else self._on_binary)(payload)
 
 

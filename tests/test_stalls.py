@@ -104,3 +104,23 @@ def test_throttle_counts_what_it_holds_back():
     assert [throttle.allow("a") for _ in range(3)] == [None, None, None]
     throttle._at["a"] -= 3600.0  # as if the interval had passed
     assert throttle.allow("a") == 3 and throttle.allow("a") is None
+
+
+def test_a_message_that_never_ends_is_not_a_sign_of_life(make_client, server):
+    """A fragmented message, one byte every 50 ms, never finished: whole frames keep
+    coming, but a message begun over ``pong_timeout`` ago is not life: the link is dropped."""
+    bot = Bot(make_client, server, ping_interval=0.5, pong_timeout=1.0)
+    (conn,) = server.connection_ids()
+    server.silence()  # no reply of the server may land inside the message (that would be a breach)
+    server.send_raw(wire.encode_frame(b"[", fin=False), conn)
+    server.send_raw(wire.encode_frame(b" ", opcode=wire.CONTINUATION, fin=False), conn, repeat=None, interval=0.05)
+    (why,) = bot.disconnects.wait_for(1)
+    assert "nothing received within 1 s of a ping" in why, why
+    server.silence(False)
+    connection = bot.link.connection
+    wait_until(lambda: connection.connects == 2 and connection.connected, what="the second link")
+    server.drop_connections()  # a link opened while the server was silenced may have lost its subscribes
+    wait_until(lambda: connection.connects == 3 and all(s["active"] for s in bot.client.stats()["subscriptions"]),
+               what="resubscribed")
+    bot.assert_streaming()
+    assert bot.bad_frames() == []
