@@ -451,10 +451,9 @@ class Connection:
                 reason = ("connection closed by the server (no close frame)" if code is None and not text
                           else f"server closed the connection (code {code}, {text!r})")
         if session.frames != frames:
-            now = time.monotonic()
             began = session.message_began
-            if began is None or now - began <= self._send_timeout:
-                self.last_inbound = now
+            if began is None or time.monotonic() - began <= self._send_timeout:
+                self.last_inbound = time.monotonic()
         self.on_batch_end()
         return reason
 
