@@ -216,6 +216,13 @@ class Connection:
         finally:
             self.sending_since = None
 
+    @property
+    def message_began(self) -> float | None:
+        """Since when (monotonic) a fragmented message has been arriving on the live
+        link, unfinished; None if none is."""
+        session = self._session
+        return None if session is None else session.message_began
+
     def send_overdue(self, now: float) -> bool:
         """True if a send has been under way for longer than its deadline allows (a
         write the kernel accepted in part and then held): the keepalive aborts the link."""
@@ -434,9 +441,8 @@ class Connection:
     def _read_once(self, session: FrameReader) -> str | None:
         """One read's worth of frames, routed and queued; why the link ended, if it did.
         ``last_inbound`` is stamped only when whole frames came: neither a wait nor a
-        trickle of bytes that never completes a frame is a sign of life, and nor are the
-        fragments of a message begun over ``send_timeout`` ago (a server can keep one
-        open forever, a frame at a time)."""
+        trickle of bytes that never completes a frame is a sign of life (and the
+        keepalive looks at ``message_began`` for a message that never ends)."""
         reason: str | None = None
         frames = session.frames
         try:
@@ -451,9 +457,7 @@ class Connection:
                 reason = ("connection closed by the server (no close frame)" if code is None and not text
                           else f"server closed the connection (code {code}, {text!r})")
         if session.frames != frames:
-            began = session.message_began
-            if began is None or time.monotonic() - began <= self._send_timeout:
-                self.last_inbound = time.monotonic()
+            self.last_inbound = time.monotonic()
         self.on_batch_end()
         return reason
 

@@ -53,30 +53,32 @@ TAKE = 256  # messages of one lane a thread takes to serve at once
 DEFAULT_MAX_BACKLOG = 20_000  # messages: ~270 MB of 20-level books (13 KB parsed), ~35 MB of trades
 
 
-def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None,
-              throttle: Throttle | None = None) -> bool:
+_HOOK_ERRORS = Throttle()  # log state only (keyed by id: it keeps no hook alive), as logging's own
+
+
+def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> bool:
     """Run one user callback; whatever it raises is logged and handed to ``on_error``.
-    Returns False if it raised. With ``throttle``, an ``on_error`` that raises is logged
-    at most once every ``guard.LOG_EVERY`` seconds (with the count in between): it is
-    called for every error, and one ERROR line per call would flood the log."""
+    Returns False if it raised. An ``on_error`` that raises is logged at most once every
+    ``guard.LOG_EVERY`` seconds (with the count in between): it is called for every
+    error, and one ERROR line per call would flood the log."""
     try:
         callback(argument)
         return True
     except BaseException as exc:
         if callback is on_error:
-            _hook_raised(callback, exc, throttle)
+            _hook_raised(callback, exc)
         else:
             log.exception("callback %r raised", callback)
             if on_error is not None:
                 try:
                     on_error(CallbackError(callback, argument, exc))
                 except BaseException as hook_exc:
-                    _hook_raised(on_error, hook_exc, throttle)
+                    _hook_raised(on_error, hook_exc)
         return False
 
 
-def _hook_raised(hook: ErrorHook, exc: BaseException, throttle: Throttle | None) -> None:
-    since = 0 if throttle is None else throttle.allow(hook)
+def _hook_raised(hook: ErrorHook, exc: BaseException) -> None:
+    since = _HOOK_ERRORS.allow(id(hook))
     if since is not None:
         more = f" ({since} more times since the last report)" if since else ""
         log.error("on_error hook %r raised%s", hook, more, exc_info=exc)
@@ -124,7 +126,6 @@ class Dispatcher:
         self._max_backlog = max_backlog
         self._backlogged: set[Lane] = set()  # lanes with messages waiting
         self._lock = threading.Lock()
-        self._hook_throttle = Throttle()  # a raising on_error: one ERROR line per LOG_EVERY
         self._ready = threading.Condition(self._lock)
         self._drained = threading.Condition(self._lock)
         self._stalled = False  # a pause for the callbacks timed out: no more until they catch up
@@ -284,7 +285,7 @@ class Dispatcher:
         """Hand ``message`` to each of ``lane``'s callbacks; return how many raised."""
         errors = 0
         for callback in lane.listeners.callbacks:
-            if not call_user(callback, message, self._on_error, self._hook_throttle):
+            if not call_user(callback, message, self._on_error):
                 errors += 1
         return errors
 

@@ -3,7 +3,9 @@ dead when nothing at all has come back within ``pong_timeout`` of a ping.
 
 Any whole inbound frame counts as life (the reader stamps ``last_inbound``), so a busy
 feed never looks dead; a frame that trickles in and never completes does not count, so a
-server that keeps a frame open forever is a dead link. So is one whose send has been
+server that keeps a frame open forever is a dead link, and so is one that keeps a
+fragmented message open (frames of a message begun over ``pong_timeout`` ago are no
+answer to a ping). So is one whose send has been
 stuck past its deadline. A dead link is aborted (its socket shut down, no lock taken),
 and the reader's normal error path reconnects: there is one way to die. The keepalive
 never waits for the send lock: while it is busy, the ping goes out on a later tick.
@@ -77,7 +79,9 @@ class Keepalive:
                 conn.abort("a send has been stuck past its deadline (the server is not reading)")
                 continue
             if awaiting_since is not None:
-                if conn.last_inbound >= awaiting_since or conn.in_user_code:
+                began = conn.message_began
+                stuck = began is not None and now - began > self._pong_timeout  # a message that never ends
+                if (conn.last_inbound >= awaiting_since and not stuck) or conn.in_user_code:
                     # an answer came, or the socket's holder is busy in callbacks and has
                     # not read it yet: either way the link is not dead
                     awaiting_since = None
