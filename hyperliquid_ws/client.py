@@ -19,7 +19,8 @@ callback, and ``close()`` is idempotent.
 
 Fork safety: a child process made with ``os.fork()`` inherits the client's sockets but
 none of its threads. There the client never touches them (so the parent's links go on
-as if nothing happened), ``close()`` only marks it closed, and every other use raises
+as if nothing happened), ``close()`` only marks it closed, ``connected`` is False,
+``repr`` says so, and every other use (``stats()`` included) raises
 ``HyperliquidWSError`` saying to create a new client in the child.
 """
 
@@ -264,6 +265,7 @@ class HyperliquidWS:
     def stats(self) -> dict[str, Any]:
         """A plain dict: per connection and per subscription counters, backfill, queue
         depths, callback errors, and current counts against each limit."""
+        self._check_forked()  # in a child, the counters are the parent's, frozen at the fork
         return collect(self)
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -368,8 +370,9 @@ class HyperliquidWS:
 
     @property
     def connected(self) -> bool:
-        """True while every connection of the pool is up."""
-        return all(link.connection.connected for link in self._pool.links)
+        """True while every connection of the pool is up (never in a forked child: the
+        links are the parent's)."""
+        return self._pid == os.getpid() and all(link.connection.connected for link in self._pool.links)
 
     def __enter__(self) -> HyperliquidWS:
         return self
@@ -381,6 +384,8 @@ class HyperliquidWS:
         links = self._pool.links
         up = sum(link.connection.connected for link in links)
         state = "closed" if self.closed else "idle" if not self._started else f"{up}/{len(links)} connected"
+        if self._pid != os.getpid():
+            state = f"inherited by a forked child (the client of process {self._pid})"
         subscriptions = sum(len(link.registry.entries()) for link in links)
         errors = self._dispatcher.callback_errors
         return (f"<HyperliquidWS {self.name} {self.ws_url} {state} subscriptions={subscriptions} "

@@ -21,13 +21,23 @@ exception nobody foresaw, in the read loop, the callbacks' scheduling or the hoo
 the link down the same way, is reported as a ``ReaderError``, and reconnects.
 ``connected`` is True only while a thread is reading the live link; ``last_inbound`` is
 stamped only when whole frames came.
+
+No server can wedge a send. The socket stays blocking for the bulk reader, so every
+send (pongs, pings, subscribes, posts, close frames) is written here, under the send
+lock, with a deadline (``send_timeout``): a server that stops reading fills the kernel
+buffers, the send waits for room at most that long, and then the link fails and
+reconnects. Nobody waits for the send lock without a bound either; the keepalive
+aborts a stuck link by shutting its socket down, without the lock, and ``close()``
+sends its close frame only if the lock comes free soon.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import select
 import socket
+import ssl
 import struct
 import threading
 import time
@@ -49,6 +59,15 @@ log = logging.getLogger(__name__)
 RELAY_AFTER = 0.05  # seconds a thread may spend in callbacks before the other takes the socket
 _RELAY_POLL = RELAY_AFTER / 2  # so a stuck reader is relieved within 1.5 x RELAY_AFTER
 CONNECT_WARNING_EVERY = 60.0  # seconds between WARNINGs while connecting keeps failing the same way
+DEFAULT_SEND_TIMEOUT = 10.0  # seconds a send may wait for room in the socket's buffer
+CLOSE_FRAME_WAIT = 1.0  # seconds close() waits for the send lock and its close frame
+SEND_CHUNK = 4096  # bytes written per wait for room: well under what a writable socket has free
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+class SendTimeout(OSError):
+    """A send found no room in the socket's buffer within its deadline: the server is
+    not reading."""
 
 
 class Connection:
@@ -70,6 +89,7 @@ class Connection:
         route: Route | None = None,
         max_retry_after: float = DEFAULT_MAX_RETRY_AFTER,
         scrub: Callable[[str], str] = lambda text: text,
+        send_timeout: float = DEFAULT_SEND_TIMEOUT,
     ) -> None:
         self.url = url
         self.shown_url = redact_url(url)  # for logs and hooks: no credentials
@@ -90,6 +110,8 @@ class Connection:
         self._connect_limiter = connect_limiter
         self._closing = threading.Event()
         self._send_lock = threading.Lock()
+        self._send_timeout = send_timeout
+        self.sending_since: float | None = None  # monotonic, while a send is under way
         self._ws: websocket.WebSocket | None = None
         self._raw: socket.socket | None = None  # the TCP socket, for abort()
         self._abort_reason: str | None = None
@@ -138,19 +160,76 @@ class Connection:
 
     # -- any thread ---------------------------------------------------------------------
 
-    def send_text(self, text: str, generation: int = 0) -> bool:
-        """Send one text frame; False if not connected (or no longer on ``generation``)."""
-        with self._send_lock:
+    def send_text(self, text: str, generation: int = 0, wait: float | None = None) -> bool:
+        """Send one text frame; False if not connected (or no longer on ``generation``),
+        or if the send lock stayed busy for ``wait`` seconds (by default the send
+        timeout). A send that cannot finish within the send timeout fails the link."""
+        if not self._send_lock.acquire(timeout=self._send_timeout if wait is None else wait):
+            return False
+        try:
             ws = self._ws
             if ws is None or not self.connected or (generation and generation != self.generation):
                 return False
-            try:
-                ws.send(text)
-            except (OSError, websocket.WebSocketException) as exc:
-                log.debug("%s: send failed: %s", self.name, exc)
-                self._shutdown_raw()
-                return False
-            return True
+            return self._send(ws, text.encode(), websocket.ABNF.OPCODE_TEXT)
+        finally:
+            self._send_lock.release()
+
+    def _send(self, ws: websocket.WebSocket, payload: bytes, opcode: int, timeout: float | None = None) -> bool:
+        """Write one frame within ``timeout`` (the send timeout by default); the send
+        lock is held. On failure the link is shut down (its reader then reconnects)."""
+        timeout = self._send_timeout if timeout is None else timeout
+        try:
+            self._write(ws, websocket.ABNF.create_frame(payload, opcode).format(), timeout)
+        except SendTimeout as exc:
+            self._abort_reason = self._abort_reason or str(exc)
+            log.warning("%s: %s; dropping the connection", self.name, exc)
+            self._shutdown_raw()
+            return False
+        except (OSError, websocket.WebSocketException) as exc:
+            log.debug("%s: send failed: %s", self.name, exc)
+            self._shutdown_raw()
+            return False
+        return True
+
+    def _write(self, ws: websocket.WebSocket, data: bytes, timeout: float) -> None:
+        """Write ``data`` to the (blocking) socket without ever blocking past ``timeout``:
+        wait until it is writable, then write at most ``SEND_CHUNK`` bytes (with
+        ``MSG_DONTWAIT`` when it is plain TCP), again until all is written."""
+        sock = ws.sock
+        if sock is None:
+            raise websocket.WebSocketConnectionClosedException("socket is already closed")
+        plain = not isinstance(sock, ssl.SSLSocket)
+        view = memoryview(data)
+        deadline = (now := time.monotonic()) + timeout
+        self.sending_since = now
+        try:
+            if plain:  # the usual case: all of it goes at once, one system call
+                with contextlib.suppress(BlockingIOError):
+                    view = view[sock.send(view, _DONTWAIT):]
+            while view:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not _writable(sock, remaining):
+                    raise SendTimeout(f"a send found no room within {timeout:g} s (the server is not reading)")
+                if plain:
+                    with contextlib.suppress(BlockingIOError):
+                        view = view[sock.send(view, _DONTWAIT):]
+                else:
+                    view = view[sock.send(view[:SEND_CHUNK]):]
+        finally:
+            self.sending_since = None
+
+    @property
+    def message_began(self) -> float | None:
+        """Since when (monotonic) a fragmented message has been arriving on the live
+        link, unfinished; None if none is."""
+        session = self._session
+        return None if session is None else session.message_began
+
+    def send_overdue(self, now: float) -> bool:
+        """True if a send has been under way for longer than its deadline allows (a
+        write the kernel accepted in part and then held): the keepalive aborts the link."""
+        since = self.sending_since
+        return since is not None and now - since > self._send_timeout + CLOSE_FRAME_WAIT
 
     @property
     def closing(self) -> bool:
@@ -177,11 +256,14 @@ class Connection:
         if not self._closing.is_set():
             self._close_reason = reason
         self._closing.set()
-        with self._send_lock:
-            ws = self._ws
-            if ws is not None and self.connected:
-                with contextlib.suppress(OSError, websocket.WebSocketException):
-                    ws.send(struct.pack("!H", websocket.STATUS_NORMAL), websocket.ABNF.OPCODE_CLOSE)
+        wait = min(timeout, CLOSE_FRAME_WAIT)
+        if self._send_lock.acquire(timeout=wait):  # busy that long: a send is stuck; no goodbye
+            try:
+                ws = self._ws
+                if ws is not None and self.connected:
+                    self._send(ws, struct.pack("!H", websocket.STATUS_NORMAL), websocket.ABNF.OPCODE_CLOSE, wait)
+            finally:
+                self._send_lock.release()
         self._shutdown_raw()
         with self._turn:
             self._turn.notify_all()
@@ -371,7 +453,8 @@ class Connection:
     def _read_once(self, session: FrameReader) -> str | None:
         """One read's worth of frames, routed and queued; why the link ended, if it did.
         ``last_inbound`` is stamped only when whole frames came: neither a wait nor a
-        trickle of bytes that never completes a frame is a sign of life."""
+        trickle of bytes that never completes a frame is a sign of life (and the
+        keepalive looks at ``message_began`` for a message that never ends)."""
         reason: str | None = None
         frames = session.frames
         try:
@@ -394,11 +477,14 @@ class Connection:
         """Fail the link as RFC 6455 §7.1.7 says: a close frame with ``error.code``, then
         close the socket without waiting for the answer. Returns the reason."""
         self.guard.bad_frame(error.reason, error.detail, error.header, close_code=error.code)
-        with self._send_lock:
-            ws = self._ws
-            if ws is not None:
-                with contextlib.suppress(OSError, websocket.WebSocketException):
-                    ws.send(struct.pack("!H", error.code) + error.reason.encode(), websocket.ABNF.OPCODE_CLOSE)
+        if self._send_lock.acquire(timeout=CLOSE_FRAME_WAIT):
+            try:
+                ws = self._ws
+                if ws is not None:
+                    self._send(ws, struct.pack("!H", error.code) + error.reason.encode(),
+                               websocket.ABNF.OPCODE_CLOSE, CLOSE_FRAME_WAIT)
+            finally:
+                self._send_lock.release()
         self._shutdown_raw()
         return f"protocol error: {error.detail} (closed with code {error.code})"
 
@@ -422,13 +508,18 @@ class Connection:
                 self._internal_error(exc)
 
     def _pong(self, payload: bytes) -> None:
-        with self._send_lock:
+        """Answer a ping (the thread holding the socket). A pong that cannot go out within
+        the send timeout fails the link, so a server that floods pings and never reads
+        cannot hold the reader (or the send lock) for longer."""
+        if not self._send_lock.acquire(timeout=self._send_timeout):
+            self.abort(f"the send lock stayed busy for {self._send_timeout:g} s")
+            return
+        try:
             ws = self._ws
             if ws is not None:
-                try:
-                    ws.pong(payload)
-                except (OSError, websocket.WebSocketException) as exc:
-                    log.debug("%s: pong failed: %s", self.name, exc)
+                self._send(ws, payload, websocket.ABNF.OPCODE_PONG)
+        finally:
+            self._send_lock.release()
 
     def _open(self) -> websocket.WebSocket:
         """Connect and handshake; ``close()`` interrupts it (``Closing``)."""
@@ -448,3 +539,13 @@ class Connection:
         if raw is not None:
             with contextlib.suppress(OSError):
                 raw.close()
+
+
+def _writable(sock: socket.socket, timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for room in ``sock``'s send buffer (or an error:
+    the send that follows then raises it)."""
+    if hasattr(select, "poll"):  # no limit on the descriptor's number, unlike select()
+        poller = select.poll()
+        poller.register(sock, select.POLLOUT)
+        return bool(poller.poll(timeout * 1000))
+    return bool(select.select([], [sock], [sock], timeout)[1])

@@ -16,7 +16,10 @@ Two ways to serve the lanes (``callback_threads``):
 - ``N > 0``, *dispatcher threads*: the reader never runs user code; it queues each
   message on its lane and ``N`` dispatcher threads serve the lanes. Other subscriptions
   are delayed only when all ``N`` are blocked at once. With ``N = 1`` every message is
-  delivered in global arrival order. The hand-off costs about 15 us of latency a frame.
+  delivered in global arrival order: the one thread follows ``_order``, the lane of each
+  message as it arrived, taking one message at a time (a lane served as a batch would
+  overtake another lane's message that came in between). The hand-off costs about 15 us
+  of latency a frame.
 
 Overflow: a lane holds at most ``lane_limit`` messages waiting for a slow callback, and
 the whole client at most ``max_backlog``, however many feeds are slow. Beyond either,
@@ -42,6 +45,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from .errors import CallbackError, SlowConsumerError
+from .guard import Throttle
 
 log = logging.getLogger(__name__)
 
@@ -54,20 +58,35 @@ TAKE = 256  # messages of one lane a thread takes to serve at once
 DEFAULT_MAX_BACKLOG = 20_000  # messages: ~270 MB of 20-level books (13 KB parsed), ~35 MB of trades
 
 
+_HOOK_ERRORS = Throttle()  # log state only (keyed by id: it keeps no hook alive), as logging's own
+
+
 def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> bool:
     """Run one user callback; whatever it raises is logged and handed to ``on_error``.
-    Returns False if it raised."""
+    Returns False if it raised. An ``on_error`` that raises is logged at most once every
+    ``guard.LOG_EVERY`` seconds (with the count in between): it is called for every
+    error, and one ERROR line per call would flood the log."""
     try:
         callback(argument)
         return True
     except BaseException as exc:
-        log.exception("callback %r raised", callback)
-        if on_error is not None and callback is not on_error:
-            try:
-                on_error(CallbackError(callback, argument, exc))
-            except BaseException:
-                log.exception("on_error hook %r raised", on_error)
+        if callback is on_error:
+            _hook_raised(callback, exc)
+        else:
+            log.exception("callback %r raised", callback)
+            if on_error is not None:
+                try:
+                    on_error(CallbackError(callback, argument, exc))
+                except BaseException as hook_exc:
+                    _hook_raised(on_error, hook_exc)
         return False
+
+
+def _hook_raised(hook: ErrorHook, exc: BaseException) -> None:
+    since = _HOOK_ERRORS.allow(id(hook))
+    if since is not None:
+        more = f" ({since} more times since the last report)" if since else ""
+        log.error("on_error hook %r raised%s", hook, more, exc_info=exc)
 
 
 class _Listeners(Protocol):
@@ -87,7 +106,7 @@ class Lane:
     meantime is not called.
     """
 
-    __slots__ = ("dropped", "listeners", "name", "queue", "scheduled")
+    __slots__ = ("dropped", "listeners", "name", "queue", "scheduled", "skipped")
 
     def __init__(self, listeners: _Listeners, name: str) -> None:
         self.listeners = listeners
@@ -95,6 +114,7 @@ class Lane:
         self.queue: deque[Any] = deque()
         self.scheduled = False  # in the ready queue, or being served
         self.dropped = 0
+        self.skipped = 0  # with one dispatcher thread: drops whose place in ``_order`` was passed
 
 
 Ready = deque[Lane]  # lanes with messages and no thread serving them
@@ -115,6 +135,7 @@ class Dispatcher:
         self._drained = threading.Condition(self._lock)
         self._stalled = False  # a pause for the callbacks timed out: no more until they catch up
         self._lanes: Ready = deque()  # the dispatcher threads' ready lanes
+        self._order: deque[Lane] = deque()  # one dispatcher thread: each queued message's lane, in arrival order
         self._hook_lanes: dict[Any, Lane] = {}
         self._waiting = 0  # messages in lanes, not yet taken by a thread
         self._held = 0  # live frames held for backfills (Entry.held), counted in max_backlog
@@ -124,7 +145,9 @@ class Dispatcher:
         self._stopping = False
         self.delivered = 0
         self.callback_errors = 0
-        self.threads = [threading.Thread(target=self._run, name=f"{name}-dispatch-{n}", daemon=True)
+        self._in_order = threads == 1
+        self.threads = [threading.Thread(target=self._run_in_order if self._in_order else self._run,
+                                         name=f"{name}-dispatch-{n}", daemon=True)
                         for n in range(1, threads + 1)]
         self.on_connection_threads = not self.threads
 
@@ -168,7 +191,16 @@ class Dispatcher:
             return
         with self._lock:
             overflowed = self._queue(items, self._lanes)
-            if self._idle:
+            if self._in_order:
+                self._order.extend(lane for lane, _ in items)
+                for lane in self._lanes:  # the one thread follows _order, not the ready lanes
+                    lane.scheduled = False
+                self._lanes.clear()
+                if len(self._order) > 2 * self._max_backlog:
+                    self._forget_dropped()
+                if self._idle:
+                    self._ready.notify()
+            elif self._idle:
                 self._ready.notify(min(self._idle, len(self._lanes)))
             if self._waiting > PACE_HIGH and not self._stalled and not self._drained.wait(PACE_WAIT):
                 # The callbacks did not catch up: they are slow, not briefly behind. Waiting
@@ -352,6 +384,49 @@ class Dispatcher:
             self._ready.notify_all()
             self._drained.notify_all()
             self._served.notify_all()
+
+    def _forget_dropped(self) -> None:
+        """Take the places of dropped messages out of ``_order`` (lock held): a callback
+        blocked for long must not let it grow past the bound on the messages themselves.
+        A lane's drops are its oldest messages, so they are its first places."""
+        kept: deque[Lane] = deque()
+        for lane in self._order:
+            if lane.dropped > lane.skipped:
+                lane.skipped += 1
+            else:
+                kept.append(lane)
+        self._order = kept
+
+    def _run_in_order(self) -> None:
+        """The one dispatcher thread of ``callback_threads=1``: every message in arrival order."""
+        order = self._order
+        while True:
+            with self._lock:
+                lane = None
+                while lane is None:
+                    while not self._order and not self._stopping:
+                        self._idle += 1
+                        self._ready.wait()
+                        self._idle -= 1
+                    if self._stopping:
+                        return
+                    order = self._order
+                    lane = order.popleft()
+                    if lane.dropped > lane.skipped:  # this place was a message dropped since
+                        lane.skipped += 1
+                        lane = None
+                message = lane.queue.popleft()
+                if not lane.queue:
+                    self._backlogged.discard(lane)
+                self._waiting -= 1
+                if self._waiting <= PACE_LOW:
+                    self._stalled = False
+                    self._drained.notify_all()
+            errors = self._call(lane, message)
+            del message
+            with self._lock:
+                self.delivered += 1
+                self.callback_errors += errors
 
     def _run(self) -> None:
         """A dispatcher thread."""

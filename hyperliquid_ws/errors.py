@@ -145,16 +145,22 @@ class BadFrameError(HyperliquidWSError, ValueError):
     ``bad_data``, ``binary_frame``), or a breach of RFC 6455 after which the client fails
     the connection with ``close_code`` and reconnects (``masked_frame``,
     ``reserved_bits``, ``unknown_opcode``, ``bad_control_frame``, ``bad_continuation``,
-    ``bad_close_frame``: code 1002; ``message_too_big``: code 1009). ``excerpt`` is the
-    start of the frame (at most ``EXCERPT`` bytes), never the whole of it.
+    ``bad_close_frame``, ``bad_close_code``: code 1002; ``bad_close_reason``: code 1007;
+    ``message_too_big``: code 1009). ``excerpt`` is the start of the frame (at most
+    ``EXCERPT`` bytes), never the whole of it. Reports are coalesced: at most one per
+    reason every ``guard.LOG_EVERY`` seconds per connection, and ``repeated`` says how
+    many more frames of that reason were dropped since the last report, unreported.
     """
 
     EXCERPT = 120
 
-    def __init__(self, reason: str, detail: str, *, excerpt: bytes = b"", close_code: int | None = None) -> None:
+    def __init__(self, reason: str, detail: str, *, excerpt: bytes = b"", close_code: int | None = None,
+                 repeated: int = 0) -> None:
         shown = f"; starts {excerpt[: self.EXCERPT]!r}" if excerpt else ""
         action = f"; connection failed with code {close_code}" if close_code is not None else "; dropped"
-        super().__init__(f"bad frame from the server ({reason}): {detail}{action}{shown}")
+        more = f" ({repeated} more of this kind since the last report)" if repeated else ""
+        super().__init__(f"bad frame from the server ({reason}): {detail}{action}{shown}{more}")
+        self.repeated = repeated
         self.reason = reason
         self.detail = detail
         self.excerpt = excerpt[: self.EXCERPT]

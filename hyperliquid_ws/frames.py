@@ -18,18 +18,23 @@ Strict: what RFC 6455 says a client must fail the connection on raises
 any body is read): a masked frame (§5.1), reserved bits without a negotiated extension
 (§5.2), an unknown opcode (§5.2), a control frame that is fragmented or longer than 125
 bytes (§5.5), a continuation with no message to continue or a new message inside a
-fragmented one (§5.4), a close frame with a one-byte body (§5.5.1): code 1002; a message
+fragmented one (§5.4), a close frame with a one-byte body (§5.5.1) or a code that may not
+appear on the wire (§7.4: 1004-1006, 1015, below 1000, unassigned 1016-2999): code 1002;
+a close reason that is not UTF-8 (§5.5.1): code 1007; a message
 longer than ``max_message_size``, announced or gathered from fragments: code 1009
 (§7.4.1). So a header announcing a terabyte costs nothing, and memory is bounded by
 ``max_message_size``. Text frames go to ``on_text`` (their UTF-8 is checked by the
 parser, frame by frame); binary frames, which this server never sends, to ``on_binary``;
 pings are answered; pongs count as life. ``frames`` counts whole frames: liveness is
-stamped per frame, never per byte. Runs on the thread holding the socket.
+stamped per frame, never per byte; ``message_began`` says since when a fragmented message
+has been arriving, so that one that never ends is not taken for life either. Runs on the
+thread holding the socket.
 """
 
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -38,7 +43,8 @@ DEFAULT_MAX_MESSAGE_SIZE = 64 * 1024 * 1024  # bytes; the largest real snapshots
 _TEXT, _BINARY, _CONTINUATION = 0x1, 0x2, 0x0
 _CLOSE, _PING, _PONG = 0x8, 0x9, 0xA
 _CONTROL_MAX = 125
-PROTOCOL_ERROR, MESSAGE_TOO_BIG = 1002, 1009  # close codes, RFC 6455 §7.4.1
+PROTOCOL_ERROR, INVALID_DATA, MESSAGE_TOO_BIG = 1002, 1007, 1009  # close codes, RFC 6455 §7.4.1
+_NOT_ON_THE_WIRE = frozenset({1004, 1005, 1006, 1015})  # reserved, or for reporting only (§7.4.1)
 _LENGTH_16 = struct.Struct("!H")
 _LENGTH_64 = struct.Struct("!Q")
 
@@ -85,6 +91,7 @@ class FrameReader:
         self._fragments: list[bytes] = []
         self._fragments_size = 0
         self._fragmented_opcode = 0
+        self.message_began: float | None = None  # monotonic; while a fragmented message arrives
         self.frames = 0  # whole frames read, control frames included
 
     def read(self, on_text: Callable[[bytes], None]) -> tuple[int | None, str] | None:
@@ -138,10 +145,7 @@ class FrameReader:
             elif opcode == _PING:
                 self._on_ping(payload)
             elif opcode == _CLOSE:
-                if len(payload) == 1:
-                    raise ProtocolError("bad_close_frame", "close frame with a one-byte body")
-                code = _LENGTH_16.unpack_from(payload)[0] if len(payload) >= 2 else None
-                return code, payload[2:].decode("utf-8", "replace")
+                return _close(payload)
             elif opcode != _PONG:  # a pong needs no answer; any frame is life
                 self._fragment(opcode, first & 0x80, payload, on_text)
         if position < end:
@@ -182,8 +186,28 @@ class FrameReader:
             self._fragments_size += len(payload)
         elif not final:
             self._fragmented_opcode, self._fragments, self._fragments_size = opcode, [payload], len(payload)
+            self.message_began = time.monotonic()
         if final:
             if opcode == _CONTINUATION:
                 opcode, payload = self._fragmented_opcode, b"".join(self._fragments)
                 self._fragmented_opcode, self._fragments, self._fragments_size = 0, [], 0
+                self.message_began = None
             (on_text if opcode == _TEXT else self._on_binary)(payload)
+
+
+def _close(payload: bytes) -> tuple[int | None, str]:
+    """The code and reason of a close frame's body, checked as RFC 6455 §5.5.1 and §7.4 say."""
+    if not payload:
+        return None, ""
+    if len(payload) == 1:
+        raise ProtocolError("bad_close_frame", "close frame with a one-byte body")
+    code = _LENGTH_16.unpack_from(payload)[0]
+    if code < 1000 or code in _NOT_ON_THE_WIRE or 1016 <= code <= 2999:
+        raise ProtocolError("bad_close_code", f"close code {code}, which may not be sent (RFC 6455 §7.4)",
+                            header=payload[:2])
+    try:
+        reason = payload[2:].decode()
+    except UnicodeDecodeError as exc:
+        raise ProtocolError("bad_close_reason", f"close reason that is not UTF-8 ({exc.reason} at byte "
+                            f"{exc.start})", code=INVALID_DATA, header=payload[:2]) from None
+    return code, reason

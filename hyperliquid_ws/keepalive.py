@@ -3,8 +3,12 @@ dead when nothing at all has come back within ``pong_timeout`` of a ping.
 
 Any whole inbound frame counts as life (the reader stamps ``last_inbound``), so a busy
 feed never looks dead; a frame that trickles in and never completes does not count, so a
-server that keeps a frame open forever is a dead link. A dead link is aborted, and the
-reader's normal error path reconnects: there is one way to die.
+server that keeps a frame open forever is a dead link, and so is one that keeps a
+fragmented message open (frames of a message begun over ``pong_timeout`` ago are no
+answer to a ping). So is one whose send has been
+stuck past its deadline. A dead link is aborted (its socket shut down, no lock taken),
+and the reader's normal error path reconnects: there is one way to die. The keepalive
+never waits for the send lock: while it is busy, the ping goes out on a later tick.
 """
 
 from __future__ import annotations
@@ -70,8 +74,14 @@ class Keepalive:
                 generation = conn.generation
                 next_ping = now + self._ping_interval
                 awaiting_since = None
+            if conn.send_overdue(now):
+                self.dead_links += 1
+                conn.abort("a send has been stuck past its deadline (the server is not reading)")
+                continue
             if awaiting_since is not None:
-                if conn.last_inbound >= awaiting_since or conn.in_user_code:
+                began = conn.message_began
+                stuck = began is not None and now - began > self._pong_timeout  # a message that never ends
+                if (conn.last_inbound >= awaiting_since and not stuck) or conn.in_user_code:
                     # an answer came, or the socket's holder is busy in callbacks and has
                     # not read it yet: either way the link is not dead
                     awaiting_since = None
@@ -85,7 +95,7 @@ class Keepalive:
             if now >= next_ping:
                 if self._limiter.try_acquire() > 0:
                     continue  # the message budget is spent (a big replay): ping next tick
-                if conn.send_text(PING, generation):
+                if conn.send_text(PING, generation, wait=0):
                     self.pings_sent += 1
                     if awaiting_since is None:
                         awaiting_since = now

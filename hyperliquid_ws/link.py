@@ -80,6 +80,7 @@ class Link:
             run_callbacks=(lambda: dispatcher.serve(ready)) if ready is not None else None,
             guard=self.guard, max_message_size=settings.max_message_size,
             route=settings.route, max_retry_after=settings.max_retry_after, scrub=settings.scrub,
+            send_timeout=settings.pong_timeout,  # a send that long without room: the server is not reading
         )
         self.connection.on_error = lambda error: self._hook(settings.on_error, error)
         self.posts = (PendingRequests(self.connection, settings.limiter, limit=settings.inflight_posts)

@@ -30,10 +30,15 @@ _scan_once = make_scanner(JSONDecoder())  # type: ignore[arg-type]  # typeshed n
 
 def _stdlib_loads(payload: bytes) -> Any:
     """``json.loads`` without its Python-level wrapping, which costs as much as parsing a
-    small frame: a strict UTF-8 decode and the C scanner, both in C. Anything but
-    whitespace after the value is an error, as for ``json.loads``."""
+    small frame: a strict UTF-8 decode and the C scanner, both in C. It accepts what
+    ``json.loads`` accepts: anything but whitespace after the value is an error, and a
+    frame the scanner cannot start on (leading whitespace, or not JSON) goes to
+    ``json.loads`` itself, which skips the whitespace or says what is wrong."""
     text = payload.decode()
-    value, end = _scan_once(text, 0)
+    try:
+        value, end = _scan_once(text, 0)
+    except StopIteration:  # no value at character 0: the rare path
+        return json.loads(text)
     if end != len(text) and text[end:].strip():
         raise ValueError(f"extra data after the JSON value at character {end}")
     return value

@@ -9,7 +9,7 @@ import struct
 import pytest
 
 from hyperliquid_ws.frames import FrameReader, ProtocolError
-from hyperliquid_ws.testing.wire import encode_frame
+from hyperliquid_ws.testing.wire import close_payload, encode_frame
 
 
 def frame(payload: bytes, opcode: int = 0x1, final: bool = True, mask: bytes | None = None) -> bytes:
@@ -99,6 +99,16 @@ BREACHES = [
     pytest.param(encode_frame(b"p", opcode=0x9, fin=False), "bad_control_frame", 1002, id="ping-fragmented"),
     pytest.param(encode_frame(b"c" * 126, opcode=0x8), "bad_control_frame", 1002, id="close-126"),
     pytest.param(encode_frame(b"\x03", opcode=0x8), "bad_close_frame", 1002, id="close-one-byte"),
+    pytest.param(encode_frame(close_payload(0), opcode=0x8), "bad_close_code", 1002, id="close-code-0"),
+    pytest.param(encode_frame(close_payload(999), opcode=0x8), "bad_close_code", 1002, id="close-code-999"),
+    pytest.param(encode_frame(close_payload(1004), opcode=0x8), "bad_close_code", 1002, id="close-code-1004"),
+    pytest.param(encode_frame(close_payload(1005), opcode=0x8), "bad_close_code", 1002, id="close-code-1005"),
+    pytest.param(encode_frame(close_payload(1006), opcode=0x8), "bad_close_code", 1002, id="close-code-1006"),
+    pytest.param(encode_frame(close_payload(1015), opcode=0x8), "bad_close_code", 1002, id="close-code-1015"),
+    pytest.param(encode_frame(close_payload(1016), opcode=0x8), "bad_close_code", 1002, id="close-code-1016"),
+    pytest.param(encode_frame(close_payload(2999), opcode=0x8), "bad_close_code", 1002, id="close-code-2999"),
+    pytest.param(encode_frame(close_payload(1000, b"\xff\xfe"), opcode=0x8), "bad_close_reason", 1007,
+                 id="close-reason-not-utf8"),
     pytest.param(encode_frame(b"orphan", opcode=0x0), "bad_continuation", 1002, id="orphan-continuation"),
     pytest.param(encode_frame(b"a", fin=False) + encode_frame(b"b"), "bad_continuation", 1002, id="interleaved"),
     pytest.param(encode_frame(b"", length=2**40), "message_too_big", 1009, id="header-2**40"),
@@ -137,3 +147,10 @@ def test_frames_counts_whole_frames_only():
     assert counts == [0, 0, 0, 0, 0]
     reader.read(lambda payload: None)
     assert reader.frames == 1
+
+
+@pytest.mark.parametrize("code", [1000, 1001, 1003, 1007, 1011, 1012, 1014, 3000, 4999])
+def test_a_close_code_that_may_be_sent_is_reported_as_sent(code):
+    reader = FrameReader(ChunkedSocket(encode_frame(close_payload(code, "bye \u00e9"), opcode=0x8), 4096),
+                         lambda payload: None)
+    assert reader.read(lambda payload: None) == (code, "bye \u00e9")

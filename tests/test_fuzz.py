@@ -138,7 +138,15 @@ def reference_read(stream: bytes, max_size: int) -> Outcome:
                 out.end = "breach"
                 return out
             code = int.from_bytes(payload[:2], "big") if length >= 2 else None
-            out.result = (code, payload[2:].decode("utf-8", "replace"))
+            try:
+                reason = payload[2:].decode()
+            except UnicodeDecodeError:
+                out.end = "breach"  # §5.5.1: a close reason is UTF-8
+                return out
+            if code is not None and (code < 1000 or code in (1004, 1005, 1006, 1015) or 1016 <= code <= 2999):
+                out.end = "breach"  # §7.4: codes that may not be sent
+                return out
+            out.result = (code, reason)
             return out
         elif opcode != wire.PONG:
             if opcode != wire.CONTINUATION and not final:

@@ -38,7 +38,8 @@ class Bot:
         self.server = server
         self.errors = Collector()
         self.disconnects = Collector()
-        self.client = make_client(on_error=self.errors, on_disconnect=self.disconnects, **settings)
+        settings.setdefault("on_error", self.errors)
+        self.client = make_client(on_disconnect=self.disconnects, **settings)
         self.trades, self.books = Collector(), Collector()
         self.client.subscribe(TRADES, self.trades).wait()
         self.client.subscribe(BOOK, self.books).wait()
@@ -106,9 +107,20 @@ def test_an_odd_text_frame_is_dropped_and_the_link_goes_on(bot, text, reason):
     (error,) = bot.errors.wait_for(1)
     assert isinstance(error, BadFrameError) and error.reason == reason
     assert len(error.excerpt) <= BadFrameError.EXCERPT and len(str(error)) < 600  # never the whole frame
+    assert "StopIteration" not in error.detail  # says what is wrong, with or without orjson
     bot.assert_streaming()
     bot.assert_alive(connects=1)
     assert bot.client.stats()["bad_frames"] == {reason: 1}
+
+
+@pytest.mark.parametrize("space", [" ", "\n\t ", "\r\n"])
+def test_json_with_leading_whitespace_is_delivered_as_json_loads_would(bot, space):
+    trade = {**bot.sent_trades[0], "tid": 4242}
+    bot.server.push(space + json.dumps({"channel": "trades", "data": [trade]}) + space)
+    wait_until(lambda: any(trade in m["data"] for m in bot.trades.messages), what="the trade")
+    bot.sent_trades.append(trade)
+    bot.assert_streaming()
+    assert bot.errors.messages == [] and bot.client.stats()["bad_frames"] == {}
 
 
 def test_invalid_utf8_in_a_text_frame_is_a_bad_frame_not_a_dead_link(bot):
@@ -196,6 +208,12 @@ BREACHES = [
     pytest.param(wire.encode_frame(b"x", opcode=0xC), "unknown_opcode", 1002, id="opcode-C"),
     pytest.param(wire.encode_frame(b"orphan", opcode=wire.CONTINUATION), "bad_continuation", 1002,
                  id="continuation-without-start"),
+    pytest.param(wire.encode_frame(wire.close_payload(1005), opcode=wire.CLOSE), "bad_close_code", 1002,
+                 id="close-code-1005"),
+    pytest.param(wire.encode_frame(wire.close_payload(2000, "x"), opcode=wire.CLOSE), "bad_close_code", 1002,
+                 id="close-code-unassigned"),
+    pytest.param(wire.encode_frame(wire.close_payload(1000, b"\xff"), opcode=wire.CLOSE), "bad_close_reason", 1007,
+                 id="close-reason-not-utf8"),
     pytest.param(wire.encode_frame(b"", length=2**40) + b"x" * 1_000_000, "message_too_big", 1009,
                  id="2**40-header-and-a-flood"),
 ]
@@ -351,6 +369,7 @@ FORK_SCRIPT = textwrap.dedent("""
             said = "no error"
         except HyperliquidWSError as exc:
             said = str(exc)
+        said += f" connected={ws.connected}"
         ws.close()  # quietly marks it closed; the parent's sockets are left alone
         os.write(write_end, said.encode())
         os.close(write_end)
@@ -373,6 +392,7 @@ def test_a_forked_child_never_touches_the_parents_connection():
                             timeout=60, check=True)
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "forked child" in report["child"] and "Create a new HyperliquidWS" in report["child"]
+    assert report["child"].endswith("connected=False")
     assert report["status"] == 0
     assert report["got"] and report["connected"]
     assert report["disconnects"] == [] and report["connects"] == 1
@@ -383,6 +403,8 @@ def test_a_forked_client_refuses_every_use_with_a_clear_error(make_client, serve
     client.subscribe(TRADES, lambda m: None).wait()
     monkeypatch.setattr(client, "_pid", client._pid + 1)  # as seen from a child: not its process
     for use in (lambda: client.subscribe(BOOK, print), lambda: client.info({"type": "allMids"}),
-                lambda: client.run_forever()):
+                lambda: client.run_forever(), client.stats):
         with pytest.raises(HyperliquidWSError, match="forked child"):
             use()
+    assert client.connected is False  # the links are the parent's, not this process's
+    assert "forked child" in repr(client) and "connected" not in repr(client)

@@ -129,8 +129,9 @@ def test_speed_ten_schedules_each_frame_at_a_tenth_of_its_offset(tmp_path: Path)
 
 
 def test_feed_groups_of_the_record_command() -> None:
-    assert split_feeds(["trades", "BTC", "l2Book", "ETH", "nSigFigs=5", "userFills", "0xabababababababababababababababababababab"]) == [
-        TRADES, {"type": "l2Book", "coin": "ETH", "nSigFigs": 5}, {"type": "userFills", "user": "0xabababababababababababababababababababab"}]
+    user = "0x" + "ab" * 20
+    assert split_feeds(["trades", "BTC", "l2Book", "ETH", "nSigFigs=5", "userFills", user]) == [
+        TRADES, {"type": "l2Book", "coin": "ETH", "nSigFigs": 5}, {"type": "userFills", "user": user}]
     with pytest.raises(ValueError, match="not a feed type"):
         split_feeds(["BTC"])
 

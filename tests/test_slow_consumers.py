@@ -112,6 +112,27 @@ def test_one_callback_thread_keeps_global_arrival_order(server, make_client):
     assert order == sent
 
 
+def test_one_callback_thread_keeps_global_arrival_order_across_a_backlog(server, make_client):
+    """Messages of two feeds pile up behind a blocked callback, interleaved; once it
+    returns they come out as they arrived, not one feed's backlog before the other's."""
+    client = make_client(callback_threads=1)
+    gate = Gate()
+    client.subscribe({"type": "trades", "coin": "SOL"}, gate).wait()
+    order = []
+    client.subscribe(SLOW, lambda m: order.append(("btc", m["data"][0]["tid"]))).wait()
+    client.subscribe(FAST, lambda m: order.append(("eth", m["data"][0]["tid"]))).wait()
+    server.emit({"type": "trades", "coin": "SOL"})
+    assert gate.entered.wait(DEADLINE)
+    sent = []
+    for n in range(12):
+        feed, name = (SLOW, "btc") if n % 3 else (FAST, "eth")
+        sent.append((name, server.emit(feed)["data"][0]["tid"]))
+    wait_until(lambda: client.stats()["queues"]["dispatch"] == 12, what="the backlog queued")
+    gate.open.set()
+    wait_until(lambda: len(order) == 12, what="all twelve")
+    assert order == sent
+
+
 def test_a_callback_blocking_the_reader_hands_the_socket_to_the_relay(server, make_client):
     client = make_client(ping_interval=0.1, pong_timeout=0.3)
     gate = Gate()

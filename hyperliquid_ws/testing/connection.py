@@ -174,6 +174,16 @@ class Hub:
             return 0
         return sum(conn.raw.start(send) for conn in self.targets(conn_id))
 
+    def stop_reading(self, conn_id: int | None = None) -> int:
+        """Pause reading on every connection's (or one's) transport; return how many.
+        aiohttp resumes only what it paused itself, so this pause lasts."""
+        stopped = 0
+        for conn in self.targets(conn_id):
+            if conn.transport is not None and not conn.transport.is_closing():
+                conn.transport.pause_reading()
+                stopped += 1
+        return stopped
+
     def raw_busy(self, conn_id: int | None = None) -> int:
         """How many connections (of all, or ``conn_id``) still have raw bytes queued."""
         return sum(conn.raw.busy for conn in self.targets(conn_id))

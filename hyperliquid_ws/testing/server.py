@@ -195,6 +195,12 @@ class LocalServer:
         send = RawSend(data, chunk_size=chunk_size, interval=interval, repeat=repeat)
         return self._call_sync(lambda: self._hub.send_raw(send, conn))
 
+    def stop_reading(self, conn: int | None = None) -> int:
+        """Stop reading the TCP socket of every connection (or only ``conn``), for good:
+        a server that never reads, so the client's sends pile up in the kernel buffers
+        until they block. Frames still go out. Returns how many connections it stopped."""
+        return self._call_sync(lambda: self._hub.stop_reading(conn))
+
     def raw_pending(self, conn: int | None = None) -> int:
         """How many connections (of all, or ``conn``) still have ``send_raw`` bytes to write."""
         return self._call_sync(lambda: self._hub.raw_busy(conn))
