@@ -84,3 +84,30 @@ class PProxy:
             self._process.kill()
             self._process.wait(DEADLINE)
         self._log.close()
+
+
+class SilentServer:
+    """A TCP listener that accepts, reads what the client sends and never answers: a peer
+    stalled in whatever handshake the client started (TLS, a proxy's, the WebSocket's).
+    ``wait_for_bytes()`` returns the first bytes a client sent, so a test knows the client
+    is waiting for the answer."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.port = int(self._listener.getsockname()[1])
+        self.address = f"127.0.0.1:{self.port}"
+        self._accepted: list[socket.socket] = []
+
+    def wait_for_bytes(self, timeout: float = DEADLINE) -> bytes:
+        self._listener.settimeout(timeout)
+        conn, _ = self._listener.accept()
+        self._accepted.append(conn)
+        conn.settimeout(timeout)
+        return conn.recv(65536)
+
+    def close(self) -> None:
+        for conn in self._accepted:
+            conn.close()
+        self._listener.close()
