@@ -145,3 +145,29 @@ def test_close_interrupts_a_stalled_tls_handshake(via: str, silent_server: Silen
     finally:
         if proxy is not None:
             proxy.stop()
+
+
+def test_ssl_cert_file_is_trusted_on_both_halves(tls_server: LocalServer, ca_file: Path, make_client: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """OpenSSL's SSL_CERT_FILE makes the default context trust the CA; the HTTP half uses
+    that same context, so the backfill does not fail where the feed connects."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
+    connects_and_backfills(make_client(base_url=tls_server.base_url), tls_server)
+
+
+@pytest.mark.parametrize("insecure", ["CERT_NONE", "check_hostname"])
+def test_a_context_that_does_not_verify_is_warned_about(insecure: str, caplog: pytest.LogCaptureFixture) -> None:
+    from hyperliquid_ws.tls import InsecureContextWarning
+
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    if insecure == "CERT_NONE":
+        context.verify_mode = ssl.CERT_NONE
+    with pytest.warns(InsecureContextWarning, match="ssl_context"):
+        HyperliquidWS(ssl_context=context)
+    assert "ssl_context given does not" in caplog.text
+
+
+def test_a_verifying_context_is_not_warned_about(ca: Any, recwarn: pytest.WarningsRecorder) -> None:
+    HyperliquidWS(ssl_context=trusting(ca))
+    assert not [w for w in recwarn if "ssl_context" in str(w.message)]
