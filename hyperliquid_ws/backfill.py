@@ -24,6 +24,7 @@ import requests
 from .backoff import Backoff
 from .dispatch import Dispatcher, Ready
 from .errors import BackfillError
+from .httpsession import AbortableAdapter
 from .subscription import Entry
 from .tls import TLSSettings
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 500  # the smallest page the server is known to cut time-range answers at
 MAX_PAGES = 40
+_ABORT_AGAIN = 0.1  # seconds; stop() closes the session again this often until the thread ends
 Fetch = Callable[[dict[str, Any]], Any]
 Messages = list[dict[str, Any]]
 
@@ -161,6 +163,8 @@ class Backfiller:
         self._session = requests.Session()
         # The client read the environment once (proxy.py); the session must not read it again.
         self._session.trust_env = False
+        self._session.mount("http://", AbortableAdapter())  # stop() ends a call in flight
+        self._session.mount("https://", AbortableAdapter())
         if proxy is not None:
             self._session.proxies = {"http": proxy, "https": proxy}
         if tls is not None:
@@ -184,12 +188,18 @@ class Backfiller:
             self._ready.notify()
 
     def stop(self, timeout: float) -> None:
+        """Stop the thread; closing the session ends an HTTP call in flight (``httpsession.py``),
+        again until the thread has gone, in case one started meanwhile."""
         self._stop.set()
         with self._ready:
             self._ready.notify()
-        if self.thread.is_alive() and self.thread is not threading.current_thread():
-            self.thread.join(timeout)
-        self._session.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            self._session.close()
+            remaining = deadline - time.monotonic()
+            if not self.thread.is_alive() or self.thread is threading.current_thread() or remaining <= 0:
+                return
+            self.thread.join(min(_ABORT_AGAIN, remaining))
 
     def _run(self) -> None:
         while True:
@@ -247,6 +257,8 @@ class Backfiller:
                     return response.json()
                 problem: str = f"HTTP {response.status_code}"
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if self._stop.is_set():  # stop() aborted it
+                    raise InterruptedError("client closed") from None
                 problem = self._scrub(repr(exc))
             if attempt == self._retries:
                 raise OSError(f"{body['type']} failed {attempt + 1} times, last: {problem}")

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
-from requests.adapters import HTTPAdapter
+
+from .httpsession import AbortableAdapter
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ def tls_settings(ssl_context: ssl.SSLContext | None, ca_bundle: PathLike | None)
     return TLSSettings(context)
 
 
-class ContextAdapter(HTTPAdapter):
+class ContextAdapter(AbortableAdapter):
     """A requests adapter whose HTTPS connections use one ``ssl.SSLContext`` as it is."""
 
     def __init__(self, context: ssl.SSLContext) -> None:

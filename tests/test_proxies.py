@@ -244,3 +244,18 @@ def silent_proxy_server() -> Iterator[Any]:
     server = SilentServer()
     yield server
     server.close()
+
+
+def test_close_ends_a_backfill_call_stalled_at_the_proxy(server: Any, make_client: Any) -> None:
+    from tests.proxy_server import StallingProxy
+
+    proxy = StallingProxy()
+    try:
+        client = make_client(proxy=f"http://{proxy.address}", http_timeout=60.0, close_timeout=5.0)
+        client.subscribe({"type": "trades", "coin": "BTC"}, Collector()).wait(timeout=DEADLINE)
+        server.drop_connections()  # the reconnect's backfill asks /info through the proxy, which stalls it
+        assert proxy.stalled.wait(DEADLINE)
+        client.close()
+        assert not client._backfiller.thread.is_alive()  # long before http_timeout
+    finally:
+        proxy.close()
