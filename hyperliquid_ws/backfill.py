@@ -27,6 +27,7 @@ from .backoff import Backoff
 from .dispatch import TAKE, Dispatcher, Lane, Ready
 from .errors import BackfillError
 from .history import SHAPES, Shape
+from .httpsession import AbortableAdapter
 from .plans import PLANS
 from .subscription import Entry
 from .tls import TLSSettings
@@ -38,6 +39,7 @@ SNAPSHOT_WAIT = 1.0  # ... and then for a history feed's isSnapshot frame, which
 _WAIT_SLICE = 0.05
 WORKERS = 4  # backfills at once: threads, and /info requests in flight
 RELEASE_WAIT = 1.0  # seconds a slice of released frames waits for the callbacks to catch up
+_ABORT_AGAIN = 0.1  # seconds; stop() closes the session again this often until the threads end
 
 
 class Backfiller:
@@ -67,6 +69,8 @@ class Backfiller:
         self._session = requests.Session()
         # The client read the environment once (proxy.py); the session must not read it again.
         self._session.trust_env = False
+        self._session.mount("http://", AbortableAdapter())  # stop() ends a call in flight
+        self._session.mount("https://", AbortableAdapter())
         if proxy is not None:
             self._session.proxies = {"http": proxy, "https": proxy}
         if tls is not None:
@@ -129,17 +133,23 @@ class Backfiller:
                 self._dispatcher.serve(ready)
 
     def stop(self, timeout: float) -> None:
-        """Stop every thread and join them within about ``timeout`` seconds in all."""
+        """Stop every thread and join them within about ``timeout`` seconds in all. Closing
+        the session ends an HTTP call in flight (``httpsession.py``); it is closed again
+        until the threads have gone, in case one started a call meanwhile."""
         self._stop.set()
         with self._ready:
             self._ready.notify_all()
         with self._reported:
             self._reported.notify_all()
         deadline = time.monotonic() + timeout
-        for thread in self.threads:
-            if thread.is_alive() and thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - time.monotonic()))
-        self._session.close()
+        me = threading.current_thread()
+        while True:
+            self._session.close()
+            alive = [thread for thread in self.threads if thread.is_alive() and thread is not me]
+            remaining = deadline - time.monotonic()
+            if not alive or remaining <= 0:
+                return
+            alive[0].join(min(_ABORT_AGAIN, remaining))
 
     def _run(self) -> None:
         """A worker: one job at a time, each under one guard (a job that fails unforeseen
@@ -305,6 +315,8 @@ class Backfiller:
                     return response.json()
                 problem: str = f"HTTP {response.status_code}"
             except (requests.ConnectionError, requests.Timeout) as exc:
+                if self._stop.is_set():  # stop() aborted it
+                    raise InterruptedError("client closed") from None
                 problem = self._scrub(repr(exc))
             if attempt == self._retries:
                 raise OSError(f"{body['type']} failed {attempt + 1} times, last: {problem}")

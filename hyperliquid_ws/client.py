@@ -361,8 +361,8 @@ class HyperliquidWS:
             if thread is not current and thread.is_alive():
                 thread.join(timeout)
                 if thread.is_alive():
-                    log.warning("%s: thread %s still running after close(); a callback may be blocking",
-                                self.name, thread.name)
+                    log.warning("%s: thread %s still running after close(); %s", self.name, thread.name,
+                                self._what_holds(thread))
 
     @property
     def closed(self) -> bool:
@@ -419,6 +419,15 @@ class HyperliquidWS:
             self._dispatcher.start()
             self._backfiller.start()
             self._pool.start()
+
+    def _what_holds(self, thread: threading.Thread) -> str:
+        """A guess at why ``thread`` outlived ``close()``, for its warning: a connection's
+        thread blames a callback only when it is inside one."""
+        for link in [*self._pool.links, *self._pool.retired]:
+            connection = link.connection
+            if thread in connection.threads and not connection.in_user_code:
+                return "it is stuck in network I/O that close() could not interrupt (please report this)"
+        return "a callback may be blocking"
 
     def _threads(self) -> list[threading.Thread]:
         links = [*self._pool.links, *self._pool.retired]

@@ -291,6 +291,8 @@ class Connection:
                 self._internal_error(exc)
                 if self._closing.wait(self._backoff.delay(0)):
                     break
+        if self._closing.is_set():  # whatever close() interrupted: a link, a connect, a wait
+            self.last_disconnect_reason = self._close_reason
         self._release()
 
     def _connect_and_serve(self) -> None:

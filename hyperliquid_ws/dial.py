@@ -14,7 +14,8 @@ not reach a connect stuck at a silent proxy; here it shuts the held socket down,
 tunnel's blocking read ends at once.
 
 TLS is the ``ssl`` module's, with ``Route.ssl_context`` (``tls.py``; by default the
-system's CAs, verification on) wrapped around the tunnel; the handshake is
+system's CAs, verification on) wrapped around the tunnel (held before its
+handshake, so ``close()`` can end a stalled one too); the WebSocket handshake is
 websocket-client's, with ``Authorization: Basic`` from the URL's user info as requests
 would send it. Runs on the connection's reader thread.
 """
@@ -78,13 +79,19 @@ def dial(url: str, *, timeout: float, closing: threading.Event,
             raise OSError(exc.errno, f"cannot reach the proxy {proxy_host}: {exc.strerror or exc}") from None
         raw.settimeout(max(0.01, deadline - time.monotonic()))
         open_tunnel(raw, route.proxy, host, port)
-        if closing.is_set():
-            raise Closing
+    if closing.is_set():
+        raise Closing
     sock: socket.socket = raw
     if secure:
         context = route.ssl_context or ssl.create_default_context()
-        sock = context.wrap_socket(raw, server_hostname=host)
-        hold(sock)  # wrapping detached the plain socket
+        # Wrapping detaches the plain socket (close() could no longer shut it down), so
+        # the TLS socket is held first and only then handshakes, on the same deadline.
+        sock = context.wrap_socket(raw, server_hostname=host, do_handshake_on_connect=False)
+        hold(sock)
+        if closing.is_set():  # close() came between the wrap and the hold: it shut down nothing
+            raise Closing
+        sock.settimeout(max(0.01, deadline - time.monotonic()))
+        sock.do_handshake()
     ws = websocket.WebSocket(skip_utf8_validation=True)
     ws.connect(  # type: ignore[no-untyped-call]
         url, socket=sock, timeout=max(0.01, deadline - time.monotonic()), suppress_origin=True,

@@ -397,6 +397,14 @@ class Dispatcher:
                 kept.append(lane)
         self._order = kept
 
+    def _call(self, lane: Lane, message: Any) -> int:
+        """Hand ``message`` to each of ``lane``'s callbacks; return how many raised."""
+        errors = 0
+        for callback in lane.listeners.callbacks:
+            if not call_user(callback, message, self._on_error):
+                errors += 1
+        return errors
+
     def _run_in_order(self) -> None:
         """The one dispatcher thread of ``callback_threads=1``: every message in arrival order."""
         order = self._order
@@ -427,6 +435,8 @@ class Dispatcher:
             with self._lock:
                 self.delivered += 1
                 self.callback_errors += errors
+                if self._watchers:
+                    self._served.notify_all()
 
     def _run(self) -> None:
         """A dispatcher thread."""

@@ -29,6 +29,14 @@ def check_base_url(base_url: str) -> str:
             f"base_url must be an http:// or https:// API root such as {MAINNET_API_URL!r} "
             f"or 'http://127.0.0.1:8765', got {redact_url(base_url)!r}"
         )
+    try:
+        parts.port  # noqa: B018 - raises for what is not a port
+    except ValueError:
+        raise ValueError(f"base_url has a port that is not a number, got {redact_url(base_url)!r} (a password "
+                         "with '/', '?', '#' or '@' must be percent-encoded: %2F, %3F, %23, %40)") from None
+    if "@" in base_url.partition("://")[2] and "@" not in parts.netloc:
+        raise ValueError(f"base_url has a user info cut short by an unencoded '/', '?' or '#', got "
+                         f"{redact_url(base_url)!r} (percent-encode them in the password: %2F, %3F, %23)")
     if parts.fragment:
         raise ValueError(f"base_url must not carry a fragment, got {redact_url(base_url)!r}")
     return urlunsplit(parts)

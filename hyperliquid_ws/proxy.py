@@ -54,8 +54,11 @@ class Proxies:
 
 def check_proxy_url(url: str) -> str:
     """Return ``url``, with ``http://`` put in front of a bare ``host:port``, or raise ``ValueError``."""
-    if not isinstance(url, str) or not url:
-        raise ValueError(f"proxy must be a URL such as 'http://host:3128' or 'socks5h://host:1080', got {url!r}")
+    if isinstance(url, str):
+        url = url.strip()
+    if not isinstance(url, str) or not url or any(c.isspace() for c in url):
+        shown = redact_url(url) if isinstance(url, str) else url
+        raise ValueError(f"proxy must be a URL such as 'http://host:3128' or 'socks5h://host:1080', got {shown!r}")
     if "://" not in url:  # "proxy:3128", as people write HTTP_PROXY; requests' own helper reads
         url = "http://" + url  # "proxy" as a scheme there
     parts = urlsplit(url)

@@ -13,18 +13,20 @@ path segment (``https://host/KEY/``) or in the query (``?apikey=KEY``); proxies 
 
 Text the client did not write (an exception from requests or urllib3, a log line of
 theirs) can still carry the secret: a ``Scrubber`` knows the secret parts of the
-client's URLs and replaces them wherever they appear, and as a ``logging.Filter`` does so
+client's URLs (and the ``Basic`` header each user info becomes) and replaces them
+wherever they appear, masks the value of any ``Authorization:`` header line, and as a ``logging.Filter`` does so
 in the records of the HTTP and WebSocket libraries the client uses. Pure functions; the
 filter runs on whichever thread logs.
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import threading
 from collections.abc import Iterable
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import SplitResult, quote, unquote, urlsplit, urlunsplit
 
 MASK = "***"
 
@@ -33,6 +35,8 @@ _KEY_CHARS = re.compile(r"[A-Za-z0-9._~+/=-]+")
 _HEX = re.compile(r"(0x)?[0-9a-fA-F]{32,}")
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _MIN_KEY_LENGTH = 16
+# An Authorization or Proxy-Authorization header line, as websocket-client's trace dumps it: its credentials.
+_AUTHORIZATION = re.compile(r"(?im)^([ \t]*[\w-]*authorization:[ \t]*(?:[a-z]+[ \t]+)?)[^\r\n]+")
 
 # The libraries whose own log lines can carry a URL's path, query or proxy address.
 THIRD_PARTY_LOGGERS = ("urllib3.connectionpool", "urllib3.poolmanager", "urllib3.connection", "websocket")
@@ -47,23 +51,64 @@ def looks_like_key(text: str) -> bool:
             and any(c.isdigit() for c in text) and any(c.isalpha() for c in text))
 
 
+_SECRET_SHORT_NAMES = {"k", "ak", "pk", "sk", "pw", "pwd"}  # too short for _SECRET_NAME to search for
+_SEPARATORS = re.compile(r"([&;])")  # ";" separates parameters too (HTML 4, path parameters)
+
+
 def _secret_query(name: str, value: str) -> bool:
-    return bool(value) and (bool(_SECRET_NAME.search(name)) or looks_like_key(value))
+    return bool(value) and (bool(_SECRET_NAME.search(name)) or name.lower() in _SECRET_SHORT_NAMES
+                            or looks_like_key(value))
+
+
+def _redact_params(text: str) -> str:
+    return "".join(_redact_pair(piece) for piece in _SEPARATORS.split(text))
+
+
+def _redact_segment(segment: str) -> str:
+    if looks_like_key(unquote(segment)):
+        return MASK
+    head, semicolon, params = segment.partition(";")  # /ws;apikey=KEY
+    return head + semicolon + _redact_params(params) if semicolon else segment
+
+
+def _cut_user_info(url: str) -> tuple[str, str] | None:
+    """(user info, the URL without it) when a user info was cut short by an unencoded ``/``,
+    ``?`` or ``#`` in it (``http://user:pa/ss@host``): everything up to the last ``@`` is
+    taken for it. None otherwise."""
+    scheme, _, after = url.partition("://")
+    if "@" not in after or "@" in urlsplit(url).netloc:
+        return None
+    userinfo, _, rest = after.rpartition("@")
+    return userinfo, f"{scheme}://{rest}"
+
+
+def _parseable(netloc_of: SplitResult) -> bool:
+    try:
+        netloc_of.port  # noqa: B018 - raises for what is not a port
+    except ValueError:
+        return False
+    return True
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its credentials masked; a URL without any comes back unchanged."""
+    """``url`` with its credentials masked; a URL without any comes back unchanged. When
+    in doubt (a user info cut short by an unencoded ``/``, ``?`` or ``#``, a host and port
+    that do not parse), more is masked, never less."""
     if not isinstance(url, str) or "://" not in url:
         return url
+    cut = _cut_user_info(url)
+    if cut is not None:
+        scheme, _, rest = cut[1].partition("://")
+        return redact_url(f"{scheme}://{MASK}@{rest}")
     parts = urlsplit(url)
     netloc = parts.netloc
     if "@" in netloc:
         netloc = MASK + "@" + netloc.rpartition("@")[2]
+    if not _parseable(parts):
+        netloc = MASK
     segments = parts.path.split("/")
-    path = "/".join(MASK if looks_like_key(unquote(segment)) else segment for segment in segments)
-    query = parts.query
-    if query:
-        query = "&".join(_redact_pair(pair) for pair in query.split("&"))
+    path = "/".join(_redact_segment(segment) for segment in segments)
+    query = _redact_params(parts.query)
     return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
 
 
@@ -78,14 +123,20 @@ def secrets_of(url: str | None) -> set[str]:
     """The parts of ``url`` that ``redact_url`` hides, raw and percent-decoded."""
     if not url or "://" not in url:
         return set()
-    parts = urlsplit(url)
+    cut = _cut_user_info(url)
+    parts = urlsplit(url if cut is None else cut[1])
     found: set[str] = set()
-    if "@" in parts.netloc:
-        userinfo = parts.netloc.rpartition("@")[0]
-        found.update(userinfo.split(":", 1))
-        found.add(userinfo)
+    userinfo = cut[0] if cut is not None else parts.netloc.rpartition("@")[0] if "@" in parts.netloc else None
+    if userinfo is not None:
+        user, _, password = userinfo.partition(":")
+        found.update((user, password, userinfo))
+        # as an Authorization / Proxy-Authorization: Basic header carries it (websocket-client's trace logs those)
+        found.add(base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode())
+    if cut is None and not _parseable(parts):
+        found.add(parts.netloc)
     found.update(s for s in parts.path.split("/") if looks_like_key(unquote(s)))
-    found.update(raw for pair in parts.query.split("&")
+    params = [*_SEPARATORS.split(parts.query), *(p for s in parts.path.split("/") for p in s.split(";")[1:])]
+    found.update(raw for pair in params
                  for name, _, raw in [pair.partition("=")] if raw and _secret_query(unquote(name), unquote(raw)))
     variants = {v for s in found for v in (s, unquote(s), quote(unquote(s), safe=""))}
     return {s for s in variants if len(s) >= 4}  # shorter ones would mask innocent text too
@@ -110,6 +161,7 @@ class Scrubber(logging.Filter):
         return bool(self._secrets)
 
     def scrub(self, text: str) -> str:
+        text = _AUTHORIZATION.sub(rf"\1{MASK}", text)
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)

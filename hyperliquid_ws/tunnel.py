@@ -43,14 +43,18 @@ def open_tunnel(sock: socket.socket, proxy: str, host: str, port: int) -> None:
 
 def _http_connect(sock: socket.socket, host: str, port: int, username: str | None, password: str | None,
                   proxy: str) -> None:
-    from websocket import WebSocketProxyException
+    from websocket import WebSocketProxyException, WebSocketTimeoutException
     from websocket._http import _tunnel  # websocket-client's CONNECT; see the module docstring
 
     auth = (username, password or "") if username else None
+    authority = f"[{host}]" if ":" in host else host  # RFC 9110 §9.3.6: an IPv6 literal in brackets
     try:
-        _tunnel(sock, host, port, auth)
+        _tunnel(sock, authority, port, auth)
     except WebSocketProxyException as exc:
-        raise ProxyRefused(f"the proxy {redact_url(proxy)} refused a tunnel to {host}:{port}: {exc}") from None
+        if isinstance(exc.__context__, (TimeoutError, WebSocketTimeoutException)):
+            raise TimeoutError(f"the proxy {redact_url(proxy)} did not answer the CONNECT to "
+                               f"{authority}:{port} in time") from None
+        raise ProxyRefused(f"the proxy {redact_url(proxy)} refused a tunnel to {authority}:{port}: {exc}") from None
 
 
 def _socks(sock: socket.socket, scheme: str, host: str, port: int, username: str | None, password: str | None,
@@ -69,6 +73,8 @@ def _socks(sock: socket.socket, scheme: str, host: str, port: int, username: str
                                       rdns=scheme in ("socks5h", "socks4a"), resolver=SyncResolver())
     try:
         connector.connect(stream=SyncSocketStream(sock), host=host, port=port)
+    except TimeoutError:
+        raise TimeoutError(f"the proxy {redact_url(proxy)} did not answer the SOCKS handshake in time") from None
     except IncompleteReadError:
         raise OSError(f"the proxy {redact_url(proxy)} closed the connection during the SOCKS handshake") from None
     except ReplyError as exc:

@@ -8,6 +8,7 @@ per tunnel it opens, ``<proto> 127.0.0.1:<client port> -> <host>:<port>``, which
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -84,3 +85,90 @@ class PProxy:
             self._process.kill()
             self._process.wait(DEADLINE)
         self._log.close()
+
+
+class SilentServer:
+    """A TCP listener that accepts, reads what the client sends and never answers: a peer
+    stalled in whatever handshake the client started (TLS, a proxy's, the WebSocket's).
+    ``wait_for_bytes()`` returns the first bytes a client sent, so a test knows the client
+    is waiting for the answer."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.port = int(self._listener.getsockname()[1])
+        self.address = f"127.0.0.1:{self.port}"
+        self._accepted: list[socket.socket] = []
+
+    def wait_for_bytes(self, timeout: float = DEADLINE) -> bytes:
+        self._listener.settimeout(timeout)
+        conn, _ = self._listener.accept()
+        self._accepted.append(conn)
+        conn.settimeout(timeout)
+        return conn.recv(65536)
+
+    def close(self) -> None:
+        for conn in self._accepted:
+            conn.close()
+        self._listener.close()
+
+
+class StallingProxy:
+    """An HTTP proxy that tunnels ``CONNECT`` (the WebSocket) but, asked to forward a plain
+    request (the ``/info`` call), reads it and never answers. ``stalled`` is set once one waits."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(8)
+        self.address = f"127.0.0.1:{self._listener.getsockname()[1]}"
+        self.stalled = threading.Event()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, name="test-stalling-proxy", daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._listener.accept()
+            except OSError:
+                return
+            self._sockets.append(conn)
+            threading.Thread(target=self._serve, args=(conn,), name="test-stalling-proxy-conn", daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        head = b""
+        with contextlib.suppress(OSError):
+            while b"\r\n\r\n" not in head:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            if not head.startswith(b"CONNECT "):
+                self.stalled.set()
+                while conn.recv(4096):
+                    pass
+                return
+            host, _, port = head.split()[1].decode().rpartition(":")
+            upstream = socket.create_connection((host, int(port)), timeout=DEADLINE)
+            upstream.settimeout(None)
+            self._sockets.append(upstream)
+            conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            threading.Thread(target=_pipe, args=(upstream, conn), name="test-stalling-proxy-pipe", daemon=True).start()
+            _pipe(conn, upstream)
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+
+def _pipe(source: socket.socket, target: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        while data := source.recv(65536):
+            target.sendall(data)
+    for sock in (source, target):
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)

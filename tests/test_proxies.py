@@ -209,4 +209,53 @@ def test_close_interrupts_a_connect_waiting_on_a_silent_proxy(
     wait_until(silent_proxy.accept_one, what="the client at the proxy")
     client.close()  # the fixture then fails the test if the reader outlived close()
     assert not any(t.is_alive() for t in client._threads())
-    assert client.stats()["last_disconnect_reason"] is None  # no failed connect was recorded: it was interrupted
+    assert client.stats()["last_disconnect_reason"] == "closed by the user"  # interrupted, not a failed connect
+
+
+def test_the_connect_line_of_an_ipv6_server_brackets_it(silent_proxy_server: Any, make_client: Any) -> None:
+    client = make_client(base_url="http://[2001:db8::1]:8765", proxy=f"http://{silent_proxy_server.address}",
+                         backfill=False, close_timeout=5.0)
+    client.subscribe({"type": "allMids"}, Collector())
+    head = silent_proxy_server.wait_for_bytes().decode()
+    assert head.startswith("CONNECT [2001:db8::1]:8765 HTTP/1.1\r\n"), head
+    assert "\r\nHost: [2001:db8::1]:8765\r\n" in head, head
+
+
+def test_a_silent_proxy_is_reported_as_a_timeout(silent_proxy_server: Any, make_client: Any) -> None:
+    client = make_client(proxy=f"http://{silent_proxy_server.address}", open_timeout=0.5, backfill=False)
+    client.subscribe({"type": "allMids"}, Collector())
+    silent_proxy_server.wait_for_bytes()
+    reason = wait_until(lambda: client.stats()["last_disconnect_reason"], what="the failed connect")
+    assert "TimeoutError" in reason and "did not answer the CONNECT" in reason, reason
+    assert "refused" not in reason
+
+
+@pytest.mark.parametrize("proxy", ["   ", "\t", "http://pxuser:Pr0xy Secret@127.0.0.1:3128"])
+def test_a_blank_proxy_is_refused_without_the_password(proxy: str) -> None:
+    with pytest.raises(ValueError, match="proxy") as refused:
+        HyperliquidWS("http://127.0.0.1:8765", proxy=proxy)
+    assert "Secret" not in str(refused.value)
+
+
+@pytest.fixture
+def silent_proxy_server() -> Iterator[Any]:
+    from tests.proxy_server import SilentServer
+
+    server = SilentServer()
+    yield server
+    server.close()
+
+
+def test_close_ends_a_backfill_call_stalled_at_the_proxy(server: Any, make_client: Any) -> None:
+    from tests.proxy_server import StallingProxy
+
+    proxy = StallingProxy()
+    try:
+        client = make_client(proxy=f"http://{proxy.address}", http_timeout=60.0, close_timeout=5.0)
+        client.subscribe({"type": "trades", "coin": "BTC"}, Collector()).wait(timeout=DEADLINE)
+        server.drop_connections()  # the reconnect's backfill asks /info through the proxy, which stalls it
+        assert proxy.stalled.wait(DEADLINE)
+        client.close()
+        assert not client._backfiller.thread.is_alive()  # long before http_timeout
+    finally:
+        proxy.close()

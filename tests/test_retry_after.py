@@ -72,3 +72,17 @@ def test_max_retry_after_caps_the_wait(server: Any, make_client: Any) -> None:
 def test_max_retry_after_is_checked() -> None:
     with pytest.raises(ValueError, match="max_retry_after"):
         HyperliquidWS(max_retry_after=0)
+
+
+@pytest.mark.parametrize("value", ["²", "٣", "\uff11\uff12"])  # str.isdigit() says yes; not RFC 9110 delay-seconds
+def test_a_non_ascii_digit_is_ignored(value: str) -> None:
+    assert parse_retry_after(value, now=NOW) is None
+
+
+def test_a_garbage_retry_after_falls_back_to_the_backoff(server: Any, make_client: Any) -> None:
+    errors: list[BaseException] = []
+    server.refuse_handshakes(1, status=503, retry_after="²")
+    client: HyperliquidWS = make_client(backoff=Backoff(initial=0.05, maximum=0.1), on_error=errors.append)
+    client.subscribe({"type": "allMids"}, Collector()).wait(timeout=DEADLINE)
+    assert client.stats()["connections"][0]["retry_after"] is None
+    assert errors == []  # no internal error

@@ -5,6 +5,7 @@ backfill (a failed one too), post and close; while the wire still carries them."
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Iterator
@@ -32,6 +33,14 @@ SECRETS = (USER_SECRET, QUERY_SECRET, PROXY_SECRET)
     ("wss://node.example/ws?id=Zx81kQ0pL2mN4bV6cX8z", "wss://node.example/ws?id=***"),
     ("socks5h://u:p%40ss@proxy:1080", "socks5h://***@proxy:1080"),
     ("https://api.hyperliquid.xyz/info", "https://api.hyperliquid.xyz/info"),
+    # a password with an unencoded "/", "?" or "#" cuts the user info short: mask up to the last "@"
+    ("http://apiuser:Secret/Pw99@127.0.0.1:8765", "http://***@127.0.0.1:8765"),
+    ("https://user:pa?ss@node.example/", "https://***@node.example/"),
+    ("https://user:pa#ss@node.example/", "https://***@node.example/"),
+    ("http://host:notaport/ws", "http://***/ws"),  # a netloc that does not parse is masked whole
+    ("https://node.example/?k=a1b2c3&coin=BTC", "https://node.example/?k=***&coin=BTC"),
+    ("https://node.example/?a=1;apikey=hunter2", "https://node.example/?a=1;apikey=***"),
+    ("https://node.example/ws;apikey=hunter2", "https://node.example/ws;apikey=***"),
     ("wss://api.hyperliquid-testnet.xyz/ws", "wss://api.hyperliquid-testnet.xyz/ws"),
 ])
 def test_redact_url(url: str, shown: str) -> None:
@@ -113,3 +122,47 @@ def test_the_secrets_reach_the_wire(server: Any, make_client: Any) -> None:
     assert client.info({"type": "allMids"}, timeout=DEADLINE)
     assert client._pool.primary.connection.url.endswith(f"/ws?apikey={QUERY_SECRET}")
     assert client.ws_url == f"ws://***@127.0.0.1:{server.port}/ws?apikey=***"
+
+
+@pytest.mark.parametrize("base_url", ["http://apiuser:Secret/Pw99@127.0.0.1:8765", "http://apiuser:Secret?Pw99@127.0.0.1",
+                                      "http://apiuser:Secret#Pw99@127.0.0.1", "http://127.0.0.1:Secret99"])
+def test_a_base_url_cut_short_by_its_password_is_refused_without_it(base_url: str) -> None:
+    with pytest.raises(ValueError, match="base_url") as refused:
+        HyperliquidWS(base_url)
+    assert "Secret" not in str(refused.value) and "Pw99" not in str(refused.value), refused.value
+
+
+def test_websocket_client_trace_shows_no_credentials(server: Any, secret_proxy: Any, make_client: Any) -> None:
+    """websocket.enableTrace(True) dumps every handshake's headers, the Basic ones included."""
+    import io
+
+    import websocket
+
+    trace = io.StringIO()
+    handler = logging.StreamHandler(trace)
+    websocket_logger = logging.getLogger("websocket")
+    level = websocket_logger.level
+    websocket.enableTrace(True, handler=handler)
+    try:
+        client = make_client(base_url=f"http://apiuser:{USER_SECRET}@127.0.0.1:{server.port}",
+                             proxy=secret_proxy.url(), backfill=False)
+        client.subscribe({"type": "allMids"}, Collector()).wait(timeout=DEADLINE)
+        client.close()
+    finally:
+        websocket.enableTrace(False)
+        websocket_logger.removeHandler(handler)
+        websocket_logger.setLevel(level)
+    text = trace.getvalue()
+    assert "Proxy-Authorization: Basic ***" in text and "\nAuthorization: Basic ***" in text, text
+    tokens = [base64.b64encode(f"{user}:{password}".encode()).decode()
+              for user, password in (("apiuser", USER_SECRET), ("proxyuser", PROXY_SECRET))]
+    for secret in (*SECRETS, *tokens):
+        assert secret not in text, f"{secret!r} in the trace"
+
+
+def test_the_scrubber_masks_basic_tokens_and_authorization_headers() -> None:
+    scrubber = Scrubber(["http://apiuser:S3CRET@h:1"])
+    token = base64.b64encode(b"apiuser:S3CRET").decode()
+    assert scrubber.scrub(f"sent {token}") == "sent ***"
+    assert scrubber.scrub("GET /ws HTTP/1.1\r\nAuthorization: Bearer xyz\r\nHost: h") == \
+        "GET /ws HTTP/1.1\r\nAuthorization: Bearer ***\r\nHost: h"
