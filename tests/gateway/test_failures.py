@@ -190,7 +190,7 @@ def test_redis_restarted_under_load_loses_and_repeats_nothing(make_gateway, make
 
 
 def _fifty_feeds() -> list[dict[str, Any]]:
-    coins = ["BTC", "ETH", "SOL", "HYPE", "PURR/USDC", "@1"]
+    coins = ["BTC", "ETH", "SOL", "ATOM", "PURR/USDC", "@107"]
     feeds: list[dict[str, Any]] = [{"type": "allMids"}, {"type": "assetCtxs"}]
     for kind in ("trades", "bbo", "l2Book", "activeAssetCtx"):
         feeds += [{"type": kind, "coin": coin} for coin in coins]

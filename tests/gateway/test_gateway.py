@@ -204,7 +204,7 @@ def test_redis_unreachable_is_a_clear_error(make_consumer, caplog) -> None:
 def test_shards_split_the_feeds_and_consumers_need_not_know(make_gateway, make_consumer, server) -> None:
     gateways = [make_gateway(shard=f"{k}/2", name=f"hlws-gateway-shard{k}") for k in range(2)]
     consumer = make_consumer()
-    feeds = [{"type": "trades", "coin": coin} for coin in ("BTC", "ETH", "SOL", "HYPE", "PURR/USDC", "@1")]
+    feeds = [{"type": "trades", "coin": coin} for coin in ("BTC", "ETH", "SOL", "ATOM", "PURR/USDC", "@107")]
     for feed in feeds:
         consumer.subscribe(feed, Collector()).wait(DEADLINE)
     held = [gateway.held() for gateway in gateways]
