@@ -6,7 +6,11 @@ The samples are written for mainnet and stay exactly as a reader sees them. Whil
 run, ``hyperliquid_ws.HyperliquidWS`` is a subclass that the harness controls:
 
 - its default ``base_url`` (and ``MAINNET_API_URL``, ``TESTNET_API_URL``, or those URLs
-  spelled out) is the local server, whose market ticks every 50 ms so data flows;
+  spelled out) is the local server, whose market ticks every 50 ms so data flows; the
+  client a ``Recorder`` makes is one of these too;
+- samples run in a scratch directory whose ``data/`` already holds a short recording
+  of that server (trades BTC, l2Book ETH), so the recording guide's reads and replays
+  have something to read and nothing lands in the checkout;
 - ``run_forever()`` returns, closing the client, once the sample's callbacks have had a
   few fresh messages, or once a callback of the sample closed the client (it fails
   the sample if neither happens);
@@ -46,6 +50,7 @@ from hyperliquid_ws import (
     Stream,
     Subscription,
 )
+from hyperliquid_ws.recording import recorder as recorder_module
 from hyperliquid_ws.testing import LocalServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -260,10 +265,27 @@ def ticking_server() -> Iterator[LocalServer]:
         yield server
 
 
+@pytest.fixture(scope="module")
+def docs_directory(ticking_server: LocalServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A scratch directory whose ``data/`` holds a short recording of the server's trades
+    BTC and l2Book ETH, made as the recording guide says."""
+    directory = tmp_path_factory.mktemp("docs")
+    with recorder_module.Recorder(directory / "data", base_url=ticking_server.base_url) as recorder:
+        trades = recorder.record({"type": "trades", "coin": "BTC"})
+        recorder.record({"type": "l2Book", "coin": "ETH"}).wait(SAMPLE_DEADLINE)
+        trades.wait(SAMPLE_DEADLINE)
+        ticking_server.advance(20)
+    assert any((directory / "data").glob("*.ndjson.gz"))
+    return directory
+
+
 @pytest.fixture
-def harness(ticking_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def harness(ticking_server: LocalServer, docs_directory: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     harness = Harness(ticking_server.base_url)
+    monkeypatch.chdir(docs_directory)
     monkeypatch.setattr(hyperliquid_ws, "HyperliquidWS", harness.client_class)
+    monkeypatch.setattr(recorder_module, "HyperliquidWS", harness.client_class)
     monkeypatch.setattr(hyperliquid_ws, "MAINNET_API_URL", ticking_server.base_url)
     monkeypatch.setattr(hyperliquid_ws, "TESTNET_API_URL", ticking_server.base_url)
     yield harness
@@ -377,6 +399,7 @@ def test_the_command_line_help_works() -> None:
 
 SET_UP = ("pip install ", "ruff check ", "mypy --strict ", "mkdocs build ", "python -m pytest")
 SERVER = "python -m hyperliquid_ws.testing"
+SERVE = "hyperliquid-ws serve"  # the same server, or a replay of data/: run as SERVER is
 
 
 def bash_commands() -> list[tuple[str, str]]:
@@ -395,19 +418,24 @@ def is_cli(command: str) -> bool:
     return command.startswith(("hyperliquid-ws ", "python -m hyperliquid_ws ")) or command == "hyperliquid-ws"
 
 
-COMMANDS = [(where, command) for where, command in bash_commands() if is_cli(command)]
-SERVERS = [(where, command) for where, command in bash_commands() if command.startswith(SERVER + " ")]
+def is_server(command: str) -> bool:
+    return command.startswith(SERVER + " ") or command == SERVE or command.startswith(SERVE + " ")
+
+
+COMMANDS = [(where, command) for where, command in bash_commands() if is_cli(command) and not is_server(command)]
+SERVERS = [(where, command) for where, command in bash_commands() if is_server(command)]
 
 
 def test_every_documented_command_is_run_here_or_by_ci() -> None:
     unrun = [f"{where}: {command}" for where, command in bash_commands()
-             if not (is_cli(command) or command.startswith((SERVER + " ", *SET_UP)))]
+             if not (is_cli(command) or is_server(command) or command.startswith(SET_UP))]
     assert not unrun, f"documented commands no test runs: {unrun}"
     assert COMMANDS and SERVERS
 
 
 def as_run_here(command: str, base_url: str) -> list[str]:
-    """The documented command on the local server: this interpreter, a count, no testnet."""
+    """The documented command on the local server: this interpreter, a count (for
+    ``record``, a one-second ``--duration``), no testnet."""
     words = shlex.split(command)
     words = words[3:] if words[0] == "python" else words[1:]
     words = [w for w in words if w != "--testnet"]
@@ -416,30 +444,44 @@ def as_run_here(command: str, base_url: str) -> list[str]:
     elif "demo" not in words:
         words += ["--base-url", base_url]
     asks_info = "info" in words[:2]
-    if not asks_info and "--count" not in words and "-n" not in words:
+    if words[0] == "record":
+        if "--duration" in words:
+            words[words.index("--duration") + 1] = "1"
+        else:
+            words += ["--duration", "1"]
+    elif not asks_info and "--count" not in words and "-n" not in words:
         words += ["--count", "1"]
     return [sys.executable, "-m", "hyperliquid_ws", *words]
 
 
 @pytest.mark.parametrize(("where", "command"), COMMANDS, ids=[where for where, _ in COMMANDS])
-def test_documented_command_line_runs(where: str, command: str, ticking_server: LocalServer) -> None:
+def test_documented_command_line_runs(where: str, command: str, ticking_server: LocalServer,
+                                      tmp_path: Path) -> None:
     argv = as_run_here(command.replace("0x0000000000000000000000000000000000000000",
                                        ticking_server.market.users[0]), ticking_server.base_url)
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert done.returncode == 0, f"{where}: {command}\n{done.stderr}"
-    assert done.stdout.strip(), f"{where}: {command} printed nothing"
+    if argv[3] == "record":  # it reports on stderr and writes files
+        out = tmp_path / argv[argv.index("--out") + 1]
+        assert any(out.glob("hl-*.ndjson*")), f"{where}: {command} wrote nothing\n{done.stderr}"
+    else:
+        assert done.stdout.strip(), f"{where}: {command} printed nothing"
 
 
 @pytest.mark.parametrize(("where", "command"), SERVERS, ids=[where for where, _ in SERVERS])
-def test_documented_server_command_serves_until_ctrl_c(where: str, command: str) -> None:
+def test_documented_server_command_serves_until_ctrl_c(where: str, command: str, docs_directory: Path) -> None:
     probe = socket.socket()
     probe.bind(("127.0.0.1", 0))
     port = probe.getsockname()[1]
     probe.close()
-    words = shlex.split(command)[3:]
+    words = shlex.split(command)
+    module = ["hyperliquid_ws.testing"] if words[0] == "python" else ["hyperliquid_ws", "serve"]
+    words = words[3:] if words[0] == "python" else words[2:]
     if "--port" in words:
         words[words.index("--port") + 1] = str(port)
-    server = subprocess.Popen([sys.executable, "-m", "hyperliquid_ws.testing", *words],
+    else:
+        words += ["--port", str(port)]
+    server = subprocess.Popen([sys.executable, "-m", *module, *words], cwd=docs_directory,  # data/: a recording
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert server.stdout is not None

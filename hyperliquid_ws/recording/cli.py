@@ -124,7 +124,7 @@ def serve_main(argv: list[str], err: TextIO = sys.stderr) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with server:
         what = f"replaying {len(replay)} messages from {args.replay}" if replay else "scripted market"
-        print(f"hyperliquid-ws serve: {server.base_url} ({what})", file=err, flush=True)
+        print(f"hyperliquid-ws serve: {server.base_url} ({what}); press Ctrl-C to stop", file=err, flush=True)
         try:
             while not stop.wait(1.0):
                 if replay is not None and replay.wait_done(0):
