@@ -9,12 +9,17 @@ import logging
 import threading
 import time
 
+import pytest
+
 from hyperliquid_ws.errors import BadFrameError
 from hyperliquid_ws.guard import Throttle
 from hyperliquid_ws.testing import wire
 
 from .conftest import DEADLINE, wait_until
 from .test_hostile_server import Bot
+
+# Bot counts every trade it scripts: the replay after a trades ack would be noise.
+pytestmark = pytest.mark.hyperliquid_server(trades_replay=0)
 
 PING_125 = wire.encode_frame(b"p" * 125, opcode=wire.PING)
 
