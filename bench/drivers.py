@@ -24,6 +24,7 @@ can tell); ``deliver`` then blocks until the probe is done or the time box runs 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, ClassVar, Protocol
@@ -197,6 +198,15 @@ class Raw(WsClientLoop):
     def start(self, base_url: str, subscriptions: list[dict[str, Any]], probe: Probe) -> None:
         self._subscribe(base_url, subscriptions)
         self._expected_acks = len(subscriptions)
+
+    def _time_up(self, probe: Probe) -> None:
+        import socket
+
+        probe.stop()
+        sock = self.ws.sock
+        if sock is not None:  # wakes our blocked recv_into (closing the socket alone would not)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def deliver(self, probe: Probe, frames: int, seconds: float) -> dict[str, Any] | None:
         from hyperliquid_ws.frames import FrameReader
