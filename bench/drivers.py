@@ -24,6 +24,7 @@ can tell); ``deliver`` then blocks until the probe is done or the time box runs 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any, ClassVar, Protocol
@@ -192,10 +193,20 @@ class Raw(WsClientLoop):
     """websocket-client does the handshake (it reads the response a byte at a time, so
     nothing of the stream is left in its buffers); from then on our ``FrameReader`` reads
     the socket and ``hyperliquid_ws.router.loads`` parses each text frame for the probe.
-    The acks are parsed and counted like any frame (they fall in the warm-up)."""
+    The acks are parsed too, and not handed to the probe."""
 
     def start(self, base_url: str, subscriptions: list[dict[str, Any]], probe: Probe) -> None:
         self._subscribe(base_url, subscriptions)
+        self._expected_acks = len(subscriptions)
+
+    def _time_up(self, probe: Probe) -> None:
+        import socket
+
+        probe.stop()
+        sock = self.ws.sock
+        if sock is not None:  # wakes our blocked recv_into (closing the socket alone would not)
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def deliver(self, probe: Probe, frames: int, seconds: float) -> dict[str, Any] | None:
         from hyperliquid_ws.frames import FrameReader
@@ -206,11 +217,19 @@ class Raw(WsClientLoop):
         assert sock is not None
         reader = FrameReader(sock, on_ping=lambda payload: None)
 
+        acks = [self._expected_acks]
+
+        def on_ack(payload: bytes) -> None:  # the blaster acks everything before the first data frame
+            loads(payload)
+            acks[0] -= 1
+
         def on_text(payload: bytes) -> None:
             probe(loads(payload))
 
         read = reader.read
         try:
+            while acks[0] > 0 and read(on_ack) is None:
+                pass
             while not probe.done.is_set() and read(on_text) is None:
                 pass
         except OSError:
