@@ -66,6 +66,7 @@ class Delisted:
     index: int
     sz_decimals: int
     max_leverage: int
+    final_px: str = "0.3771"  # its frozen mark, oracle and previous-day price (its context stays)
 
 
 PERP_DEXES: tuple[str, ...] = ("", "xyz")

@@ -18,9 +18,11 @@ from hyperliquid_ws.testing.accounts import Account
 from hyperliquid_ws.testing.assets import (
     ALL_ASSETS,
     ASSETS_BY_COIN,
+    DELISTED,
     PERPS,
     SPOTS,
     Asset,
+    Delisted,
     decimal_text,
     dex_perps,
     mid_coins,
@@ -321,11 +323,22 @@ class Market:
         return self.spot_ctx(asset) if asset.is_spot else self.perp_ctx(asset)
 
     def perp_ctxs(self, dex: str = "") -> list[dict[str, Any]]:
-        """One dex's PerpAssetCtx list, in universe order (delisted entries excepted)."""
-        return [self.perp_ctx(a) for a in dex_perps(dex)]
+        """One dex's PerpAssetCtx list, in universe order: ctx ``i`` is ``meta.universe[i]``'s,
+        a delisted entry's included (frozen, as live keeps it)."""
+        ctxs = [(a.index, self.perp_ctx(a)) for a in dex_perps(dex)]
+        if dex == "":
+            ctxs += [(gone.index, _delisted_ctx(gone)) for gone in DELISTED]
+        return [ctx for _, ctx in sorted(ctxs, key=lambda pair: pair[0])]
 
     def spot_ctxs(self) -> list[dict[str, Any]]:
         return [self.spot_ctx(a) for a in SPOTS]
+
+
+def _delisted_ctx(gone: Delisted) -> dict[str, Any]:
+    """The context live keeps for a delisted perp: its last prices, no activity."""
+    return {"funding": "0.0", "openInterest": "0.0", "prevDayPx": gone.final_px, "dayNtlVlm": "0.0",
+            "premium": None, "oraclePx": gone.final_px, "markPx": gone.final_px, "midPx": None,
+            "impactPxs": None, "dayBaseVlm": "0.0"}
 
 
 def _aggregate(levels: list[Level], step: float, to_bucket: Any) -> list[Level]:

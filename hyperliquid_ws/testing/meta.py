@@ -44,13 +44,26 @@ def spot_meta() -> dict[str, Any]:
              "index": asset.index, "isCanonical": asset.coin == "PURR/USDC"}
             for asset in SPOTS
         ],
-        "tokens": [
-            {"name": token.name, "szDecimals": token.sz_decimals, "weiDecimals": token.wei_decimals,
-             "index": token.index, "tokenId": token.token_id, "isCanonical": token.index < 2,
-             "evmContract": None, "fullName": None}
-            for token in TOKENS
-        ],
+        "tokens": _tokens(),
     }
+
+
+def _tokens() -> list[dict[str, Any]]:
+    """spotMeta's tokens, where position ``i`` is token index ``i`` as on live (the official
+    SDK looks tokens up by position): the market's tokens at their mainnet indexes, the
+    indexes between held by tokens the market does not trade."""
+    known = {token.index: token for token in TOKENS}
+    listed = []
+    for index in range(max(known) + 1):
+        token = known.get(index)
+        name = token.name if token else f"TKN{index}"
+        listed.append({
+            "name": name, "szDecimals": token.sz_decimals if token else 2,
+            "weiDecimals": token.wei_decimals if token else 8, "index": index,
+            "tokenId": token.token_id if token else "0x" + f"{index:032x}",
+            "isCanonical": index < 2, "evmContract": None, "fullName": None,
+        })
+    return listed
 
 
 def perp_dexs() -> list[dict[str, Any] | None]:
