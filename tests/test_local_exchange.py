@@ -165,3 +165,39 @@ def test_hourly_funding_payments_count_one_sample(server: LocalServer) -> None:
     user = server.market.users[0]
     payments = _info(server, {"type": "userFunding", "user": user, "startTime": 0})
     assert payments and {p["delta"]["nSamples"] for p in payments} == {1}
+
+
+def _answer(client: Any, action: dict[str, Any]) -> Any:
+    return client.action({"action": action, "nonce": 1_700_000_000_000, "signature": SIGNATURE})
+
+
+def test_modifies_twaps_and_settings_are_checked_too(server: LocalServer, make_client: Any) -> None:
+    client = make_client()
+    wire = _order(0, "30000", "0.001")["orders"][0]
+    assert _statuses(client, {"type": "batchModify", "modifies": [{"oid": 42, "order": wire}]}) == [
+        {"error": "Cannot modify canceled or filled order. asset=0"}]
+    assert _answer(client, {"type": "modify", "oid": 42, "order": wire}) == {
+        "status": "err", "response": "Cannot modify canceled or filled order. asset=0"}
+    [resting] = _statuses(client, _order(0, "30000", "0.001"))
+    oid = resting["resting"]["oid"]
+    bad_tick = {**wire, "p": "30000.5"}
+    assert _statuses(client, {"type": "batchModify", "modifies": [{"oid": oid, "order": bad_tick}]}) == [
+        {"error": "Price must be divisible by tick size. asset=0"}]
+    [moved] = _statuses(client, {"type": "batchModify", "modifies": [{"oid": oid, "order": {**wire, "p": "31000"}}]})
+    assert "resting" in moved
+    cancel = {"type": "cancel", "cancels": [{"a": 0, "o": oid}]}  # the old order is gone, the new one rests
+    assert _statuses(client, cancel) == [{"error": "Order was never placed, already canceled, or filled. asset=0"}]
+
+    def twap(sz: str, minutes: Any) -> Any:
+        action = {"type": "twapOrder", "twap": {"a": 0, "b": True, "s": sz, "r": False, "m": minutes, "t": False}}
+        return _answer(client, action)["response"]["data"]["status"]
+
+    assert twap("0.0001", 10) == {"error": "Order must have minimum value of $10. asset=0"}
+    assert "error" in twap("0.01", 0)
+    running = twap("0.01", 10)["running"]["twapId"]
+    assert _answer(client, {"type": "twapCancel", "a": 0, "t": running})["response"]["data"]["status"] == "success"
+    assert _answer(client, {"type": "twapCancel", "a": 0, "t": running})["response"]["data"]["status"] == {
+        "error": "TWAP was never placed, already canceled, or filled."}
+    assert _answer(client, {"type": "updateLeverage", "asset": 999, "isCross": True, "leverage": 5}) == {
+        "status": "err", "response": "Asset 999 is out of range."}
+    assert _answer(client, {"type": "updateLeverage", "asset": 0, "isCross": True, "leverage": 5})["status"] == "ok"

@@ -16,9 +16,14 @@ from hyperliquid_ws.testing.info import InfoRequestError
 from hyperliquid_ws.testing.market import Market
 from hyperliquid_ws.testing.order_rules import decimal_of, missing_order_error, order_error, size_error
 
+# Texts of refusals no capture shows yet (UNCONFIRMED wording, the exchange's shape).
+MODIFY_MISSING = "Cannot modify canceled or filled order."
+TWAP_MISSING = "TWAP was never placed, already canceled, or filled."
+TWAP_MINUTES = (5, 1440)  # a TWAP runs 5 minutes to 24 hours
+
 _DEFAULT_OK: dict[str, Any] = {"status": "ok", "response": {"type": "default"}}
 _DEFAULT_ACTIONS = frozenset({
-    "modify", "scheduleCancel", "updateLeverage", "updateIsolatedMargin", "usdSend",
+    "scheduleCancel", "usdSend",
     "spotSend", "withdraw3", "usdClassTransfer", "approveAgent", "approveBuilderFee",
     "setReferrer", "createSubAccount", "subAccountTransfer", "vaultTransfer", "noop",
 })
@@ -107,9 +112,35 @@ def _orders(market: Market, action: dict[str, Any], key: str, kind: str) -> dict
     orders = action.get(key)
     if not isinstance(orders, list) or not orders:
         raise InfoRequestError()
-    wire = [o.get("order") if isinstance(o, dict) and key == "modifies" else o for o in orders]
-    statuses = [_order_status(market, order) for order in wire]
+    if key == "modifies":
+        statuses = [_modify_status(market, modify) for modify in orders]
+    else:
+        statuses = [_order_status(market, order) for order in orders]
     return {"status": "ok", "response": {"type": kind, "data": {"statuses": statuses}}}
+
+
+def _modify_status(market: Market, modify: object) -> dict[str, Any]:
+    """A modify replaces a resting order placed through actions (by ``oid``, an oid or a
+    cloid): checked as a new order, refused if there is nothing to modify."""
+    if not isinstance(modify, dict) or not isinstance(modify.get("order"), dict):
+        raise InfoRequestError()
+    order = modify["order"]
+    asset = _asset(order.get("a"))
+    target = modify.get("oid")
+    by = {"cloid": target} if isinstance(target, str) else {"oid": target}
+    if not market.resting.holds(asset, **by):
+        return {"error": f"{MODIFY_MISSING} asset={asset.asset_id}"}
+    status = _order_status(market, order)
+    if "error" not in status:
+        market.resting.cancel(asset, **by)
+    return status
+
+
+def _modify(market: Market, action: dict[str, Any]) -> dict[str, Any]:
+    status = _modify_status(market, action)
+    if "error" in status:
+        raise ActionRefused(status["error"])
+    return dict(_DEFAULT_OK)
 
 
 def _cancels(market: Market, action: dict[str, Any], asset_key: str, id_key: str) -> dict[str, Any]:
@@ -132,11 +163,37 @@ def _twap_order(market: Market, action: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(twap, dict):
         raise InfoRequestError()
     asset = _asset(twap.get("a"))
-    refusal = size_error(asset, decimal_of(twap.get("s")))
+    size = decimal_of(twap.get("s"))
+    refusal = size_error(asset, size)
+    minutes = twap.get("m")
+    if refusal is None and (type(minutes) is not int or not TWAP_MINUTES[0] <= minutes <= TWAP_MINUTES[1]):
+        refusal = f"TWAP duration must be between 5 minutes and 24 hours. asset={asset.asset_id}"
+    if refusal is None and size is not None and float(size) * market.mids[asset.coin] < 10:
+        refusal = f"Order must have minimum value of $10. asset={asset.asset_id}"
     if refusal is not None:
-        raise ActionRefused(refusal)
-    return {"status": "ok", "response": {"type": "twapOrder", "data": {
-        "status": {"running": {"twapId": market.new_twap_id()}}}}}
+        return {"status": "ok", "response": {"type": "twapOrder", "data": {"status": {"error": refusal}}}}
+    twap_id = market.new_twap_id()
+    market.twaps.add(twap_id)
+    return {"status": "ok", "response": {"type": "twapOrder", "data": {"status": {"running": {"twapId": twap_id}}}}}
+
+
+def _twap_cancel(market: Market, action: dict[str, Any]) -> dict[str, Any]:
+    _asset(action.get("a"))
+    twap_id = action.get("t")
+    if type(twap_id) is int and twap_id in market.twaps:
+        market.twaps.discard(twap_id)
+        status: Any = "success"
+    else:
+        status = {"error": TWAP_MISSING}
+    return {"status": "ok", "response": {"type": "twapCancel", "data": {"status": status}}}
+
+
+def _asset_setting(key: str) -> Callable[[Market, dict[str, Any]], dict[str, Any]]:
+    """updateLeverage / updateIsolatedMargin: the asset must exist."""
+    def answer(market: Market, action: dict[str, Any]) -> dict[str, Any]:
+        _asset(action.get(key))
+        return dict(_DEFAULT_OK)
+    return answer
 
 
 _HANDLERS: dict[str, Callable[[Market, dict[str, Any]], dict[str, Any]]] = {
@@ -144,7 +201,9 @@ _HANDLERS: dict[str, Callable[[Market, dict[str, Any]], dict[str, Any]]] = {
     "batchModify": lambda market, action: _orders(market, action, "modifies", "batchModify"),
     "cancel": lambda market, action: _cancels(market, action, "a", "o"),
     "cancelByCloid": lambda market, action: _cancels(market, action, "asset", "cloid"),
+    "modify": _modify,
     "twapOrder": _twap_order,
-    "twapCancel": lambda market, action: {
-        "status": "ok", "response": {"type": "twapCancel", "data": {"status": "success"}}},
+    "twapCancel": _twap_cancel,
+    "updateLeverage": _asset_setting("asset"),
+    "updateIsolatedMargin": _asset_setting("asset"),
 }

@@ -73,6 +73,7 @@ class Market:
         self.open_interest: dict[str, float] = {a.coin: 1000.0 / a.start_px * 1e4 for a in PERPS}
         self.last_fast: dict[str, dict[str, str | None]] = {}
         self.resting = RestingOrders()  # what order actions left on the book
+        self.twaps: set[int] = set()  # TWAPs placed through actions and not cancelled
         self.trades_replay = 10  # trades sent right after a trades ack (LocalServer sets it)
         self.thin_books: dict[str, tuple[bool, bool]] = {}
         """Coins whose book lacks a side: (keeps bids, keeps asks); see ``scenarios``."""
@@ -110,7 +111,7 @@ class Market:
         self._next_tid += 1 + self.rng.randrange(10**6)
         return self._next_tid
 
-    def new_twap_id(self) -> int:
+    def new_twap_id(self) -> int:  # running TWAPs placed through actions are in ``twaps``
         self._next_twap_id += 1
         return self._next_twap_id
 

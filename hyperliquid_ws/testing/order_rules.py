@@ -82,6 +82,12 @@ class RestingOrders:
     def add(self, oid: int, asset: Asset, cloid: str | None) -> None:
         self.by_oid[oid] = (asset.asset_id, cloid.lower() if cloid else None)
 
+    def holds(self, asset: Asset, oid: object = None, cloid: object = None) -> bool:
+        """Whether a resting order of ``asset`` matches (by oid, or cloid in any case)."""
+        return any(asset_id == asset.asset_id and ((oid is not None and known == oid) or (
+            isinstance(cloid, str) and known_cloid is not None and known_cloid == cloid.lower()))
+            for known, (asset_id, known_cloid) in self.by_oid.items())
+
     def cancel(self, asset: Asset, oid: object = None, cloid: object = None) -> bool:
         """Take the order off the book; False if no resting order of ``asset`` matches."""
         for known, (asset_id, known_cloid) in self.by_oid.items():
