@@ -202,7 +202,7 @@ def _fifty_feeds() -> list[dict[str, Any]]:
 
 def test_twenty_consumer_processes_on_fifty_feeds_share_one_upstream(make_gateway, children, redis_server,
                                                                        server) -> None:
-    gateway = make_gateway()
+    gateway = make_gateway(leader_ttl=15.0)  # twenty processes starting on 2 cores must not cost it the lease
     feeds = _fifty_feeds()
     config = {"redis": redis_server.url, "base_url": server.base_url, "name": None}
     driver = Driver(server, 0.05).start()
