@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from hyperliquid_ws.cli.record import split_feeds
 from hyperliquid_ws.recording import RecordingWriter, read
-from hyperliquid_ws.recording.cli import split_feeds
 from hyperliquid_ws.recording.codec import read_lines
 from hyperliquid_ws.recording.replay import Replay
 from hyperliquid_ws.recording.timeline import schedule

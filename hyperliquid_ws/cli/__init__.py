@@ -8,6 +8,10 @@
   ``/info`` request, the connect timeout, printing. Runs on the main thread; its
   printer runs where the client runs callbacks.
 - ``table.py``: ``--format table``, messages and answers as short lines (pure).
+- ``gateway.py``: ``hyperliquid-ws gateway`` (the ``hyperliquid_ws.gateway`` subpackage).
+- ``record.py``: ``hyperliquid-ws record`` and ``serve`` (``hyperliquid_ws.recording``).
+
+Only this subpackage writes to the terminal; the library logs.
 """
 
 from __future__ import annotations

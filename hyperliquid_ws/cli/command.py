@@ -258,13 +258,13 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     """Run the command with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["gateway"]:  # the Redis gateway (hyperliquid_ws.gateway, the redis extra)
-        from ..gateway.cli import main as gateway_main
+        from .gateway import main as gateway_main
 
         return gateway_main(argv[1:])
     if argv[:1] in (["record"], ["serve"]):  # the recording subcommands (hyperliquid_ws.recording)
-        from ..recording import cli as recording_cli
+        from . import record
 
-        return (recording_cli.record_main if argv[0] == "record" else recording_cli.serve_main)(argv[1:])
+        return (record.record_main if argv[0] == "record" else record.serve_main)(argv[1:])
     parser = _parser()
     args = parser.parse_args(argv)
     if args.type is None:

@@ -22,7 +22,8 @@ Map (module: what it holds; thread that runs it):
 - ``broker.py``: the redis-py connection, error translation with the URL masked, the
   Lua scripts.
 - ``errors.py``: ``GatewayError``, ``BrokerError``, ``RetentionGapError``.
-- ``cli.py``: ``hyperliquid-ws gateway --redis URL [--base-url URL] [--shard K/N]``.
+- the command, ``hyperliquid-ws gateway --redis URL [--base-url URL] [--shard K/N]``, lives
+  with the other commands in ``hyperliquid_ws/cli/gateway.py``.
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from ..backoff import Backoff
-from ..dispatch import ErrorHook
+from ..dispatch import ErrorHook, call_user
 from ..endpoints import MAINNET_API_URL
-from ..errors import CallbackError, HyperliquidWSError
+from ..errors import HyperliquidWSError
 from ..feeds import canonical as canonical_of
 from ..feeds import key_of
 from ..stream import Stream
@@ -384,12 +384,10 @@ class GatewayClient:
                 checkpoints.finished(feed, entry_id, following)
 
     def _call_user(self, callback: Callable[[Any], None], message: Any) -> None:
-        try:
-            callback(message)
-        except Exception as exc:
+        """As the client runs callbacks (``dispatch.call_user``: logged, reported to
+        ``on_error`` as a ``CallbackError``, a raising hook logged at a bounded rate)."""
+        if not call_user(callback, message, self._on_error):
             self.callback_errors += 1
-            log.exception("%s: callback %r raised", self._label, callback)
-            self._report(CallbackError(callback, message, exc))
 
     def _report(self, error: BaseException) -> None:
         hook = self._on_error

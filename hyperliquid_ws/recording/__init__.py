@@ -19,7 +19,8 @@ Map (docs/recording.md is the guide):
 - ``timeline.py``: a replay's records, schedule and state as of its clock. Pure.
 - ``replay_info.py``: ``/info`` answers from the timeline.
 - ``replay.py``: ``Replay``, the task on the local server's loop that sends the records.
-- ``cli.py``: ``hyperliquid-ws record ...`` and ``hyperliquid-ws serve [--replay DIR]``.
+- the commands, ``hyperliquid-ws record ...`` and ``hyperliquid-ws serve [--replay DIR]``, live
+  with the other commands in ``hyperliquid_ws/cli/record.py``.
 
 Depends on the core client and (for replay) ``hyperliquid_ws.testing``; neither depends
 on it. Optional packages are imported only by the functions that need them.

@@ -16,9 +16,9 @@ import threading
 import time
 from typing import Any, TextIO
 
-from ..cli.command import build_subscription
 from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
 from ..feeds import FEEDS
+from .command import build_subscription
 
 
 def split_feeds(tokens: list[str]) -> list[dict[str, Any]]:
@@ -54,7 +54,7 @@ def _record_parser() -> argparse.ArgumentParser:
 
 
 def record_main(argv: list[str], err: TextIO = sys.stderr) -> int:
-    from .recorder import Recorder
+    from ..recording.recorder import Recorder
 
     args = _record_parser().parse_args(argv)
     try:
@@ -108,8 +108,8 @@ def serve_main(argv: list[str], err: TextIO = sys.stderr) -> int:
     parser.add_argument("--tick", type=float, default=0.5, help="scripted market: seconds between ticks")
     args = parser.parse_args(argv)
     try:
+        from ..recording.replay import Replay
         from ..testing import LocalServer
-        from .replay import Replay
     except ImportError as exc:
         print(f"hyperliquid-ws serve: needs the testing extra (pip install 'hyperliquid-ws[testing]'): {exc}",
               file=err)

@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose > 1 else logging.INFO if args.verbose else
                         logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     try:
-        from .gateway import Gateway
+        from ..gateway import Gateway
     except ImportError as exc:
         print(f"hyperliquid-ws gateway: {exc}", file=sys.stderr)
         return 2
