@@ -59,7 +59,7 @@ class Retained:
             return
         if self._snapshot is None and isinstance(data, dict) and data.get("isSnapshot") is True:
             self._snapshot = message
-        if items:
+        if items and isinstance(items, list):  # anything else is delivered, not kept
             self._items.extend(items)
 
     def first_message(self, latest: Any) -> Any | None:

@@ -628,6 +628,8 @@ def _candle(t: Any) -> dict[str, Any]:
                       "userTwapHistory", hold=True)])
 @example(script=[Step(_encoded({"channel": "error", "data": "too many pending post requests id=" + "7" * 5000}),
                       "trades")])
+@example(script=[Step(_encoded({"channel": "userFills", "data": {"user": USER, "fills": True}}),
+                      "userFills")])  # items that are not a list: delivered, not kept for joiners
 def test_no_frame_escapes_the_router_and_good_frames_still_flow(script: list[Step]) -> None:
     harness = Harness()
     for step in script:
