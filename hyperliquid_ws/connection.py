@@ -1,7 +1,7 @@
 """One WebSocket to the server, kept open by its reader thread until ``close()``.
 
 The reader thread connects (interruptibly), tells its owner the link is up, reads
-frames and hands each one to ``on_frame``, and when the link ends for any reason waits
+frames and hands each read's text frames to ``on_frames``, and when the link ends for any reason waits
 out the backoff and connects again. Every way a link can die (a reset, a close frame, a
 failed handshake, ``abort()`` from the keepalive) ends in the same place. All sends go
 through one lock.
@@ -100,7 +100,7 @@ class Connection:
         self.guard = guard or FrameGuard(name)
         self._max_message_size = max_message_size
         self._on_open = on_open
-        self.on_frame: Callable[[bytes], None] = lambda payload: None  # set by the owner
+        self.on_frames: Callable[[list[bytes]], None] = lambda payloads: None  # set by the owner
         self.on_batch_end: Callable[[], None] = lambda: None  # after each read's frames
         self.on_error: Callable[[BaseException], None] = lambda error: None  # set by the owner
         self._run_callbacks = run_callbacks
@@ -459,8 +459,9 @@ class Connection:
         keepalive looks at ``message_began`` for a message that never ends)."""
         reason: str | None = None
         frames = session.frames
+        texts: list[bytes] = []
         try:
-            closed = session.read(self.on_frame)
+            closed = session.read(texts.append)
         except ProtocolError as exc:
             reason = self._fail(exc)
         except (OSError, websocket.WebSocketException) as exc:
@@ -470,6 +471,8 @@ class Connection:
                 code, text = closed
                 reason = ("connection closed by the server (no close frame)" if code is None and not text
                           else f"server closed the connection (code {code}, {text!r})")
+        if texts:  # those that came before an error too, in order
+            self.on_frames(texts)
         if session.frames != frames:
             self.last_inbound = time.monotonic()
         self.on_batch_end()

@@ -204,28 +204,119 @@ class Tracker:
 
 
 class TradesTracker(Tracker):
-    """A ``Tracker`` for trades with the common frame written out: one trade whose
-    ``tid`` and ``time`` are ints (every live frame). The judgement and the memory are
-    the generic ones; anything else takes the generic path."""
+    """A ``Tracker`` for trades, with the live stream's own order written out.
+
+    Live trades come in time order. While they do, the generic memory (``_seen``,
+    ``_order``, ``_lows``) is not kept up per trade: each new trade only goes on the end
+    of ``_run``, and a trade is judged by ``_top`` (the latest time recorded) and
+    ``_top_keys`` (the trades recorded at that time): later is new, at ``_top`` it is new
+    unless among those keys. That is exactly what the generic judgement gives for such a
+    trade (nothing remembered is later, and every remembered trade at ``_top`` is in
+    ``_top_keys`` while they are fewer than the memory).
+
+    Anything else (a trade out of order, a backfill, a field of the wrong type) first
+    brings the generic memory up to date by recording ``_run`` into it, the same steps
+    the generic tracker took one by one, then takes the generic path. ``_run`` is cut to
+    the memory's length from time to time: once more trades than the memory holds were
+    recorded in order, the memory is those last trades and the horizon is the time of
+    the one before them, whatever came earlier. So each trade is recorded once, at most,
+    and ``horizon`` (a property here) is always the generic tracker's.
+    """
 
     def __init__(self, memory: int) -> None:
         super().__init__(TRADES, memory)
+        self._run: list[tuple[int, int]] = []  # (tid, time) recorded in order, not yet in the generic memory
+        self._ordered = False  # True while ``_run`` is in use
+        self._top: int | None = None  # the latest time recorded
+        self._top_keys: list[tuple[int, int]] = []  # the keys recorded at ``_top`` while ordered
+        self._horizon: int | None = None
+
+    @property  # an attribute in the base class: the generic steps read and set it
+    def horizon(self) -> int | None:
+        if self._ordered:
+            self._catch_up()
+        return self._horizon
+
+    @horizon.setter
+    def horizon(self, value: int | None) -> None:
+        self._horizon = value
 
     def admit(self, data: Any, *, backfill: bool = False) -> tuple[bool, Any]:
-        if type(data) is list and len(data) == 1:
-            trade = data[0]
-            if type(trade) is dict:
+        if type(data) is list and data:
+            top = self._top
+            keys = []
+            for trade in data:  # in order and well formed? (the judgement needs both)
+                if type(trade) is not dict:
+                    break
                 tid, when = trade.get("tid"), trade.get("time")
-                if type(tid) is int and type(when) is int:
-                    key = (tid, when)
-                    horizon = self.horizon
-                    if key in self._seen or (horizon is not None and when < horizon):
-                        self.duplicates += 1
-                        return False, data
-                    self._seen.add(key)
-                    self._record(key, when)
-                    return True, data
+                if type(tid) is not int or type(when) is not int or (top is not None and when < top):
+                    break
+                keys.append((tid, when))
+                top = when
+            else:  # (fewer at one time than the memory holds: a thousand trades in one millisecond are not)
+                if (self._ordered or self._top is None or keys[0][1] > self._top) and (
+                        len(self._top_keys) + len(keys) < self._memory):
+                    return self._admit_in_order(data, keys)
+        if self._ordered:
+            self._catch_up()
         return super().admit(data, backfill=backfill)
+
+    def _admit_in_order(self, data: list[Any], keys: list[tuple[int, int]]) -> tuple[bool, Any]:
+        self._ordered = True
+        run, top, top_keys = self._run, self._top, self._top_keys
+        fresh: list[Any] | None = None if len(keys) == 1 else []
+        for index, key in enumerate(keys):
+            when = key[1]
+            if when != top:
+                top, top_keys = when, [key]
+            elif key in top_keys:
+                self.duplicates += 1
+                if fresh is None:
+                    return False, data
+                continue
+            else:
+                top_keys.append(key)
+            run.append(key)
+            if fresh is not None:
+                fresh.append(data[index])
+        self._top, self._top_keys = top, top_keys
+        if fresh is not None:
+            if not fresh:
+                return False, data
+            self.last_time = fresh[-1]["time"]
+            if len(fresh) < len(data):
+                data = fresh
+        else:
+            self.last_time = keys[0][1]
+        if len(run) >= 4 * self._memory:
+            self._cut_run()
+        return True, data
+
+    def _cut_run(self) -> None:
+        """Keep the last ``memory`` trades of ``_run`` only: they are the whole memory."""
+        run, memory = self._run, self._memory
+        before = run[-memory - 1][1]
+        if self._horizon is None or before > self._horizon:
+            self._horizon = before
+        self._seen.clear()
+        self._order.clear()
+        self._lows.clear()
+        del run[:-memory]
+
+    def _catch_up(self) -> None:
+        """Record ``_run`` into the generic memory, as the generic tracker would have."""
+        run, self._run, self._ordered, self._top_keys = self._run, [], False, []
+        seen, record = self._seen, super()._record
+        last_time = self.last_time
+        for key in run:
+            seen.add(key)
+            record(key, key[1])
+        self.last_time = last_time
+
+    def _record(self, key: Hashable, when: int) -> None:
+        super()._record(key, when)
+        if self._top is None or when > self._top:
+            self._top = when
 
 
 class CandleTracker:

@@ -86,7 +86,7 @@ class Link:
         self.posts = (PendingRequests(self.connection, settings.limiter, limit=settings.inflight_posts)
                       if carries_posts else None)
         self.router = Router(self.registry, dispatcher, self.posts, self.guard, ready)
-        self.connection.on_frame = self.router.handle
+        self.connection.on_frames = self.router.handle_all
         self.connection.on_batch_end = self.router.flush
         self.router.on_rate_limited = self._rate_limited
         self._recheck: tuple[float, float] | None = None  # (when, error time) after a rate-limit error
@@ -207,6 +207,7 @@ class Link:
         never resubscribed for it, nor, without backfill, feeds whose gap would stay open."""
         settings = self._settings
         for entry in self.registry.entries():
+            entry.observe()
             cadence = entry.cadence
             if not entry.active or cadence is None or entry.resubscribed_silent or entry.feed.quiet:
                 continue

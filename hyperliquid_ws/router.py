@@ -13,7 +13,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from json.decoder import JSONDecoder
 from json.scanner import make_scanner
 from time import monotonic
@@ -84,56 +84,71 @@ class Router:
         self._add = self._add_to_batch
 
     def handle(self, payload: bytes) -> None:
-        """One text frame from the server (reader thread). Never raises: a frame that
-        cannot be handled is dropped through the guard.
+        """One text frame from the server (reader thread); see ``handle_all``."""
+        self.handle_all((payload,))
 
-        The hot path of every data frame, written out: parse, find the feed by channel
-        and the entry by route (two dict lookups), keep the entry's cadence, queue."""
-        message: Any = UNPARSED
-        try:
-            message = loads(payload)
-            channel = message["channel"]
-            feed = self._feed_of_channel.get(channel)
-            if feed is not None:
+    def handle_all(self, payloads: Sequence[bytes]) -> None:
+        """The text frames of one socket read, in order (reader thread). Never raises: a
+        frame that cannot be handled is dropped through the guard, and the next one is
+        handled as usual.
+
+        The hot path of every data frame, written out once per read: parse, find the feed
+        by channel and the entry by route (two dict lookups), note when it came, then
+        queue it: on its lane as it is (``direct``), or judged by the tracker of an entry
+        with one handle and nothing held (``solo``: the lock-free dedupe of trades and
+        candles), or through ``Entry.deliver`` (under the entry's lock) for the rest."""
+        now = monotonic()  # one clock read per socket read: when these frames came
+        feed_of_channel, routes, batch = self._feed_of_channel, self._routes, self._batch
+        for payload in payloads:
+            message: Any = UNPARSED
+            try:
+                message = loads(payload)
+                channel = message["channel"]
+                feed = feed_of_channel.get(channel)
+                if feed is None:
+                    self._handle_control(channel, message, payload)
+                    continue
                 try:
-                    entry = self._routes.get((feed.type, feed.frame_route(message["data"])))  # type: ignore[arg-type]
+                    entry = routes.get((feed.type, feed.frame_route(message["data"])))  # type: ignore[arg-type]
                 except (KeyError, TypeError, IndexError, AttributeError) as exc:  # TypeError: unhashable
                     self._guard.bad_frame("bad_route", f"{feed.type} frame without a usable route ({exc!r})",
                                           payload)
-                    return
+                    continue
                 if entry is None:
                     self._guard.unrecognise("unrouted", payload)
-                    return
-                now = monotonic()  # Entry.heard, inlined
-                last = entry.last_message
-                if last:
-                    interval = entry.interval
-                    entry.interval = now - last if interval is None else 0.9 * interval + 0.1 * (now - last)
+                    continue
                 entry.last_message = now
                 entry.received += 1
-                entry.resubscribed_silent = False
-                entry.latest = message  # a late joiner's first message (subscription.Entry.attach)
+                entry.latest = message  # before reading direct/solo: see subscription.Entry.attach
                 if entry.direct:  # one handle, no tracker, nothing held
-                    self._batch.append((entry.lane, message))
+                    batch.append((entry.lane, message))
                     entry.delivered += 1
+                elif entry.solo:  # one handle and a tracker, nothing held: judged here, no lock
+                    data = message["data"]
+                    deliver, kept = entry.tracker.admit(data)  # type: ignore[union-attr]
+                    if deliver:
+                        batch.append((entry.lane, message if kept is data else {**message, "data": kept}))
+                        entry.delivered += 1
                 else:
                     gave_up = entry.deliver(message, self._add)
                     if gave_up is not None:  # its hold reached the bound: the frames flow, the gap is reported
                         log.warning("%s", gave_up)
                         self._dispatcher.report(gave_up, self._ready)
-                return
-            control = self._control.get(channel)
-            if control is None:
-                if not isinstance(channel, str):
-                    raise TypeError(f"channel is {type(channel).__name__}")
-                self._guard.unrecognise("unknown_channel", payload)
-                return
-            control(message.get("data"))
-        except Exception as exc:  # the one guard: this frame is dropped, the link goes on
-            if payload == GREETING:
-                self._guard.unrecognise("greeting", payload)
-            else:
-                self._guard.failed(payload, exc, message)
+            except Exception as exc:  # the one guard: this frame is dropped, the link goes on
+                if payload == GREETING:
+                    self._guard.unrecognise("greeting", payload)
+                else:
+                    self._guard.failed(payload, exc, message)
+
+    def _handle_control(self, channel: Any, message: Any, payload: bytes) -> None:
+        """An acknowledgement, an error, a post answer or a pong (or an unknown channel)."""
+        control = self._control.get(channel)
+        if control is None:
+            if not isinstance(channel, str):
+                raise TypeError(f"channel is {type(channel).__name__}")
+            self._guard.unrecognise("unknown_channel", payload)
+            return
+        control(message.get("data"))
 
     def _add_to_batch(self, lane: Lane, message: Any) -> None:
         self._batch.append((lane, message))

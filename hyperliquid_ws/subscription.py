@@ -76,6 +76,7 @@ class Entry:
         self.handles: tuple[Subscription, ...] = ()
         self.lane = Lane(_Nobody(), key)  # the first handle's lane; the router's, while direct
         self.direct = False  # one handle, no tracker, nothing held: the router queues on ``lane``
+        self.solo = False  # one handle, a tracker, nothing held: the router judges and queues (no lock)
         self.latest: Any = None  # the last frame routed here (by the router): a state joiner's
         self.sent_on = 0
         self.sent_at = 0.0  # monotonic time its last subscribe went out
@@ -85,8 +86,9 @@ class Entry:
         self.error: SubscriptionError | None = None
         self.received = 0  # frames routed to this entry
         self.delivered = 0  # messages queued for its callbacks (after dedupe)
-        self.last_message = 0.0  # monotonic time of the last frame (the router keeps these three)
-        self.interval: float | None = None  # moving average of the seconds between frames (set by the router)
+        self.last_message = 0.0  # monotonic time of the socket read that brought the last frame (router)
+        self.interval: float | None = None  # moving average of the seconds between frames (``observe``)
+        self._observed: tuple[int, float | None] = (0, None)  # (received, last_message) at the last look
         self.resubscribed_silent = False  # a silent-feed resubscribe is under way
         self.acked_at_ms: int | None = None  # wall clock of the first ack: where a gap can start
         self.lock = threading.Lock()  # orders the reader's and the backfill's deliveries
@@ -112,6 +114,21 @@ class Entry:
         """Usual seconds between frames, once there is enough history to tell."""
         return self.interval if self.received >= _CADENCE_SAMPLES else None
 
+    def observe(self) -> None:
+        """Fold the frames since the last look into ``interval`` (keepalive thread, every
+        tick; the router only counts frames and stamps the last one, so this costs the
+        reader nothing): the mean gap between the frames that came since, a moving
+        average over looks. New frames also end a silent-feed resubscribe."""
+        received, last = self.received, self.last_message
+        count, since = self._observed
+        if received <= count:
+            return
+        if since is not None and last > since:
+            gap = (last - since) / (received - count)
+            self.interval = gap if self.interval is None else 0.7 * self.interval + 0.3 * gap
+        self._observed = (received, last)
+        self.resubscribed_silent = False
+
     def hold(self, budget: Budget | None = None, start_ms: int = 0) -> int | None:
         """Hold live frames for a backfill of the gap from ``start_ms`` (and wait for the
         next subscribe's answer); the held frames count in ``budget``. Returns the hold's
@@ -125,7 +142,7 @@ class Entry:
             self.hold_id += 1
             self._budget = budget
             self._hold_start_ms = start_ms
-            self.direct = False
+            self.direct = self.solo = False
             return self.hold_id
 
     def held_messages(self) -> list[Any]:
@@ -217,6 +234,7 @@ class Entry:
         for handle in self.handles:
             if handle.given is not None:  # a joiner's first frame may reach here once more
                 again, handle.given = handle.given is message, None
+                self._refresh()  # the fan-out has passed it: the fast path may apply again
                 if again:
                     continue
             submit(handle.lane, message)
@@ -224,6 +242,7 @@ class Entry:
         return True
 
     def acknowledged(self) -> None:
+        self._observed = (self.received, time.monotonic())  # the feed's next frames are counted from here
         self.active = True
         if self.acked_at_ms is None:
             self.acked_at_ms = int(time.time() * 1000)
@@ -243,7 +262,7 @@ class Entry:
         """
         with self.lock:
             if self.handles:
-                self.direct = False
+                self.direct = self.solo = False
                 first = self.retained.first_message(self.latest)
                 if first is not None and give is not None:
                     give(handle.lane, first)
@@ -261,7 +280,10 @@ class Entry:
         before ``direct``: the router reads them in the other order."""
         if self.handles:
             self.lane = self.handles[0].lane
-        self.direct = len(self.handles) == 1 and self.tracker is None and self.held is None
+        one = len(self.handles) == 1 and self.held is None
+        self.direct = one and self.tracker is None
+        self.solo = (one and self.tracker is not None and not self.retained.keeps_items
+                     and self.handles[0].given is None)
 
     def fail(self, error: SubscriptionError) -> None:
         self.error = error

@@ -97,3 +97,56 @@ def test_the_trades_fast_path_judges_exactly_as_the_generic_tracker(frames, memo
         assert fast.admit(data, backfill=backfill) == generic.admit(data, backfill=backfill)
         assert (fast.horizon, fast.last_time, fast.duplicates) == (generic.horizon, generic.last_time,
                                                                    generic.duplicates)
+
+
+@st.composite
+def _live_then_backfill(draw):
+    """What a trades feed sees: frames in time order (several trades at one time, some
+    frames repeated), a backfill of older trades now and then, an odd frame rarely."""
+    time, tid, frames, sent = 0, 0, [], []
+    for _ in range(draw(st.integers(0, 80))):
+        step = draw(st.sampled_from(["live"] * 12 + ["again", "backfill", "odd"]))
+        if step == "live":
+            trades = []
+            for _ in range(draw(st.integers(1, 3))):
+                time += draw(st.integers(0, 2))
+                tid += 1
+                trades.append({"coin": "BTC", "tid": tid, "time": time})
+            sent.extend(trades)
+            frames.append((trades, False))
+        elif step == "again" and frames:
+            frames.append(draw(st.sampled_from(frames[-5:])))
+        elif step == "backfill" and sent:
+            start = draw(st.integers(0, len(sent) - 1))
+            frames.append((sent[start:start + draw(st.integers(1, 6))], True))
+        elif step == "odd":
+            frames.append(draw(st.tuples(_trades_data, st.booleans())))
+    return frames
+
+
+@settings(max_examples=200, deadline=None)
+@given(_live_then_backfill(), st.integers(min_value=1, max_value=8), st.data())
+def test_trades_in_time_order_are_judged_exactly_as_the_generic_tracker(frames, memory, data):
+    """The in-order path (no generic memory kept per trade, caught up when anything else
+    comes) delivers, filters and remembers what the generic tracker does, over runs long
+    enough to be cut (more than four times the memory); the horizon, read at random
+    moments (reading it catches up), is always the generic one."""
+    fast, generic = TradesTracker(memory), Tracker(SHAPES["trades"], memory)
+    for frame, backfill in frames:
+        assert fast.admit(frame, backfill=backfill) == generic.admit(frame, backfill=backfill)
+        assert (fast.last_time, fast.duplicates) == (generic.last_time, generic.duplicates)
+        if data.draw(st.integers(0, 15)) == 0:
+            assert fast.horizon == generic.horizon
+    assert fast.horizon == generic.horizon
+
+
+def test_the_horizon_is_the_generic_one_right_after_the_in_order_run_is_cut():
+    for memory in (1, 2, 3, 5):
+        for count in range(1, 6 * memory + 2):
+            fast, generic = TradesTracker(memory), Tracker(SHAPES["trades"], memory)
+            for n in range(count):
+                trade = [{"coin": "BTC", "tid": n, "time": 10 * n}]
+                assert fast.admit(trade) == generic.admit(trade)
+            assert fast.horizon == generic.horizon, (memory, count)
+            late = [{"coin": "BTC", "tid": 99, "time": generic.horizon or 0}, {"coin": "BTC", "tid": 98, "time": 1}]
+            assert fast.admit(late, backfill=True) == generic.admit(late, backfill=True)

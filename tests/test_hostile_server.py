@@ -251,7 +251,7 @@ def test_a_frame_that_never_completes_is_a_dead_link(make_client, server):
 # -- a thread of the client never dies silently -----------------------------------------------
 
 
-@pytest.mark.parametrize("hook", ["on_frame", "on_batch_end"])
+@pytest.mark.parametrize("hook", ["on_frames", "on_batch_end"])
 def test_an_unforeseen_exception_in_the_read_loop_reconnects_and_is_reported(bot, hook):
     connection = bot.link.connection
     original = getattr(connection, hook)
