@@ -70,16 +70,22 @@ def call_user(callback: Callback, argument: Any, on_error: ErrorHook | None) -> 
         callback(argument)
         return True
     except BaseException as exc:
-        if callback is on_error:
-            _hook_raised(callback, exc)
-        else:
-            log.exception("callback %r raised", callback)
-            if on_error is not None:
-                try:
-                    on_error(CallbackError(callback, argument, exc))
-                except BaseException as hook_exc:
-                    _hook_raised(on_error, hook_exc)
+        callback_failed(callback, argument, exc, on_error)
         return False
+
+
+def callback_failed(callback: Callback, argument: Any, exc: BaseException, on_error: ErrorHook | None) -> None:
+    """What ``call_user`` does when the callback raised ``exc`` (for loops that write the
+    ``try`` out themselves): log it with its traceback and hand it to ``on_error``."""
+    if callback is on_error:
+        _hook_raised(callback, exc)
+        return
+    log.error("callback %r raised", callback, exc_info=exc)
+    if on_error is not None:
+        try:
+            on_error(CallbackError(callback, argument, exc))
+        except BaseException as hook_exc:
+            _hook_raised(on_error, hook_exc)
 
 
 def _hook_raised(hook: ErrorHook, exc: BaseException) -> None:
@@ -307,7 +313,10 @@ class Dispatcher:
             while batch and not self._stopping:  # one by one: each message is freed right after use
                 message = pop()
                 for callback in lane.listeners.callbacks:  # read per message: a removed one is not called
-                    if not call_user(callback, message, on_error):
+                    try:  # call_user, written out
+                        callback(message)
+                    except BaseException as exc:
+                        callback_failed(callback, message, exc, on_error)
                         errors += 1
                 delivered += 1
 

@@ -230,6 +230,7 @@ class TradesTracker(Tracker):
         self._top: int | None = None  # the latest time recorded
         self._top_keys: list[tuple[int, int]] = []  # the keys recorded at ``_top`` while ordered
         self._horizon: int | None = None
+        self._cut_at = 4 * memory  # the length at which ``_run`` is cut
 
     @property  # an attribute in the base class: the generic steps read and set it
     def horizon(self) -> int | None:
@@ -242,6 +243,18 @@ class TradesTracker(Tracker):
         self._horizon = value
 
     def admit(self, data: Any, *, backfill: bool = False) -> tuple[bool, Any]:
+        if self._ordered and type(data) is list and len(data) == 1:  # the live frame, written out
+            trade = data[0]
+            if type(trade) is dict:
+                tid, when = trade.get("tid"), trade.get("time")
+                if type(tid) is int and type(when) is int and when > self._top:  # type: ignore[operator]
+                    key = (tid, when)
+                    self._top, self._top_keys, self.last_time = when, [key], when
+                    run = self._run
+                    run.append(key)
+                    if len(run) >= self._cut_at:
+                        self._cut_run()
+                    return True, data
         if type(data) is list and data:
             top = self._top
             keys = []
@@ -288,7 +301,7 @@ class TradesTracker(Tracker):
                 data = fresh
         else:
             self.last_time = keys[0][1]
-        if len(run) >= 4 * self._memory:
+        if len(run) >= self._cut_at:
             self._cut_run()
         return True, data
 
