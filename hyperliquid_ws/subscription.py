@@ -67,6 +67,11 @@ class Entry:
     every new generation sends it again.
     """
 
+    __slots__ = ("_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered", "canonical",
+                 "delivered", "direct", "error", "feed", "handles", "held", "hold_id", "interval", "key", "lane",
+                 "last_message", "latest", "lock", "received", "resent", "resubscribed_silent", "retained",
+                 "route", "sent_at", "sent_on", "settled", "solo", "tracker", "wire")  # read per frame: kept compact
+
     def __init__(self, key: str, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any]):
         self.key = key
         self.feed = feed

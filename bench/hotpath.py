@@ -1,0 +1,186 @@
+"""The receive path in stages, in-process: ``python -m bench.hotpath``.
+
+No socket and no threads: the client's own ``Router``, ``Registry`` and ``Dispatcher``
+(wired as ``link.py`` wires them, callbacks on the calling thread) take batches of 800
+pre-built frames, one batch per socket read as the connection hands them over. Each
+stage adds one step to the one before:
+
+``parse``  the parser the client uses (orjson with the ``fast`` extra, else the stdlib)
+``route``  + ``Router.handle_all``: find the entry, stamp it, dedupe (trades) and batch
+``serve``  + ``Router.flush`` and ``Dispatcher.serve``: queue on the lanes, run the callback
+
+The cost of a stage is its total minus the one before it. ``--instructions`` counts
+them with callgrind (deterministic on a busy machine: two runs of different lengths, the
+difference per frame); the default times them (median of ``--repeats`` batches, in us,
+and the spread). Workloads: ``trades:N`` (one trade a frame, round robin over N coins)
+and ``l2Book:N`` (20 levels a side).
+
+    python -m bench.hotpath --workload trades:1 --workload trades:1000 --instructions
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import deque
+from typing import Any
+
+from bench.payloads import l2book_frame
+
+STAGES = ("gen", "parse", "route", "serve")  # gen: building the frames alone, subtracted
+BATCH = 800  # frames per socket read, about what the connection hands over at full speed
+_TOTAL = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
+
+
+class _Owner:
+    def unsubscribe(self, subscription: Any) -> None:
+        pass
+
+    def _link_problem(self, entry: Any) -> None:
+        return None
+
+
+class Path:
+    """One connection's receive side with N feeds subscribed and acknowledged."""
+
+    def __init__(self, workload: str) -> None:
+        from hyperliquid_ws.dispatch import Dispatcher
+        from hyperliquid_ws.feeds import canonical
+        from hyperliquid_ws.guard import FrameGuard
+        from hyperliquid_ws.registry import Registry
+        from hyperliquid_ws.router import Router, loads
+
+        kind, _, feeds = workload.partition(":")
+        self.kind, self.loads = kind, loads
+        self.dispatcher = Dispatcher("hotpath", None, threads=0)
+        self.ready: deque[Any] = deque()
+        registry = Registry()
+        self.router = Router(registry, self.dispatcher, None, FrameGuard("hotpath"), self.ready)
+        self.coins = [f"C{n}" for n in range(int(feeds or 1))]
+        self.delivered = 0
+        for coin in self.coins:
+            feed, form = canonical({"type": kind, "coin": coin})
+            registry.add(_Owner(), feed, form, {"type": kind, "coin": coin}, self._callback)
+        registry.claim_all(1)
+        for entry in registry.entries():
+            entry.acknowledged()
+        self._tids = itertools.count(10**14)
+        self._books: list[bytes] = []
+
+    def _callback(self, message: Any) -> None:
+        self.delivered += 1
+
+    def frames(self) -> list[bytes]:
+        coins = self.coins
+        if self.kind == "l2Book":
+            if not self._books:
+                rng = random.Random(1)
+                self._books = [json.dumps(l2book_frame(rng, coin), separators=(",", ":")).encode() for coin in coins]
+            return [self._books[n % len(coins)] for n in range(BATCH)]
+        out = []
+        for n in range(BATCH):
+            tid = next(self._tids)
+            out.append(b'{"channel":"trades","data":[{"coin":"%s","side":"B","px":"97000.5","sz":"0.01",'
+                       b'"time":%d,"hash":"0x%064x","tid":%d,"users":["0x%040x","0x%040x"]}]}'
+                       % (coins[n % len(coins)].encode(), 1_700_000_000_000 + tid, tid, tid, 1, 2))
+        return out
+
+    def run(self, stage: str, frames: list[bytes]) -> None:
+        if stage == "parse":
+            loads = self.loads
+            for frame in frames:
+                loads(frame)
+        elif stage == "route":
+            self.router.handle_all(frames)
+            self.router._batch.clear()
+        elif stage == "serve":
+            self.router.handle_all(frames)
+            self.router.flush()
+            self.dispatcher.serve(self.ready)
+
+
+def timed(workload: str, stage: str, repeats: int) -> list[float]:
+    """us per frame of each of ``repeats`` batches (frames built outside the timing)."""
+    path = Path(workload)
+    out = []
+    for _ in range(repeats):
+        frames = path.frames()
+        started = time.perf_counter()
+        path.run(stage, frames)
+        out.append((time.perf_counter() - started) / BATCH * 1e6)
+    return out
+
+
+def _instructions(workload: str, stage: str, batches: int) -> int:
+    with tempfile.TemporaryDirectory() as out:
+        profile = os.path.join(out, "callgrind.out")
+        subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}", sys.executable,
+                        "-m", "bench.hotpath", "--run", f"{workload},{stage},{batches}"],
+                       check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+        with open(profile, "rb") as file:
+            match = _TOTAL.search(file.read())
+    if match is None:
+        raise RuntimeError("callgrind wrote no total")
+    return int(match.group(1))
+
+
+def counted(workload: str, stage: str) -> float:
+    """Instructions per frame: (a run of 25 batches - a run of 5) / 20 batches."""
+    return (_instructions(workload, stage, 25) - _instructions(workload, stage, 5)) / (20 * BATCH)
+
+
+def _run_batches(spec: str) -> None:
+    workload, stage, batches = spec.split(",")
+    path = Path(workload)
+    for _ in range(int(batches)):
+        frames = path.frames()
+        if stage != "gen":
+            path.run(stage, frames)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.hotpath", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workload", action="append", help="trades:N or l2Book:N (default trades:1, trades:1000)")
+    parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
+    parser.add_argument("--repeats", type=int, default=200, help="timed batches per stage")
+    parser.add_argument("--run", help=argparse.SUPPRESS)  # one callgrind child
+    args = parser.parse_args(argv)
+    if args.run:
+        _run_batches(args.run)
+        return 0
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("valgrind is not installed")
+    unit = "instructions" if args.instructions else "us (median [min-max of the middle 80%])"
+    print(f"| workload | parse | + route and dedupe | + queue and callback | all, {unit} per frame |")
+    print("|---|---|---|---|---|")
+    for workload in args.workload or ["trades:1", "trades:1000"]:
+        if args.instructions:
+            totals = {stage: counted(workload, stage) for stage in STAGES}
+            cells = [totals["parse"] - totals["gen"], totals["route"] - totals["parse"],
+                     totals["serve"] - totals["route"], totals["serve"] - totals["gen"]]
+            print(f"| {workload} | " + " | ".join(f"{c:,.0f}" for c in cells) + " |", flush=True)
+            continue
+        runs = {stage: sorted(timed(workload, stage, args.repeats)) for stage in STAGES[1:]}
+        medians = {stage: statistics.median(values) for stage, values in runs.items()}
+        cells = [medians["parse"], medians["route"] - medians["parse"], medians["serve"] - medians["route"]]
+        whole = runs["serve"][len(runs["serve"]) // 10 : -len(runs["serve"]) // 10 or None]
+        print(f"| {workload} | " + " | ".join(f"{c:.2f}" for c in cells)
+              + f" | {medians['serve']:.2f} [{whole[0]:.2f}-{whole[-1]:.2f}] |", flush=True)
+    print(f"\n{BATCH} frames a batch, as one socket read; the client's own router and dispatcher, "
+          "callbacks on the same thread; frames built outside the measurement.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
