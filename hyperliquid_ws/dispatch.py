@@ -112,12 +112,13 @@ class Lane:
     meantime is not called.
     """
 
-    __slots__ = ("dropped", "listeners", "name", "queue", "scheduled", "skipped")
+    __slots__ = ("dropped", "listeners", "name", "queue", "scheduled", "skipped", "spare")
 
     def __init__(self, listeners: _Listeners, name: str) -> None:
         self.listeners = listeners
         self.name = name
         self.queue: deque[Any] = deque()
+        self.spare: deque[Any] | None = None  # an empty one, the next ``queue`` when ``serve`` takes this one
         self.scheduled = False  # in the ready queue, or being served
         self.dropped = 0
         self.skipped = 0  # with one dispatcher thread: drops whose place in ``_order`` was passed
@@ -284,12 +285,15 @@ class Dispatcher:
         backlogged = self._backlogged
         on_error = self._on_error
         lane: Lane | None = None
+        batch: deque[Any] = deque()
         delivered = errors = 0
         while True:
             with lock:
                 if lane is not None:  # _hand_back, inlined
                     self.delivered += delivered
                     self.callback_errors += errors
+                    if not batch:
+                        lane.spare = batch  # served: empty, and the next take's new queue
                     if lane.queue:
                         ready.append(lane)
                         if ready is self._lanes and self._idle:
@@ -303,7 +307,9 @@ class Dispatcher:
                 lane = ready.popleft()
                 batch = lane.queue  # _take, inlined for the common case
                 if len(batch) <= TAKE:
-                    lane.queue = deque()
+                    spare = lane.spare  # the last batch it served (no new deque per take)
+                    lane.queue = deque() if spare is None else spare
+                    lane.spare = None
                     backlogged.discard(lane)
                     self._waiting -= len(batch)
                 else:
