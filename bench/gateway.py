@@ -7,7 +7,9 @@ frames a second to every connection, the gateway in its own process (the
 ``HyperliquidWS`` and K ``GatewayClient``\\ s (K in ``--consumers``, default 1, 10, 50).
 Each process records, for every frame that arrives in the measured window, the time from
 the blaster's send stamp to its callback. The window opens once every consumer is
-subscribed and has a first message, and lasts ``--seconds``.
+subscribed and has a first message, and lasts ``--seconds``. With ``--named`` the
+consumers are durable (``name=``): each records its position in Redis after every
+callback, the path the issue's redelivery guarantee rides on.
 
 Printed: per K, the direct client's and the gateway consumers' p50/p99 latency (µs) and
 delivered frames a second, as the median over repeats with the min-max spread. Progress
@@ -38,7 +40,8 @@ _context.set_forkserver_preload(["bench.gateway", "hyperliquid_ws.gateway"])
 SUBSCRIPTION = {"type": "trades", "coin": "BTC"}
 
 
-def consume(kind: str, redis_url: str, base_url: str, ready: Any, go: Any, stop: Any, results: Any) -> None:
+def consume(kind: str, redis_url: str, base_url: str, name: str | None, ready: Any, go: Any, stop: Any,
+            results: Any) -> None:
     """A measuring consumer (child process): ``kind`` is ``direct`` or ``gateway``."""
     logging.basicConfig(level=logging.CRITICAL)
     from hyperliquid_ws import HyperliquidWS
@@ -53,7 +56,7 @@ def consume(kind: str, redis_url: str, base_url: str, ready: Any, go: Any, stop:
             latencies.append(time.time_ns() - message["data"][0]["time"])
 
     client: Any = (HyperliquidWS(base_url, trust_env=False) if kind == "direct"
-                   else GatewayClient(redis_url, base_url=base_url))
+                   else GatewayClient(redis_url, base_url=base_url, name=name))
     client.subscribe(SUBSCRIPTION, callback).wait(60)
     if first.wait(60):
         ready.release()
@@ -69,7 +72,8 @@ def _gateway(redis_url: str, base_url: str) -> subprocess.Popen[bytes]:
                              "--base-url", base_url, "--grace", "1"], env=env, stderr=subprocess.DEVNULL)
 
 
-def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster: Blaster) -> dict[str, Any]:
+def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster: Blaster,
+            named: bool = False) -> dict[str, Any]:
     import redis
 
     with redis.Redis.from_url(redis_url) as fresh:  # each run from empty streams: no takeover backfill
@@ -79,7 +83,8 @@ def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster
     ready, go, stop, results = _context.Semaphore(0), _context.Event(), _context.Event(), _context.Queue()
     kinds = ["direct"] + ["gateway"] * consumers
     processes = [_context.Process(target=consume, name=f"bench-{kind}-{i}",
-                                  args=(kind, redis_url, blaster.base_url, ready, go, stop, results))
+                                  args=(kind, redis_url, blaster.base_url, f"bench{i}" if named else None,
+                                        ready, go, stop, results))
                  for i, kind in enumerate(kinds)]
     try:
         for process in processes:
@@ -125,6 +130,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0, help="measured window per run")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--consumers", default="1,10,50", help="comma-separated consumer counts")
+    parser.add_argument("--named", action="store_true", help="durable consumers (positions recorded in Redis)")
     args = parser.parse_args()
     from hyperliquid_ws.testing.redis_server import RedisServer
 
@@ -134,10 +140,11 @@ def main() -> None:
             runs = []
             for repeat in range(args.repeats):
                 print(f"bench.gateway: {consumers} consumer(s), run {repeat + 1}/{args.repeats}", file=sys.stderr)
-                runs.append(one_run(consumers, args.rate, args.seconds, redis_server.url, blaster))
+                runs.append(one_run(consumers, args.rate, args.seconds, redis_server.url, blaster, args.named))
             rows.append((consumers, runs))
     print(f"Offered: {args.rate:,.0f} stamped trades frames/s per upstream connection; window {args.seconds:g} s; "
-          f"{args.repeats} runs; median (min-max). Latency: blaster send stamp to callback, µs.\n")
+          f"{args.repeats} runs; {'named' if args.named else 'unnamed'} consumers; median (min-max). "
+          "Latency: blaster send stamp to callback, µs.\n")
     print("| consumers | direct p50 | direct p99 | gateway p50 | gateway p99 | p99 gateway - direct "
           "| frames/s per consumer | frames/s all consumers |")
     print("|---|---|---|---|---|---|---|---|")

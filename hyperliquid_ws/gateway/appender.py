@@ -1,8 +1,10 @@
 """The gateway's appender: a bounded buffer of messages and the thread that writes them.
 
 Upstream callbacks (the gateway's ``HyperliquidWS`` threads) call ``put``; the thread
-``<gateway>-appender`` takes up to ``BATCH`` messages at a time and writes them with one
-``APPEND`` script call (``broker.py``): one round trip per batch. Each message gets its entry ID
+``<gateway>-appender`` takes whatever is queued (up to ``BATCH`` messages) the moment the
+previous write has returned, and writes it with one ``APPEND`` script call (``broker.py``)
+on its own ``Channel``: one round trip per batch, no timer, so a batch is what arrived
+during the last round trip (one message at a time while Redis keeps up). Each message gets its entry ID
 (``ms-seq``, strictly after the stream's last) before its first attempt and keeps it
 through retries, so a reply lost in a Redis outage cannot make a duplicate: the retry
 answers ``"dup"``. While Redis is unreachable the buffer holds up to ``max_buffer``
@@ -23,6 +25,7 @@ from typing import Any
 
 from ..backoff import Backoff
 from .broker import APPEND, ERRORS, translate
+from .channel import Channel
 from .errors import GatewayError
 from .keys import Keys, encode, id_tuple
 
@@ -45,7 +48,6 @@ class Appender:
 
     def __init__(self, name: str, client: Any, url: str, keys: Keys, *, retention: tuple[str, int],
                  max_buffer: int, report: Callable[[BaseException], None], backoff: Backoff | None = None) -> None:
-        self._client = client
         self._url = url
         self._keys = keys
         self._retention = retention
@@ -53,6 +55,7 @@ class Appender:
         self._report = report
         self._backoff = backoff or Backoff(initial=0.1, maximum=2.0)
         self._script = client.register_script(APPEND)
+        self._channel = Channel(client)  # the appender thread's own connection
         self._buffer: deque[Pending] = deque()
         self._ready = threading.Condition()
         self._stop = threading.Event()
@@ -112,6 +115,12 @@ class Appender:
         return len(self._buffer)
 
     def _run(self) -> None:
+        try:
+            self._write_until_stopped()
+        finally:
+            self._channel.close()
+
+    def _write_until_stopped(self) -> None:
         attempt = 0
         while True:
             with self._ready:
@@ -182,7 +191,7 @@ class Appender:
                 snapshots.append(str(number))
         args = [value, mode, limit, ",".join(item.entry_id for item in batch), ",".join(streams),
                 ",".join(str(len(text)) for text in encoded), ",".join(snapshots), b"".join(encoded), prefix]
-        result = self._script(keys=keys, args=args, client=self._client)
+        result = self._channel.evalsha(self._script, keys, args)
         return None if result is None else (int(result[0]), int(result[1]))
 
     def _next_id(self, feed_key: str) -> str:

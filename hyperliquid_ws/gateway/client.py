@@ -27,11 +27,12 @@ from ..feeds import key_of
 from ..stream import Stream
 from ..subscription import Entry, Subscription
 from .broker import ERRORS, connect, masked, translate
+from .channel import Channel
 from .feed import ConsumerFeed
 from .health import Health
 from .keys import DEFAULT_PREFIX, Keys, network_of
 from .leases import drop_demand, redis_now_ms, renew_demand
-from .reader import Checkpoints, check_trimmed, decode, place
+from .reader import Checkpoints, decode, place, read_round, streams_of, xread
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +104,8 @@ class GatewayClient:
         self._changed = threading.Event()  # feeds changed: the lease thread acts now
         self._closing = threading.Event()
         self._started = False
-        self._checkpoints = Checkpoints(self._redis, self.keys, name) if name is not None else None
+        self._channel = Channel(self._redis)  # the reader thread's own connection
+        self._checkpoints = Checkpoints(self._channel, self.keys, name) if name is not None else None
         self._wake_key = self.keys.wake(self.consumer_id)
         self._health = Health(self._label, redis_url, report=self._report, on_connect=on_connect,
                               on_disconnect=on_disconnect, on_reconnect=on_reconnect)
@@ -306,6 +308,7 @@ class GatewayClient:
                 except ERRORS as exc:
                     log.info("%s: could not settle the positions (%s)", self._label,
                              translate(exc, self._url, "closing"))
+            self._channel.close()
 
     def _read_until_closed(self) -> None:
         attempt = 0
@@ -313,9 +316,7 @@ class GatewayClient:
         while not self._closing.is_set():
             try:
                 if wake_position == "$":
-                    wake_position = self._redis.xadd(self._wake_key, {"poke": "0"}, maxlen=10, approximate=False)
-                if self._checkpoints is not None:
-                    self._checkpoints.flush()
+                    wake_position = self._channel.call("XADD", self._wake_key, "MAXLEN", 10, "*", "poke", "0")
                 with self._lock:
                     feeds = list(self._feeds.values())
                 for feed in feeds:
@@ -323,20 +324,12 @@ class GatewayClient:
                         place(self._redis, self.keys, feed, self.name, self._report)
                 positions = {f.stream: f.position for f in feeds if f.position is not None}
                 positions[self._wake_key] = wake_position
-                # Feeds that moved since the last read: has retention passed them? (XREAD
-                # alone would go on silently from the oldest entry kept.) Same round trip.
-                checks = [f for f in feeds if f.check_trim]
-                pipe = self._redis.pipeline(transaction=False)
-                for feed in checks:
-                    pipe.xrange(feed.stream, "-", "+", count=1)
-                pipe.xread(positions, count=self._batch, block=self._block_ms)
-                *firsts, replies = pipe.execute()
-                for feed, first in zip(checks, firsts, strict=True):
-                    check_trimmed(feed, first, self._report)
+                reply = read_round(self._channel, self._checkpoints, feeds, xread(positions, self._batch,
+                                   self._block_ms), self._report)
                 self._health.up()
                 attempt = 0
                 by_stream = {f.stream: f for f in feeds}
-                for stream, entries in replies or ():
+                for stream, entries in streams_of(reply):
                     if stream == self._wake_key:
                         wake_position = entries[-1][0]
                         continue

@@ -14,10 +14,14 @@ starts (``place``):
   snapshot message (userFills ...), else its last entry, as a direct subscribe starts
   with a snapshot or the current state; an empty stream from its start.
 
-Recording (named only): ``HSET consumer:NAME F <id>`` after the callbacks of ``id``
-returned, in the same command as ``F|started <next id>`` when the next is already read:
-one round trip per message. A failed write is kept and written on the next success:
-the position in memory is the truth while the process lives. A clean stop (``close()``)
+Recording (named only), on the reader's own ``Channel`` (``channel.py``): ``HSET
+consumer:NAME F <id>`` after the callbacks of ``id`` returned, in the same command as
+``F|started <next id>`` when the next is already read, and answered before that next
+callback starts. The last message of a read has no next yet: its position goes in the same
+round trip as the next ``XREAD`` (ahead of it, so Redis has it before that read can return
+anything), not in one of its own, and ``F|started`` is written just before the first
+callback of the next read. A failed write is kept and written on the next success: the
+position in memory is the truth while the process lives. A clean stop (``close()``)
 puts a ``started`` mark that ran ahead back, so only a crash can cause a redelivery;
 and since the mark for the next message is written just before its callback, a crash
 in between marks it although its callback had not begun: ``"redelivered": true`` means
@@ -31,6 +35,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from .channel import Channel
 from .errors import RetentionGapError
 from .feed import ConsumerFeed
 from .keys import MESSAGE_FIELD, Keys, id_tuple
@@ -91,8 +96,8 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
 class Checkpoints:
     """A named consumer's positions, written as callbacks finish (reader thread only)."""
 
-    def __init__(self, client: Any, keys: Keys, name: str) -> None:
-        self._client = client
+    def __init__(self, channel: Channel, keys: Keys, name: str) -> None:
+        self._channel = channel
         self._key = keys.consumer(name)
         self._unwritten: dict[str, str] = {}
 
@@ -102,34 +107,76 @@ class Checkpoints:
             feed.started_recorded = entry_id
 
     def finished(self, feed: ConsumerFeed, entry_id: str, next_id: str | None) -> None:
-        fields = {feed.key: entry_id}
-        if next_id is not None:
-            fields[feed.key + "|started"] = next_id
-            feed.started_recorded = next_id
-        self._write(fields)
+        """With ``next_id`` (already read): written now, before its callback. Without: kept
+        for ``pending``, the round trip of the next ``XREAD``."""
+        if next_id is None:
+            self._unwritten[feed.key] = entry_id
+            return
+        feed.started_recorded = next_id
+        self._write({feed.key: entry_id, feed.key + "|started": next_id})
+
+    def pending(self) -> tuple[Any, ...] | None:
+        """The ``HSET`` of what is not written yet, to send ahead of the next read; call
+        ``written`` once its round trip succeeded."""
+        if not self._unwritten:
+            return None
+        return ("HSET", self._key, *(part for pair in self._unwritten.items() for part in pair))
+
+    def written(self) -> None:
+        self._unwritten = {}
 
     def settle(self, feeds: list[ConsumerFeed]) -> None:
         """On a clean stop: a ``started`` mark that ran ahead of the last finished message
         (written with it, for the next) goes back, so a restart repeats nothing."""
         fields = {f.key + "|started": f.position for f in feeds
                   if f.position is not None and f.started_recorded not in (None, f.position)}
-        if fields:
-            self._write(fields)
-            for feed in feeds:
-                feed.started_recorded = feed.position
-
-    def flush(self) -> None:
-        if self._unwritten:
-            fields, self._unwritten = self._unwritten, {}
-            self._write(fields)
+        self._write(fields)
+        for feed in feeds:
+            feed.started_recorded = feed.position
 
     def _write(self, fields: dict[str, str]) -> None:
-        try:
-            self._client.hset(self._key, mapping={**self._unwritten, **fields})
+        self._unwritten.update(fields)
+        command = self.pending()
+        if command is not None:
+            self._channel.call(*command)
             self._unwritten = {}
-        except Exception:
-            self._unwritten.update(fields)
-            raise
+
+
+def read_round(channel: Channel, checkpoints: Checkpoints | None, feeds: list[ConsumerFeed],
+               read: tuple[Any, ...], report: Callable[[BaseException], None]) -> Any:
+    """One round trip: the last read's final position (named), then for each feed that
+    moved, the stream's oldest entry (has retention passed it? ``XREAD`` alone would go on
+    silently from the oldest entry kept), then ``read``, the blocking ``XREAD``. Returns
+    its reply."""
+    position = checkpoints.pending() if checkpoints is not None else None
+    checks = [f for f in feeds if f.check_trim]
+    commands = [("XRANGE", f.stream, "-", "+", "COUNT", 1) for f in checks]
+    commands.append(read)
+    if position is not None:
+        commands.insert(0, position)
+    replies = channel.pipeline(commands)
+    if checkpoints is not None and position is not None:
+        checkpoints.written()
+        replies = replies[1:]
+    *firsts, reply = replies
+    for feed, first in zip(checks, firsts, strict=True):
+        check_trimmed(feed, first, report)
+    return reply
+
+
+def xread(positions: dict[str, str], count: int, block_ms: int) -> tuple[Any, ...]:
+    return ("XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", *positions, *positions.values())
+
+
+def streams_of(reply: Any) -> list[tuple[str, list[tuple[str, dict[str, str]]]]]:
+    """An ``XREAD`` reply as the parser gives it (RESP3: a map of stream to entries; RESP2:
+    a list of ``[stream, entries]``; nil on timeout) as ``[(stream, [(id, fields)])]``."""
+    if not reply:
+        return []
+    pairs = reply.items() if isinstance(reply, dict) else reply
+    return [(stream, [(entry_id, dict(zip(values[::2], values[1::2], strict=True)))
+                      for entry_id, values in entries])
+            for stream, entries in pairs]
 
 
 def decode(fields: dict[str, str]) -> Any:

@@ -15,7 +15,7 @@ pytest.importorskip("redis")
 from hyperliquid_ws import SubscriptionError
 from hyperliquid_ws.gateway import BrokerError, Gateway, GatewayClient, RetentionGapError, network_of, shard_of
 from hyperliquid_ws.gateway.keys import id_tuple, parse_shard
-from hyperliquid_ws.gateway.reader import before
+from hyperliquid_ws.gateway.reader import before, streams_of, xread
 
 from ..conftest import DEADLINE, Collector, wait_until
 from .conftest import stream_messages
@@ -62,6 +62,16 @@ def test_keys_network_and_shards_are_stable() -> None:
         with pytest.raises(ValueError):
             parse_shard(bad)
     assert before("5-3") == "5-2" and before("5-0") == "4-18446744073709551615" and before("0-0") == "0-0"
+
+
+def test_xread_replies_of_either_protocol_read_the_same() -> None:
+    entries = [["1-0", ["m", "{}"]], ["1-1", ["m", "[]", "x", "y"]]]
+    expected = [("s", [("1-0", {"m": "{}"}), ("1-1", {"m": "[]", "x": "y"})])]
+    assert streams_of({"s": entries}) == expected  # RESP3: a map
+    assert streams_of([["s", entries]]) == expected  # RESP2: pairs
+    assert streams_of(None) == [] and streams_of({}) == []  # BLOCK timed out
+    assert xread({"a": "1-0", "b": "$"}, 10, 500) == ("XREAD", "COUNT", 10, "BLOCK", 500, "STREAMS", "a", "b",
+                                                      "1-0", "$")
 
 
 def test_bad_values_fail_in_the_constructor_and_urls_are_masked() -> None:
@@ -129,6 +139,10 @@ def test_a_named_consumer_resumes_after_the_last_message_it_finished(make_gatewa
     first = Collector()
     consumer = make_consumer(name="resumer")
     consumer.subscribe(TRADES, first).wait(DEADLINE)
+    # A new name starts at the live end: placed there before the market moves, it sees the
+    # whole stream from then on.
+    wait_until(lambda: all(f["position"] for f in consumer.stats()["subscriptions"].values()), DEADLINE,
+               "the consumer placed in the stream")
     advance_until(server, lambda: len(first.messages) >= 5, "five messages")
     wait_until(lambda: len(stream_messages(consumer._url, gateway, TRADES)) == len(first.messages),
                DEADLINE, "the consumer to catch up")
@@ -140,6 +154,31 @@ def test_a_named_consumer_resumes_after_the_last_message_it_finished(make_gatewa
     wait_until(lambda: first.messages + second.messages == stream_messages(again._url, gateway, TRADES),
                DEADLINE, "everything in the stream exactly once")
     assert not any("redelivered" in m for m in second.messages)
+
+
+def test_a_named_consumers_position_is_in_redis_while_it_waits_for_more(make_gateway, make_consumer,
+                                                                        server) -> None:
+    """The last message of a read has its position written in the round trip of the next
+    XREAD, not one of its own: it is in Redis while the consumer blocks, before anything
+    more can be delivered."""
+    import redis
+
+    gateway = make_gateway()
+    seen = Collector()
+    consumer = make_consumer(name="keeper")
+    consumer.subscribe(TRADES, seen).wait(DEADLINE)
+    advance_until(server, lambda: len(seen.messages) >= 5, "five messages")
+    plain = redis.Redis.from_url(consumer._url, decode_responses=True)
+    key = json.dumps(TRADES, sort_keys=True, separators=(",", ":"))
+
+    def recorded() -> bool:
+        ids = [entry_id for entry_id, _ in plain.xrange(gateway.keys.stream(key))]
+        done, started = plain.hmget(gateway.keys.consumer("keeper"), [key, key + "|started"])
+        return len(seen.messages) == len(ids) and done == ids[-1] and started == ids[-1]
+
+    wait_until(recorded, DEADLINE, "the last delivered message recorded as finished, the consumer still reading")
+    assert not consumer.closed
+    plain.close()
 
 
 def test_a_trimmed_position_is_reported_with_the_lost_range(make_gateway, make_consumer, server) -> None:
