@@ -16,6 +16,14 @@ and the spread). Workloads: ``trades:N`` (one trade a frame, round robin over N 
 and ``l2Book:N`` (20 levels a side).
 
     python -m bench.hotpath --workload trades:1 --workload trades:1000 --instructions
+
+``--record`` measures what recording adds to the ``serve`` stage instead: a second
+plain callback on each feed (``second``: the shared entry's fan-out), a ``Recorder``'s
+handle queueing each message (``queue``: its ``FrameTap`` callback only, lines never
+written), and the whole recorder with its lines built and written on the same thread
+(``none``, ``gzip``: the flush thread's work, done inline after each batch).
+
+    python -m bench.hotpath --workload trades:1 --record --instructions
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from typing import Any
 from bench.payloads import l2book_frame
 
 STAGES = ("gen", "parse", "route", "serve")  # gen: building the frames alone, subtracted
+RECORD = ("serve", "second", "queue", "none", "gzip")  # --record: serve plus each of these
 BATCH = 800  # frames per socket read, about what the connection hands over at full speed
 _TOTAL = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
 
@@ -51,9 +60,10 @@ class _Owner:
 
 
 class Path:
-    """One connection's receive side with N feeds subscribed and acknowledged."""
+    """One connection's receive side with N feeds subscribed and acknowledged; ``extra``:
+    what else listens on each feed (one of ``RECORD``)."""
 
-    def __init__(self, workload: str) -> None:
+    def __init__(self, workload: str, extra: str = "serve") -> None:
         from hyperliquid_ws.dispatch import Dispatcher
         from hyperliquid_ws.feeds import canonical
         from hyperliquid_ws.guard import FrameGuard
@@ -71,6 +81,8 @@ class Path:
         for coin in self.coins:
             feed, form = canonical({"type": kind, "coin": coin})
             registry.add(_Owner(), feed, form, {"type": kind, "coin": coin}, self._callback)
+        self.recorder: Any = None
+        self._add_listeners(registry, extra)
         registry.claim_all(1)
         for entry in registry.entries():
             entry.acknowledged()
@@ -79,6 +91,32 @@ class Path:
 
     def _callback(self, message: Any) -> None:
         self.delivered += 1
+
+    def _add_listeners(self, registry: Any, extra: str) -> None:
+        from hyperliquid_ws.feeds import canonical
+        from hyperliquid_ws.recording import recorder
+
+        class Client:  # what a Recorder needs of a client, on this registry
+            def subscribe(self, sub: dict[str, Any], callback: Any, allow_unknown: bool = False) -> Any:
+                feed, form = canonical(sub)
+                return registry.add(_Owner(), feed, form, dict(sub), callback)[0]
+
+            def unsubscribe(self, handle: Any) -> None:
+                pass
+
+        subs = [{"type": self.kind, "coin": coin} for coin in self.coins]
+        if extra == "second":
+            for sub in subs:
+                Client().subscribe(sub, self._callback)
+        elif extra in ("queue", "none", "gzip"):
+            recorder.BATCH = 10**9  # never wake the flush thread: run() drains, on this thread
+            self.recorder = recorder.Recorder(tempfile.mkdtemp(), client=Client(),  # type: ignore[arg-type]
+                                              compression="none" if extra == "queue" else extra,
+                                              flush_interval=10**6)
+            if extra == "queue":
+                self.recorder._drain = self.recorder._pending.clear
+            for sub in subs:
+                self.recorder.record(sub)
 
     def frames(self) -> list[bytes]:
         coins = self.coins
@@ -107,11 +145,15 @@ class Path:
             self.router.handle_all(frames)
             self.router.flush()
             self.dispatcher.serve(self.ready)
+            if self.recorder is not None:
+                self.recorder._drain()
 
 
 def timed(workload: str, stage: str, repeats: int) -> list[float]:
-    """us per frame of each of ``repeats`` batches (frames built outside the timing)."""
-    path = Path(workload)
+    """us per frame of each of ``repeats`` batches (frames built outside the timing);
+    ``stage``: one of ``STAGES``, or ``serve+<extra>`` (``RECORD``)."""
+    stage, _, extra = stage.partition("+")
+    path = Path(workload, extra or "serve")
     out = []
     for _ in range(repeats):
         frames = path.frames()
@@ -141,7 +183,8 @@ def counted(workload: str, stage: str) -> float:
 
 def _run_batches(spec: str) -> None:
     workload, stage, batches = spec.split(",")
-    path = Path(workload)
+    stage, _, extra = stage.partition("+")
+    path = Path(workload, extra or "serve")
     for _ in range(int(batches)):
         frames = path.frames()
         if stage != "gen":
@@ -154,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workload", action="append", help="trades:N or l2Book:N (default trades:1, trades:1000)")
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
     parser.add_argument("--repeats", type=int, default=200, help="timed batches per stage")
+    parser.add_argument("--record", action="store_true", help="what recording adds to serve (see above)")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # one callgrind child
     args = parser.parse_args(argv)
     if args.run:
@@ -162,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.instructions and shutil.which("valgrind") is None:
         parser.error("valgrind is not installed")
     unit = "instructions" if args.instructions else "us (median [min-max of the middle 80%])"
+    if args.record:
+        return _record_table(args.workload or ["trades:1", "l2Book:1"], args.instructions, args.repeats, unit)
     print(f"| workload | parse | + route and dedupe | + queue and callback | all, {unit} per frame |")
     print("|---|---|---|---|---|")
     for workload in args.workload or ["trades:1", "trades:1000"]:
@@ -179,6 +225,25 @@ def main(argv: list[str] | None = None) -> int:
               + f" | {medians['serve']:.2f} [{whole[0]:.2f}-{whole[-1]:.2f}] |", flush=True)
     print(f"\n{BATCH} frames a batch, as one socket read; the client's own router and dispatcher, "
           "callbacks on the same thread; frames built outside the measurement.")
+    return 0
+
+
+def _record_table(workloads: list[str], instructions: bool, repeats: int, unit: str) -> int:
+    print(f"| workload | serve, {unit} per frame | + a second callback | + Recorder, queue only "
+          "| + Recorder, lines (none) | + Recorder, lines (gzip) |")
+    print("|---|---|---|---|---|---|")
+    for workload in workloads:
+        if instructions:
+            gen = counted(workload, "gen")
+            cost = {extra: counted(workload, f"serve+{extra}") - gen for extra in RECORD}
+        else:
+            cost = {extra: statistics.median(timed(workload, f"serve+{extra}", repeats)) for extra in RECORD}
+        serve = cost["serve"]
+        cells = [f"{cost[e]:,.0f} (+{100 * (cost[e] / serve - 1):.0f}%)" if instructions
+                 else f"{cost[e]:.2f} (+{100 * (cost[e] / serve - 1):.0f}%)" for e in RECORD[1:]]
+        print(f"| {workload} | {serve:,.{0 if instructions else 2}f} | " + " | ".join(cells) + " |", flush=True)
+    print(f"\n{BATCH} frames a batch; the recorder's lines built and written on the same thread after "
+          "each batch (its flush thread's work, done inline); stdlib zlib for gzip.")
     return 0
 
 

@@ -130,7 +130,7 @@ class Router:
                         batch.append((entry.lane, message if kept is data else {**message, "data": kept}))
                         entry.delivered += 1
                 else:
-                    gave_up = entry.deliver(message, self._add)
+                    gave_up = entry.deliver(message, self._add, payload)
                     if gave_up is not None:  # its hold reached the bound: the frames flow, the gap is reported
                         log.warning("%s", gave_up)
                         self._dispatcher.report(gave_up, self._ready)

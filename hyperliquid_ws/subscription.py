@@ -8,7 +8,9 @@ Each handle has its own lane (``dispatch.Lane``), so a late joiner's first messa
 (``joiners.py``) can wait on it before the joiner is attached, and a slow callback
 holds up only itself. With one handle, no tracker and nothing held, the entry is
 *direct*: the router queues frames on that handle's lane itself, with no lock. Otherwise
-frames go through ``Entry.deliver`` under the entry's lock, which fans them out.
+frames go through ``Entry.deliver`` under the entry's lock, which fans them out. A
+``FrameTap`` handle (the recorder's) also gets each frame's bytes while its message is
+that frame unchanged; an entry with one always takes that locked path.
 """
 
 from __future__ import annotations
@@ -155,15 +157,16 @@ class Entry:
         with self.lock:
             return list(self.held or ())
 
-    def deliver(self, message: Any, submit: Submit) -> BackfillError | None:
+    def deliver(self, message: Any, submit: Submit, frame: bytes | None = None) -> BackfillError | None:
         """A live frame (reader thread): held during a backfill, else deduped and queued.
+        ``frame``: the text frame ``message`` was parsed from, for ``FrameTap`` handles.
         A hold that reaches its bound (``Budget.may_hold``) gives up: the held frames and
         this one are delivered now, and the returned ``BackfillError`` says so (the
         backfill goes on; its items follow, deduped, out of time order)."""
         with self.lock:
             held = self.held
             if held is None:
-                self._admit(message, submit, backfill=False)
+                self._admit(message, submit, backfill=False, frame=frame)
                 return None
             budget = self._budget
             if budget is None or budget.may_hold(len(held)):
@@ -225,8 +228,11 @@ class Entry:
                               "backfilled" if backfill else "held")
         return delivered
 
-    def _admit(self, message: Any, submit: Submit, *, backfill: bool) -> bool:
-        """Dedupe ``message``, keep it for late joiners, queue it for every handle."""
+    def _admit(self, message: Any, submit: Submit, *, backfill: bool, frame: bytes | None = None) -> bool:
+        """Dedupe ``message``, keep it for late joiners, queue it for every handle; a
+        ``FrameTap`` handle gets ``(message, frame)`` while the message is still exactly
+        the frame (nothing deduped out of it)."""
+        parsed = message
         tracker = self.tracker
         if tracker is not None:
             deliver, data = tracker.admit(message["data"], backfill=backfill)
@@ -242,7 +248,10 @@ class Entry:
                 self._refresh()  # the fan-out has passed it: the fast path may apply again
                 if again:
                     continue
-            submit(handle.lane, message)
+            if handle.tap and frame is not None and message is parsed:
+                submit(handle.lane, (message, frame))
+            else:
+                submit(handle.lane, message)
         self.delivered += 1
         return True
 
@@ -285,7 +294,7 @@ class Entry:
         before ``direct``: the router reads them in the other order."""
         if self.handles:
             self.lane = self.handles[0].lane
-        one = len(self.handles) == 1 and self.held is None
+        one = len(self.handles) == 1 and self.held is None and not self.handles[0].tap
         self.direct = one and self.tracker is None
         self.solo = (one and self.tracker is not None and not self.retained.keeps_items
                      and self.handles[0].given is None)
@@ -298,6 +307,33 @@ class Entry:
 
     def __repr__(self) -> str:
         return f"<Entry {self.key} listeners={len(self.handles)} active={self.active}>"
+
+
+class FrameTap:
+    """A callback that takes each message with the text frame it came in (the recorder's).
+
+    ``HyperliquidWS.subscribe(sub, FrameTap(fn))`` calls ``fn(message, frame)``: ``frame``
+    is the frame's bytes (UTF-8 JSON, exactly as received) when ``message`` is that frame
+    unchanged, and None when it is not (trades deduped out of it, a backfilled message,
+    a joiner's first message, a frame held during a backfill). Such a handle always takes
+    the locked path of ``Entry.deliver``, so it costs other subscriptions nothing.
+    """
+
+    __slots__ = ("callback",)
+
+    def __init__(self, callback: Callable[[Any, bytes | None], None]) -> None:
+        if not callable(callback):
+            raise ValueError(f"callback must be callable, got {callback!r}")
+        self.callback = callback
+
+    def __call__(self, item: Any) -> None:
+        if type(item) is tuple:  # parsed JSON is never a tuple: (message, frame) from _admit
+            self.callback(*item)
+        else:
+            self.callback(item, None)
+
+    def __repr__(self) -> str:
+        return f"FrameTap({self.callback!r})"
 
 
 class Subscription:
@@ -314,6 +350,7 @@ class Subscription:
         self._closed = False
         self.lane = Lane(self, entry.key)  # its messages, waiting for its callback
         self.given: Any = None  # the frame it got on joining, until the fan-out has passed it
+        self.tap = isinstance(callback, FrameTap)  # its lane gets (message, frame) when it can
 
     @property
     def closed(self) -> bool:

@@ -160,3 +160,18 @@ def test_a_recorder_killed_with_sigkill_leaves_a_readable_file(tmp_path: Path) -
         import gzip
 
         gzip.decompress(next(out.iterdir()).read_bytes())
+
+
+def test_write_many_spans_an_hour_and_skips_what_json_cannot_encode(tmp_path: Path) -> None:
+    writer = RecordingWriter(tmp_path)
+    sub = b'{"type":"trades","coin":"BTC"}'
+    frame = b'{"channel":"trades","data":[]}'
+    first = [(T0 + i, sub, None, frame) for i in range(3)]  # one hour: written in one go
+    sizes = writer.write_many(first)
+    assert sizes == [len(b'{"t":%.6f,"sub":%s,"msg":%s}\n' % (T0, sub, frame))] * 3
+    later = [(T0 + HOUR, sub, trade(1), None), (T0 + HOUR + 1, sub, {"bad": {1, 2}}, None),
+             (T0 + 2 * HOUR, sub, trade(2), None)]
+    assert writer.write_many(later)[1] == 0  # not JSON: skipped, the others written
+    writer.close()
+    assert len(writer.files) == 3
+    assert [r.message for r in read(tmp_path)] == [{"channel": "trades", "data": []}] * 3 + [trade(1), trade(2)]

@@ -1,11 +1,17 @@
 """``Recorder``: subscribe through a normal client and write every message to disk.
 
 Threads: the client's callbacks only stamp each message and queue it (a deque append:
-the client's reader pays almost nothing); one ``hlws-recorder-flush`` thread encodes,
-compresses and writes what is queued and flushes the file, every ``flush_interval``
+the client's reader pays almost nothing); one ``hlws-recorder-flush`` thread builds the
+lines, compresses and writes what is queued and flushes the file, every ``flush_interval``
 seconds or sooner when ``BATCH`` messages wait, so a crash loses at most about that
 much. ``close()`` writes the rest, stops and joins it, and finishes the file. Every
 public method is thread-safe.
+
+A message is not encoded again when it is a frame as it came: the recorder subscribes
+with a ``subscription.FrameTap``, which hands it the frame's bytes with the message, so
+such a line is the frame's bytes with the time and subscription around them. Only
+messages the client changed (trades deduped out of a frame, backfilled messages, a
+joiner's first message) are encoded from the parsed message.
 """
 
 from __future__ import annotations
@@ -15,15 +21,16 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from ..client import HyperliquidWS
 from ..endpoints import MAINNET_API_URL
 from ..feeds import canonical
-from ..subscription import Subscription
+from ..subscription import FrameTap, Subscription
 from .codec import encode_subscription
-from .writer import RecordingWriter
+from .writer import Line, RecordingWriter
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +86,8 @@ class Recorder:
         self._lock = threading.Lock()
         self._counters: dict[str, _FeedCounter] = {}
         self._handles: list[Subscription] = []
-        self._pending: deque[tuple[float, _FeedCounter, Any]] = deque()
+        self._by_sub: dict[bytes, _FeedCounter] = {}  # by the encoded subscription each line holds
+        self._pending: deque[Line] = deque()
         self._wake = threading.Event()
         self._stamping = threading.Lock()
         self._stopping = threading.Event()
@@ -98,16 +106,21 @@ class Recorder:
             if self._closed:
                 raise ValueError("Recorder is closed")
             counter = self._counters.setdefault(label, _FeedCounter(encode_subscription(form)))
+            self._by_sub[counter.encoded] = counter
+        sub = counter.encoded
         append, clock, pending, wake, stamping = (self._pending.append, time.time, self._pending, self._wake,
                                                   self._stamping)
 
-        def on_message(message: Any) -> None:  # client thread: stamp and queue, nothing more
+        def on_message(message: Any, frame: bytes | None) -> None:  # client thread: stamp and queue
+            # Only the frame's bytes are kept when they are the message: one object, which
+            # the garbage collector never scans, instead of the parsed message's tree.
             with stamping:  # callbacks run on several threads: the queue must stay in time order
-                append((clock(), counter, message))
+                append((clock(), sub, None if frame is not None else message, frame))  # a writer.Line
             if len(pending) == BATCH:
                 wake.set()
 
-        handle = self.client.subscribe(subscription, on_message, allow_unknown=allow_unknown)
+        # The frame as it came, whenever the message is that frame: a line needs no encoding then
+        handle = self.client.subscribe(subscription, FrameTap(on_message), allow_unknown=allow_unknown)
         with self._lock:
             self._handles.append(handle)
         return handle
@@ -177,17 +190,30 @@ class Recorder:
                 return
 
     def _drain(self) -> None:
-        """Write every queued message (flush thread)."""
+        """Write every queued message (flush thread). The counts are taken per batch,
+        with the per-message steps left to C (``map``, ``Counter``, ``zip``)."""
         pending = self._pending
         while pending:
             batch = [pending.popleft() for _ in range(min(len(pending), BATCH))]
-            sizes = self.writer.write_many([(t, counter.encoded, message) for t, counter, message in batch])
+            sizes = self.writer.write_many(batch)
+            subs: list[bytes] = list(map(_SUB, batch))  # the recorder's lines hold encoded subscriptions
+            encoded = [item for item in batch if item[2] is not None]  # lines not made from a frame
             with self._lock:
-                for (_, counter, message), size in zip(batch, sizes, strict=True):
-                    counter.messages += 1
-                    counter.bytes += size
+                if len(set(subs)) == 1:  # one feed: the usual case
+                    counter = self._by_sub[subs[0]]
+                    counter.messages += len(batch)
+                    counter.bytes += sum(sizes)
+                else:
+                    for sub, size in zip(subs, sizes, strict=True):
+                        counter = self._by_sub[sub]
+                        counter.messages += 1
+                        counter.bytes += size
+                for _, encoded_sub, message, _ in encoded:
                     if isinstance(message, dict) and message.get("backfill"):
-                        counter.backfilled += 1
+                        self._by_sub[encoded_sub].backfilled += 1  # type: ignore[index]  # bytes, see record()
+
+
+_SUB = itemgetter(1)
 
 
 def _size(n: float) -> str:

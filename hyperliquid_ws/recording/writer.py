@@ -11,12 +11,30 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from .codec import Sink, check_compression, encode_line, file_name, hour_of, open_sink
 
 logger = logging.getLogger(__name__)
+
+Line = tuple[float, "bytes | dict[str, Any]", Any, "bytes | None"]  # (t, subscription, message, frame)
+
+
+_TIME = itemgetter(0)
+
+
+def _lines(items: list[Line]) -> list[bytes] | None:
+    """Every item's line, or None if one cannot be encoded. A frame without a newline
+    byte (all of them, from a compact server) is formatted in place; the rest go
+    through ``codec.encode_line``."""
+    try:
+        return [b'{"t":%.6f,"sub":%s,"msg":%s}\n' % (t, sub, frame)
+                if frame is not None and type(sub) is bytes and b"\n" not in frame
+                else encode_line(t, sub, message, frame) for t, sub, message, frame in items]
+    except (TypeError, ValueError):
+        return None
 
 
 class RecordingWriter:
@@ -51,31 +69,45 @@ class RecordingWriter:
         """Append one line; return its uncompressed size in bytes. ``subscription`` as a
         dict or encoded once by ``codec.encode_subscription``. Raises ``ValueError`` once
         closed and ``TypeError`` for data JSON cannot encode."""
-        return self.write_many([(self._clock() if t is None else t, subscription, message)])[0]
+        return self.write_many([(self._clock() if t is None else t, subscription, message, None)])[0]
 
-    def write_many(self, items: list[tuple[float, bytes | dict[str, Any], Any]]) -> list[int]:
-        """Append ``(t, subscription, message)`` lines in the order given (sort them by
-        ``t`` first); return each line's size. A line that cannot be encoded is logged
-        and skipped (size 0). Raises ``ValueError`` once closed."""
-        sizes: list[int] = []
+    def write_many(self, items: list[Line]) -> list[int]:
+        """Append ``(t, subscription, message, frame)`` lines in the order given (sort
+        them by ``t`` first); ``frame``: the text frame ``message`` is exactly, or None
+        (``codec.encode_line``); with a frame, ``message`` is not read and may be None.
+        Return each line's size. A line that cannot be encoded is logged and skipped
+        (size 0). Raises ``ValueError`` once closed."""
         with self._lock:
             if self._closed:
                 raise ValueError("RecordingWriter is closed")
-            run: list[bytes] = []
-            for t, subscription, message in items:
-                try:
-                    line = encode_line(t, subscription, message)
-                except (TypeError, ValueError) as exc:
-                    logger.warning("not recorded, not JSON: %r (%s)", message, exc)
-                    sizes.append(0)
-                    continue
-                if not self._hour_start <= t < self._hour_start + 3600.0 or self._sink is None:
-                    self._write_run(run)
-                    run = []
-                    self._rotate(t)
-                run.append(line)
-                sizes.append(len(line))
-            self._write_run(run)
+            times = list(map(_TIME, items))
+            if times and self._sink is not None and self._hour_start <= min(times) <= max(times) \
+                    < self._hour_start + 3600.0:
+                lines = _lines(items)  # the usual case: one file, written in one go
+                if lines is not None:
+                    self._write_run(lines)
+                    return list(map(len, lines))
+            return self._write_each(items)
+
+    def _write_each(self, items: list[Line]) -> list[int]:
+        """``write_many`` line by line: across an hour's end, or with a line that cannot be
+        encoded (the caller holds the lock)."""
+        sizes: list[int] = []
+        run: list[bytes] = []
+        for t, subscription, message, frame in items:
+            try:
+                line = encode_line(t, subscription, message, frame)
+            except (TypeError, ValueError) as exc:
+                logger.warning("not recorded, not JSON: %r (%s)", message, exc)
+                sizes.append(0)
+                continue
+            if not self._hour_start <= t < self._hour_start + 3600.0 or self._sink is None:
+                self._write_run(run)
+                run = []
+                self._rotate(t)
+            run.append(line)
+            sizes.append(len(line))
+        self._write_run(run)
         return sizes
 
     def _write_run(self, run: list[bytes]) -> None:
