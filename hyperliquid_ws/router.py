@@ -25,6 +25,7 @@ from .guard import UNPARSED, FrameGuard
 from .posts import PendingRequests
 from .registry import Registry
 
+_JSON_WHITESPACE = " \t\n\r"  # RFC 8259 §2: the only whitespace JSON allows
 _scan_once = make_scanner(JSONDecoder())  # type: ignore[arg-type]  # typeshed names the C type oddly
 
 
@@ -39,7 +40,7 @@ def _stdlib_loads(payload: bytes) -> Any:
         value, end = _scan_once(text, 0)
     except StopIteration:  # no value at character 0: the rare path
         return json.loads(text)
-    if end != len(text) and text[end:].strip():
+    if end != len(text) and text[end:].strip(_JSON_WHITESPACE):  # str.strip() alone would pass \x0c, \xa0...
         raise ValueError(f"extra data after the JSON value at character {end}")
     return value
 

@@ -80,7 +80,7 @@ def test_a_frame_tap_needs_a_callable() -> None:
 
 
 def test_a_line_built_from_a_frame_with_newlines_is_still_one_line() -> None:
-    frame = b'{"channel": "trades",\n"data":\r\n[]}'
+    frame = b'{"channel": "trades",\n"data":\r\n[]}\t\r\n '  # every JSON whitespace, the tail included
     line = encode_line(1.5, {"type": "trades", "coin": "BTC"}, json.loads(frame), frame)
     assert line.count(b"\n") == 1 and line.endswith(b"\n")
     assert json.loads(line) == {"t": 1.5, "sub": {"type": "trades", "coin": "BTC"}, "msg": json.loads(frame)}
@@ -96,3 +96,16 @@ def test_the_recorder_writes_frames_as_they_came_and_encodes_what_the_client_cha
     lines = [line for path in sorted(tmp_path.iterdir()) for line in read_lines(path) if ours(line["msg"])]
     assert [line["msg"] for line in lines] == [json.loads(first), {"channel": "trades", "data": [trade(3)]}]
     assert [r.message for r in read(tmp_path) if ours(r.message)] == [line["msg"] for line in lines]
+
+
+def test_a_frame_with_whitespace_json_does_not_allow_is_refused_by_the_client(server, make_client) -> None:
+    """What the client parses, a recording line can hold: a frame ending in a form feed
+    (str.strip() would pass it, JSON does not) is a bad frame, as it is to orjson."""
+    taps, errors = Taps(), Collector()
+    client = make_client(on_error=errors)
+    client.subscribe(TRADES, FrameTap(taps)).wait(DEADLINE)
+    server.push(json.dumps({"channel": "trades", "data": [trade(1)]}) + "\x0c")
+    server.push(json.dumps({"channel": "trades", "data": [trade(2)]}) + "\r\n")
+    (message, frame), = taps.got.wait_for(1)
+    assert message["data"] == [trade(2)] and json.loads(frame) == message
+    assert [e.reason for e in errors.wait_for(1)] == ["invalid_json"]

@@ -96,6 +96,8 @@ ODD_TEXT = [
                  id="book-coin-is-an-object"),
     pytest.param('{"channel":"trades"}', "bad_route", id="no-data"),
     pytest.param('{"channel":"pong"} trailing', "invalid_json", id="trailing-garbage"),
+    pytest.param('{"channel":"pong"}\x0c', "invalid_json", id="trailing-form-feed"),  # not JSON whitespace
+    pytest.param('{"channel":"pong"}\u00a0', "invalid_json", id="trailing-no-break-space"),
     pytest.param("not json at all", "invalid_json", id="not-json"),
     pytest.param("42", "not_an_envelope", id="a-number"),
 ]

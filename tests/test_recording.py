@@ -175,3 +175,10 @@ def test_write_many_spans_an_hour_and_skips_what_json_cannot_encode(tmp_path: Pa
     writer.close()
     assert len(writer.files) == 3
     assert [r.message for r in read(tmp_path)] == [{"channel": "trades", "data": []}] * 3 + [trade(1), trade(2)]
+
+
+def test_write_many_still_takes_the_three_item_lines_of_before_frames(tmp_path: Path) -> None:
+    writer = RecordingWriter(tmp_path)
+    assert all(writer.write_many([(T0 + i, TRADES, trade(i)) for i in range(3)]))  # type: ignore[misc]
+    writer.close()
+    assert [r.message for r in read(tmp_path)] == [trade(i) for i in range(3)]

@@ -75,6 +75,7 @@ class RecordingWriter:
         """Append ``(t, subscription, message, frame)`` lines in the order given (sort
         them by ``t`` first); ``frame``: the text frame ``message`` is exactly, or None
         (``codec.encode_line``); with a frame, ``message`` is not read and may be None.
+        A 3-tuple ``(t, subscription, message)``, as before frames, means no frame.
         Return each line's size. A line that cannot be encoded is logged and skipped
         (size 0). Raises ``ValueError`` once closed."""
         with self._lock:
@@ -94,9 +95,10 @@ class RecordingWriter:
         encoded (the caller holds the lock)."""
         sizes: list[int] = []
         run: list[bytes] = []
-        for t, subscription, message, frame in items:
+        for item in items:
+            t, subscription, message = item[0], item[1], item[2]
             try:
-                line = encode_line(t, subscription, message, frame)
+                line = encode_line(t, subscription, message, item[3] if len(item) > 3 else None)
             except (TypeError, ValueError) as exc:
                 logger.warning("not recorded, not JSON: %r (%s)", message, exc)
                 sizes.append(0)
