@@ -242,8 +242,10 @@ def _record_table(workloads: list[str], instructions: bool, repeats: int, unit: 
         cells = [f"{cost[e]:,.0f} (+{100 * (cost[e] / serve - 1):.0f}%)" if instructions
                  else f"{cost[e]:.2f} (+{100 * (cost[e] / serve - 1):.0f}%)" for e in RECORD[1:]]
         print(f"| {workload} | {serve:,.{0 if instructions else 2}f} | " + " | ".join(cells) + " |", flush=True)
+    from hyperliquid_ws.recording import codec
+
     print(f"\n{BATCH} frames a batch; the recorder's lines built and written on the same thread after "
-          "each batch (its flush thread's work, done inline); stdlib zlib for gzip.")
+          f"each batch (its flush thread's work, done inline); gzip through {codec.deflate.__name__}.")
     return 0
 
 
