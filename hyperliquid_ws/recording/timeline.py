@@ -60,7 +60,12 @@ def _step(record: Record) -> Step:
     data = record.data
     if isinstance(data, dict) and data.get("isSnapshot") is True:
         data = {k: v for k, v in data.items() if k != "isSnapshot"}
-    text = json.dumps({"channel": record.channel, "data": data}, separators=(",", ":"), ensure_ascii=False)
+    message = {"channel": record.channel, "data": data}
+    text = json.dumps(message, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, "\ud800" in the frame recorded: sent escaped, as it came
+        text = json.dumps(message, separators=(",", ":"))
     return Step(record.time, subscription_key(normalised), normalised, record.channel, data, text)
 
 
