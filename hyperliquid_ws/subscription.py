@@ -316,7 +316,8 @@ class FrameTap:
     is the frame's bytes (UTF-8 JSON, exactly as received) when ``message`` is that frame
     unchanged, and None when it is not (trades deduped out of it, a backfilled message,
     a joiner's first message, a frame held during a backfill). Such a handle always takes
-    the locked path of ``Entry.deliver``, so it costs other subscriptions nothing.
+    the locked path of ``Entry.deliver``: other feeds keep their fast paths, and a feed it
+    shares pays the fan-out any second handle costs.
     """
 
     __slots__ = ("callback",)

@@ -5,8 +5,8 @@ where ``msg`` is the message exactly as the client delivered it (``{"channel", "
 plus ``"backfill": true`` on messages recovered over HTTP after a reconnect).
 
 Files are named ``<prefix><YYYYMMDD>T<HH>[.<n>].ndjson[.gz|.zst]`` (UTC hour of the lines'
-``t``); ``.gz`` is gzip (written through ISA-L with the ``isal`` extra, ~5x faster, else
-stdlib zlib; read by either), ``.zst`` needs the ``zstandard`` package (the ``zstd``
+``t``); ``.gz`` is gzip (written through ISA-L with the ``isal`` extra, else stdlib zlib;
+read by either), ``.zst`` needs the ``zstandard`` package (the ``zstd``
 extra). Pure functions and small stream classes; safe on any thread that owns them.
 """
 
@@ -43,12 +43,15 @@ else:
 
 
 deflate: Any = zlib  # what writes .gz files: a zlib-like module (compressobj, Z_SYNC_FLUSH)
-try:  # the "isal" extra: ISA-L writes the same gzip format ~5x faster (bench/recording.py)
+try:  # the "isal" extra: the same gzip for 2-2.5x less CPU a line (bench/recording.py, writer rows)
     from isal import isal_zlib
 except ImportError:  # pragma: no cover - exercised by installs without the extra
     pass
 else:
     deflate = isal_zlib
+
+
+LINE = b'{"t":%.6f,"sub":%s,"msg":%s}\n'  # % (t, encoded subscription, encoded message)
 
 
 def encode_subscription(subscription: dict[str, Any]) -> bytes:
@@ -65,10 +68,8 @@ def encode_line(t: float, subscription: bytes | dict[str, Any], message: Any, fr
     data JSON cannot encode."""
     sub = subscription if isinstance(subscription, bytes) else encode_subscription(subscription)
     if frame is None:
-        return b'{"t":%.6f,"sub":%s,"msg":%s}\n' % (t, sub, dumps(message))
-    if b"\n" in frame:
-        frame = frame.replace(b"\n", b" ")
-    return b'{"t":%.6f,"sub":%s,"msg":%s}\n' % (t, sub, frame)
+        return LINE % (t, sub, dumps(message))
+    return LINE % (t, sub, frame.replace(b"\n", b" ") if b"\n" in frame else frame)
 
 
 def hour_of(t: float) -> str:

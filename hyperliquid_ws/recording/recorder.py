@@ -35,6 +35,7 @@ from .writer import Line, RecordingWriter
 logger = logging.getLogger(__name__)
 
 FLUSH_THREAD = "hlws-recorder-flush"
+_SUB = itemgetter(1)  # a queued line's encoded subscription
 BATCH = 4096  # queued messages that wake the flush thread before its interval is up
 
 
@@ -45,9 +46,10 @@ def feed_label(subscription: Mapping[str, Any]) -> str:
 
 
 class _FeedCounter:
-    __slots__ = ("backfilled", "bytes", "encoded", "messages")
+    __slots__ = ("backfilled", "bytes", "encoded", "label", "messages")
 
-    def __init__(self, encoded: bytes) -> None:
+    def __init__(self, label: str, encoded: bytes) -> None:
+        self.label = label  # for stats() and the progress line
         self.encoded = encoded  # the subscription as it appears in each line
         self.messages = 0
         self.bytes = 0
@@ -84,9 +86,8 @@ class Recorder:
         self.client = client if client is not None else HyperliquidWS(base_url, **dict(client_options or {}))
         self.flush_interval = float(flush_interval)
         self._lock = threading.Lock()
-        self._counters: dict[str, _FeedCounter] = {}
+        self._counters: dict[bytes, _FeedCounter] = {}  # by the encoded subscription each line holds
         self._handles: list[Subscription] = []
-        self._by_sub: dict[bytes, _FeedCounter] = {}  # by the encoded subscription each line holds
         self._pending: deque[Line] = deque()
         self._wake = threading.Event()
         self._stamping = threading.Lock()
@@ -101,13 +102,11 @@ class Recorder:
         handle (``handle.wait()`` blocks until acknowledged). Raises ``ValueError`` for a
         malformed subscription or when closed."""
         _, form = canonical(subscription, allow_unknown=allow_unknown)
-        label = feed_label(form)
         with self._lock:
             if self._closed:
                 raise ValueError("Recorder is closed")
-            counter = self._counters.setdefault(label, _FeedCounter(encode_subscription(form)))
-            self._by_sub[counter.encoded] = counter
-        sub = counter.encoded
+            encoded = encode_subscription(form)
+            sub = self._counters.setdefault(encoded, _FeedCounter(feed_label(form), encoded)).encoded
         append, clock, pending, wake, stamping = (self._pending.append, time.time, self._pending, self._wake,
                                                   self._stamping)
 
@@ -130,8 +129,8 @@ class Recorder:
         {"messages", "bytes", "backfilled"}}}``; bytes are uncompressed line bytes except
         ``disk_bytes`` (the files' size on disk as flushed)."""
         with self._lock:
-            feeds = {label: {"messages": c.messages, "bytes": c.bytes, "backfilled": c.backfilled}
-                     for label, c in self._counters.items()}
+            feeds = {c.label: {"messages": c.messages, "bytes": c.bytes, "backfilled": c.backfilled}
+                     for c in self._counters.values()}
         return {"seconds": time.monotonic() - self._started,
                 "messages": sum(f["messages"] for f in feeds.values()),
                 "bytes": sum(f["bytes"] for f in feeds.values()),
@@ -190,8 +189,8 @@ class Recorder:
                 return
 
     def _drain(self) -> None:
-        """Write every queued message (flush thread). The counts are taken per batch,
-        with the per-message steps left to C (``map``, ``Counter``, ``zip``)."""
+        """Write every queued message (flush thread). A batch of one feed (the usual
+        case) is counted at once, without a step per message."""
         pending = self._pending
         while pending:
             batch = [pending.popleft() for _ in range(min(len(pending), BATCH))]
@@ -200,20 +199,17 @@ class Recorder:
             encoded = [item for item in batch if item[2] is not None]  # lines not made from a frame
             with self._lock:
                 if len(set(subs)) == 1:  # one feed: the usual case
-                    counter = self._by_sub[subs[0]]
+                    counter = self._counters[subs[0]]
                     counter.messages += len(batch)
                     counter.bytes += sum(sizes)
                 else:
                     for sub, size in zip(subs, sizes, strict=True):
-                        counter = self._by_sub[sub]
+                        counter = self._counters[sub]
                         counter.messages += 1
                         counter.bytes += size
                 for _, encoded_sub, message, _ in encoded:
                     if isinstance(message, dict) and message.get("backfill"):
-                        self._by_sub[encoded_sub].backfilled += 1  # type: ignore[index]  # bytes, see record()
-
-
-_SUB = itemgetter(1)
+                        self._counters[encoded_sub].backfilled += 1  # type: ignore[index]  # bytes, see record()
 
 
 def _size(n: float) -> str:

@@ -15,22 +15,21 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from .codec import Sink, check_compression, encode_line, file_name, hour_of, open_sink
+from .codec import LINE, Sink, check_compression, encode_line, file_name, hour_of, open_sink
 
 logger = logging.getLogger(__name__)
 
 Line = tuple[float, "bytes | dict[str, Any]", Any, "bytes | None"]  # (t, subscription, message, frame)
-
-
 _TIME = itemgetter(0)
 
 
 def _lines(items: list[Line]) -> list[bytes] | None:
-    """Every item's line, or None if one cannot be encoded. A frame without a newline
-    byte (all of them, from a compact server) is formatted in place; the rest go
-    through ``codec.encode_line``."""
+    """Every item's line, or None if one cannot be encoded or is a 3-tuple of before
+    (both raise here; ``_write_each`` takes them one by one). A frame without a
+    newline byte (all of them, from a compact server) is formatted in place; the rest
+    go through ``codec.encode_line``."""
     try:
-        return [b'{"t":%.6f,"sub":%s,"msg":%s}\n' % (t, sub, frame)
+        return [LINE % (t, sub, frame)
                 if frame is not None and type(sub) is bytes and b"\n" not in frame
                 else encode_line(t, sub, message, frame) for t, sub, message, frame in items]
     except (TypeError, ValueError):
