@@ -24,6 +24,7 @@ from .errors import ServerError, SubscriptionError
 from .guard import UNPARSED, FrameGuard
 from .posts import PendingRequests
 from .registry import Registry
+from .subscription import call_taps
 
 _JSON_WHITESPACE = " \t\n\r"  # RFC 8259 §2: the only whitespace JSON allows
 _scan_once = make_scanner(JSONDecoder())  # type: ignore[arg-type]  # typeshed names the C type oddly
@@ -95,10 +96,11 @@ class Router:
 
         The hot path of every data frame, written out once per read: parse, find the feed
         by channel and the entry by route (two dict lookups), note when it came, then
-        queue it: on its lane as it is (``direct``), or judged by the tracker of an entry
-        with one handle and nothing held (``solo``: the lock-free dedupe of trades and
-        candles), or through ``Entry.deliver`` (under the entry's lock) for the rest."""
+        through the entry's ``fast`` path (one handle with a lane, nothing held: deduped
+        by its tracker if it has one, queued on the lane, its ``FrameTap``s called), with
+        no lock; or through ``Entry.deliver`` (under the entry's lock) for the rest."""
         now = monotonic()  # one clock read per socket read: when these frames came
+        wall = time.time()  # the same moment for FrameTaps (s since the epoch)
         feed_of_channel, routes, batch = self._feed_of_channel, self._routes, self._batch
         for payload in payloads:
             message: Any = UNPARSED
@@ -120,21 +122,27 @@ class Router:
                     continue
                 entry.last_message = now
                 entry.received += 1
-                entry.latest = message  # before reading direct/solo: see subscription.Entry.attach
-                if entry.direct:  # one handle, no tracker, nothing held
-                    batch.append((entry.lane, message))
-                    entry.delivered += 1
-                elif entry.solo:  # one handle and a tracker, nothing held: judged here, no lock
-                    data = message["data"]
-                    deliver, kept = entry.tracker.admit(data)  # type: ignore[union-attr]
-                    if deliver:
-                        batch.append((entry.lane, message if kept is data else {**message, "data": kept}))
-                        entry.delivered += 1
-                else:
-                    gave_up = entry.deliver(message, self._add, payload)
+                entry.latest = message  # before reading fast: see subscription.Entry.attach
+                fast = entry.fast
+                if fast is None:
+                    gave_up = entry.deliver(message, self._add, payload, wall)
                     if gave_up is not None:  # its hold reached the bound: the frames flow, the gap is reported
                         log.warning("%s", gave_up)
                         self._dispatcher.report(gave_up, self._ready)
+                    continue
+                lane, tracker, taps = fast
+                frame: bytes | None = payload
+                if tracker is not None:  # trades, candles, fills...: dedupe
+                    data = message["data"]
+                    deliver, kept = tracker.admit(data)
+                    if not deliver:
+                        continue
+                    if kept is not data:
+                        message, frame = {**message, "data": kept}, None
+                batch.append((lane, message))
+                entry.delivered += 1
+                if taps:
+                    call_taps(taps, wall, message, frame)
             except Exception as exc:  # the one guard: this frame is dropped, the link goes on
                 if payload == GREETING:
                     self._guard.unrecognise("greeting", payload)

@@ -6,11 +6,15 @@ a frame and what every connect replays.
 
 Each handle has its own lane (``dispatch.Lane``), so a late joiner's first message
 (``joiners.py``) can wait on it before the joiner is attached, and a slow callback
-holds up only itself. With one handle, no tracker and nothing held, the entry is
-*direct*: the router queues frames on that handle's lane itself, with no lock. Otherwise
-frames go through ``Entry.deliver`` under the entry's lock, which fans them out. A
-``FrameTap`` handle (the recorder's) also gets each frame's bytes while its message is
-that frame unchanged; an entry with one always takes that locked path.
+holds up only itself. With one handle and nothing held, the entry has a *fast* path
+(``Entry.fast``): the router dedupes (trades, candles) and queues frames on that
+handle's lane itself, with no lock. Otherwise frames go through ``Entry.deliver`` under
+the entry's lock, which fans them out.
+
+A ``FrameTap`` handle (the recorder's) has no lane: its function is called inline, on
+the thread that delivers (the connection's reader, or a backfill), with the read's time
+and each frame's bytes while its message is that frame unchanged. It does not count
+as the one handle of the fast path, so recording a feed keeps that path.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .dispatch import Lane
 from .errors import BackfillError, HyperliquidTimeoutError, SubscriptionError
+from .guard import Throttle
 from .history import SHAPES, CandleTracker, Tracker, TradesTracker
 from .joiners import Retained
 
@@ -34,6 +39,9 @@ log = logging.getLogger(__name__)
 
 Callback = Callable[[Any], None]
 Submit = Callable[[Lane, Any], None]
+Tap = Callable[[float, Any, "bytes | None"], None]  # (t, message, frame): see FrameTap
+Fast = tuple[Lane, "Tracker | CandleTracker | None", tuple[Tap, ...]]  # see Entry.fast
+_TAP_ERRORS = Throttle()
 _CADENCE_SAMPLES = 5
 _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
 _MEMORY = 5000  # items a tracker remembers
@@ -48,10 +56,6 @@ class _Owner(Protocol):
     def _link_problem(self, entry: Entry) -> str | None: ...
 
 
-class _Nobody:
-    callbacks: tuple[Callback, ...] = ()
-
-
 class Budget(Protocol):
     """Where held frames are counted (``dispatch.Dispatcher``)."""
 
@@ -63,16 +67,16 @@ class Budget(Protocol):
 class Entry:
     """One server-side subscription and the callbacks of every handle sharing it.
 
-    ``handles`` is replaced, never mutated, under ``lock``; ``direct``, ``lane`` and
-    ``latest`` are read by the reader thread without it (see ``attach`` for why that is
-    safe). ``sent_on`` is the connection generation the subscribe was last sent on;
-    every new generation sends it again.
+    ``handles`` is replaced, never mutated, under ``lock``; ``fast`` and ``latest`` are
+    read by the reader thread without it (see ``attach`` for why that is safe).
+    ``sent_on`` is the connection generation the subscribe was last sent on; every new
+    generation sends it again.
     """
 
     __slots__ = ("_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered", "canonical",
-                 "delivered", "direct", "error", "feed", "handles", "held", "hold_id", "interval", "key", "lane",
+                 "delivered", "error", "fast", "feed", "handles", "held", "hold_id", "interval", "key",
                  "last_message", "latest", "lock", "received", "resent", "resubscribed_silent", "retained",
-                 "route", "sent_at", "sent_on", "settled", "solo", "tracker", "wire")  # read per frame: kept compact
+                 "route", "sent_at", "sent_on", "settled", "tracker", "wire")  # read per frame: kept compact
 
     def __init__(self, key: str, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any]):
         self.key = key
@@ -81,9 +85,10 @@ class Entry:
         self.wire = wire
         self.route: RouteKey = feed.route_of(canonical)
         self.handles: tuple[Subscription, ...] = ()
-        self.lane = Lane(_Nobody(), key)  # the first handle's lane; the router's, while direct
-        self.direct = False  # one handle, no tracker, nothing held: the router queues on ``lane``
-        self.solo = False  # one handle, a tracker, nothing held: the router judges and queues (no lock)
+        # One handle with a lane, nothing held, no joiner's first message in flight: the
+        # router dedupes with the tracker (if any), queues on the lane and calls the taps
+        # itself, with no lock. One tuple, replaced whole, so it reads one consistent state.
+        self.fast: Fast | None = None
         self.latest: Any = None  # the last frame routed here (by the router): a state joiner's
         self.sent_on = 0
         self.sent_at = 0.0  # monotonic time its last subscribe went out
@@ -149,7 +154,7 @@ class Entry:
             self.hold_id += 1
             self._budget = budget
             self._hold_start_ms = start_ms
-            self.direct = self.solo = False
+            self.fast = None
             return self.hold_id
 
     def held_messages(self) -> list[Any]:
@@ -157,16 +162,18 @@ class Entry:
         with self.lock:
             return list(self.held or ())
 
-    def deliver(self, message: Any, submit: Submit, frame: bytes | None = None) -> BackfillError | None:
+    def deliver(self, message: Any, submit: Submit, frame: bytes | None = None,
+                t: float | None = None) -> BackfillError | None:
         """A live frame (reader thread): held during a backfill, else deduped and queued.
-        ``frame``: the text frame ``message`` was parsed from, for ``FrameTap`` handles.
+        ``frame``: the text frame ``message`` was parsed from, and ``t`` the time of the
+        socket read that brought it (s since the epoch; None: now), for ``FrameTap``s.
         A hold that reaches its bound (``Budget.may_hold``) gives up: the held frames and
         this one are delivered now, and the returned ``BackfillError`` says so (the
         backfill goes on; its items follow, deduped, out of time order)."""
         with self.lock:
             held = self.held
             if held is None:
-                self._admit(message, submit, backfill=False, frame=frame)
+                self._admit(message, submit, backfill=False, frame=frame, t=t)
                 return None
             budget = self._budget
             if budget is None or budget.may_hold(len(held)):
@@ -228,10 +235,11 @@ class Entry:
                               "backfilled" if backfill else "held")
         return delivered
 
-    def _admit(self, message: Any, submit: Submit, *, backfill: bool, frame: bytes | None = None) -> bool:
-        """Dedupe ``message``, keep it for late joiners, queue it for every handle; a
-        ``FrameTap`` handle gets ``(message, frame)`` while the message is still exactly
-        the frame (nothing deduped out of it)."""
+    def _admit(self, message: Any, submit: Submit, *, backfill: bool, frame: bytes | None = None,
+               t: float | None = None) -> bool:
+        """Dedupe ``message``, keep it for late joiners, queue it for every handle and
+        call every ``FrameTap`` (with ``frame`` while the message is still exactly the
+        frame: nothing deduped out of it)."""
         parsed = message
         tracker = self.tracker
         if tracker is not None:
@@ -248,8 +256,9 @@ class Entry:
                 self._refresh()  # the fan-out has passed it: the fast path may apply again
                 if again:
                     continue
-            if handle.tap and frame is not None and message is parsed:
-                submit(handle.lane, (message, frame))
+            if handle.tap:
+                call_taps((handle.callback.callback,), time.time() if t is None else t, message,  # type: ignore[attr-defined]
+                          frame if message is parsed else None)
             else:
                 submit(handle.lane, message)
         self.delivered += 1
@@ -268,17 +277,23 @@ class Entry:
         (``joiners.py``), queued on its own lane with ``give`` before it is attached, so
         it comes before any later message. Any thread; the caller holds the registry lock.
 
-        Why the router needs no lock: it stores ``latest`` and then reads ``direct``;
-        this clears ``direct`` and then reads ``latest``. A frame the router stored too
-        late to be read here finds ``direct`` cleared and waits for the lock, then
-        reaches the joiner after its first message; one stored in time is that first
-        message, and reaches the joiner once (``given``) whichever path it then takes.
+        A ``FrameTap`` joiner is called with that first message here, at once.
+
+        Why the router needs no lock: it stores ``latest`` and then reads ``fast`` (once,
+        one tuple: the lane, tracker and taps of one moment); this clears ``fast`` and
+        then reads ``latest``. A frame the router stored too late to be read here finds
+        ``fast`` cleared and waits for the lock, then reaches the joiner after its first
+        message; one stored in time is that first message, and reaches the joiner once
+        (``given``, which keeps ``fast`` cleared until the fan-out has passed it).
         """
         with self.lock:
             if self.handles:
-                self.direct = self.solo = False
+                self.fast = None
                 first = self.retained.first_message(self.latest)
-                if first is not None and give is not None:
+                if first is not None and handle.tap:
+                    call_taps((handle.callback.callback,), time.time(), first, None)  # type: ignore[attr-defined]
+                    handle.given = first if first is self.latest else None
+                elif first is not None and give is not None:
                     give(handle.lane, first)
                     handle.given = first if first is self.latest else None
             self.handles = (*self.handles, handle)
@@ -290,14 +305,16 @@ class Entry:
             self._refresh()
 
     def _refresh(self) -> None:
-        """Recompute the router's fast path (the caller holds the lock). ``lane`` is set
-        before ``direct``: the router reads them in the other order."""
-        if self.handles:
-            self.lane = self.handles[0].lane
-        one = len(self.handles) == 1 and self.held is None and not self.handles[0].tap
-        self.direct = one and self.tracker is None
-        self.solo = (one and self.tracker is not None and not self.retained.keeps_items
-                     and self.handles[0].given is None)
+        """Recompute the router's fast path (the caller holds the lock): one handle with
+        a lane, nothing held, no joiner's first message still to pass, and no items kept
+        for late joiners (a tracked feed)."""
+        lanes = [h for h in self.handles if not h.tap]
+        if (len(lanes) != 1 or self.held is not None or any(h.given is not None for h in self.handles)
+                or (self.tracker is not None and self.retained.keeps_items)):
+            self.fast = None
+            return
+        taps = tuple(h.callback.callback for h in self.handles if h.tap)  # type: ignore[attr-defined]
+        self.fast = (lanes[0].lane, self.tracker, taps)
 
     def fail(self, error: SubscriptionError) -> None:
         self.error = error
@@ -310,31 +327,47 @@ class Entry:
 
 
 class FrameTap:
-    """A callback that takes each message with the text frame it came in (the recorder's).
+    """A feed observer called inline, on the thread that delivers (the recorder's).
 
-    ``HyperliquidWS.subscribe(sub, FrameTap(fn))`` calls ``fn(message, frame)``: ``frame``
-    is the frame's bytes (UTF-8 JSON, exactly as received) when ``message`` is that frame
-    unchanged, and None when it is not (trades deduped out of it, a backfilled message,
-    a joiner's first message, a frame held during a backfill). Such a handle always takes
-    the locked path of ``Entry.deliver``: other feeds keep their fast paths, and a feed it
-    shares pays the fan-out any second handle costs.
+    ``HyperliquidWS.subscribe(sub, FrameTap(fn))`` calls ``fn(t, message, frame)`` for
+    every message the feed's callbacks get, in the same order, on the thread that
+    delivers it (the connection's reader; a backfill thread for recovered messages)
+    before those callbacks run: it must return at once, never block, and should not
+    raise (what it raises is logged, at most every ``guard.LOG_EVERY`` s, and the
+    message goes on). ``t``: the time of the socket read that brought the frame (s since
+    the epoch; for a backfilled or joiner's first message, when it was delivered).
+    ``frame``: the frame's bytes (UTF-8 JSON, exactly as received) while ``message`` is
+    that frame unchanged; None when it is not (trades deduped out of it, backfilled,
+    a joiner's first message, held during a backfill). Such a handle has no lane and
+    does not count as the one handle of a feed's fast path.
     """
 
     __slots__ = ("callback",)
 
-    def __init__(self, callback: Callable[[Any, bytes | None], None]) -> None:
+    def __init__(self, callback: Tap) -> None:
         if not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
         self.callback = callback
 
-    def __call__(self, item: Any) -> None:
-        if type(item) is tuple:  # parsed JSON is never a tuple: (message, frame) from _admit
-            self.callback(*item)
-        else:
-            self.callback(item, None)
+    def __call__(self, message: Any) -> None:
+        """As a plain callback: ``message`` now, without its frame."""
+        self.callback(time.time(), message, None)
 
     def __repr__(self) -> str:
         return f"FrameTap({self.callback!r})"
+
+
+def call_taps(taps: tuple[Tap, ...], t: float, message: Any, frame: bytes | None) -> None:
+    """Call each ``FrameTap`` function; one that raises is logged (throttled) and the
+    rest still run."""
+    for tap in taps:
+        try:
+            tap(t, message, frame)
+        except Exception:
+            since = _TAP_ERRORS.allow(id(tap))
+            if since is not None:
+                more = f" ({since} more times since the last report)" if since else ""
+                log.exception("frame tap %r raised%s; the message goes on to the callbacks", tap, more)
 
 
 class Subscription:
@@ -351,7 +384,7 @@ class Subscription:
         self._closed = False
         self.lane = Lane(self, entry.key)  # its messages, waiting for its callback
         self.given: Any = None  # the frame it got on joining, until the fan-out has passed it
-        self.tap = isinstance(callback, FrameTap)  # its lane gets (message, frame) when it can
+        self.tap = isinstance(callback, FrameTap)  # called inline (call_taps), never through its lane
 
     @property
     def closed(self) -> bool:

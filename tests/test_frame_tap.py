@@ -1,10 +1,14 @@
-"""``FrameTap``: a handle that gets each message with the frame's bytes, as the recorder
-uses it, against the real local server: the bytes are the frame exactly as sent, only
-while the message is that frame, and recording from them keeps one message a line."""
+"""``FrameTap``: a handle called inline with each message, its read's time and the frame's
+bytes, as the recorder uses it, against the real local server: the bytes are the frame
+exactly as sent, only while the message is that frame; a tap sees what the callbacks
+see, in their order, also when it joins or leaves a busy feed; one that raises costs
+nothing; recording from frames keeps one message a line."""
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -31,13 +35,18 @@ def ours(message: Any) -> bool:
 
 
 class Taps:
-    """A FrameTap callback: keeps the ``(message, frame)`` pairs of our pushed trades."""
+    """A FrameTap function: keeps the ``(message, frame)`` pairs of our pushed trades,
+    and every call's time and thread."""
 
     def __init__(self) -> None:
         self.got = Collector()
+        self.times: list[float] = []
+        self.threads: set[str] = set()
 
-    def __call__(self, message: Any, frame: bytes | None) -> None:
+    def __call__(self, t: float, message: Any, frame: bytes | None) -> None:
         if ours(message):
+            self.times.append(t)
+            self.threads.add(threading.current_thread().name)
             self.got((message, frame))
 
 
@@ -109,3 +118,89 @@ def test_a_frame_with_whitespace_json_does_not_allow_is_refused_by_the_client(se
     (message, frame), = taps.got.wait_for(1)
     assert message["data"] == [trade(2)] and json.loads(frame) == message
     assert [e.reason for e in errors.wait_for(1)] == ["invalid_json"]
+
+
+def test_a_tap_is_called_on_the_reader_with_the_time_of_the_read(server, client) -> None:
+    taps, plain = Taps(), Ours()
+    client.subscribe(TRADES, plain).wait(DEADLINE)
+    client.subscribe(TRADES, FrameTap(taps)).wait(DEADLINE)
+    before = time.time()
+    for n in range(20):
+        server.push({"channel": "trades", "data": [trade(n)]})
+    taps.got.wait_for(20)
+    after = time.time()
+    assert before <= taps.times[0] and taps.times == sorted(taps.times) and taps.times[-1] <= after
+    assert len(taps.threads) == 1 and taps.threads.pop().endswith("-reader")  # inline, not on a lane
+    assert [m for m, _ in taps.got.wait_for(20)] == plain.wait_for(20)
+
+
+def test_a_tap_that_raises_costs_no_message_and_is_logged_once_per_interval(server, client, caplog) -> None:
+    plain, calls = Ours(), Collector()
+
+    def broken(t: float, message: Any, frame: bytes | None) -> None:
+        if ours(message):
+            calls(message)
+            raise RuntimeError("tap bug")
+
+    client.subscribe(TRADES, FrameTap(broken)).wait(DEADLINE)
+    client.subscribe(TRADES, plain).wait(DEADLINE)
+    with caplog.at_level(logging.ERROR, logger="hyperliquid_ws.subscription"):
+        for n in range(5):
+            server.push({"channel": "trades", "data": [trade(n)]})
+        assert [m["data"] for m in plain.wait_for(5)] == [[trade(n)] for n in range(5)]
+        calls.wait_for(5)
+    assert len([r for r in caplog.records if "tap bug" in (r.exc_text or "")]) == 1
+
+
+def _pump(server: Any, frames: list[Any], done: threading.Event) -> threading.Thread:
+    def run() -> None:
+        for frame in frames:
+            server.push(frame)
+        done.set()
+    pusher = threading.Thread(target=run, name="test-pusher")
+    pusher.start()
+    return pusher
+
+
+@pytest.mark.parametrize("kind", ["trades", "l2Book"])
+def test_a_tap_joining_and_leaving_a_busy_feed_sees_a_run_of_what_the_callback_saw(server, client, kind) -> None:
+    """No message twice, none skipped, whichever path (fast or locked) each frame takes
+    while the tap comes and goes: its messages are one contiguous run of the callback's."""
+    n = 1500
+    if kind == "trades":
+        sub, frames = TRADES, [{"channel": "trades", "data": [trade(i)]} for i in range(n)]
+
+        def key(message: Any) -> Any:
+            return message["data"][0]["tid"] if ours(message) else None
+    else:
+        sub = {"type": "l2Book", "coin": "BTC"}
+        frames = [{"channel": "l2Book", "data": {"coin": "BTC", "time": T + i, "levels": [
+            [{"px": "90000.0", "sz": str(i + 1), "n": 1}], [{"px": "90001.0", "sz": "1.0", "n": 1}]]}}
+            for i in range(n)]
+
+        def key(message: Any) -> Any:
+            return message["data"]["time"] if message["data"]["time"] >= T else None
+
+    seen: list[Any] = []
+    tapped: list[Any] = []
+    plain = Collector()
+    client.subscribe(sub, lambda m: (seen.append(key(m)), plain(m))).wait(DEADLINE)
+    done = threading.Event()
+    pusher = _pump(server, frames, done)
+    wait_until(lambda: sum(k is not None for k in seen) >= n // 5, DEADLINE, "the feed flowing")
+    tap = client.subscribe(sub, FrameTap(lambda t, m, f: tapped.append(key(m)))).wait(DEADLINE)
+    wait_until(lambda: sum(k is not None for k in seen) >= n // 2, DEADLINE, "more frames")
+    tap.unsubscribe()
+    pusher.join(DEADLINE)
+    assert done.is_set()
+    wait_until(lambda: key_count(seen) == n, DEADLINE, "every frame at the callback")
+    ours_seen = [k for k in seen if k is not None]
+    ours_tapped = [k for k in tapped if k is not None]
+    assert ours_seen == sorted(set(ours_seen)) and len(ours_seen) == n  # the callback: all, once, in order
+    assert ours_tapped, "the tap saw none of the frames"
+    start = ours_seen.index(ours_tapped[0])
+    assert ours_tapped == ours_seen[start:start + len(ours_tapped)]
+
+
+def key_count(keys: list[Any]) -> int:
+    return sum(k is not None for k in keys)

@@ -51,7 +51,8 @@ else:
     deflate = isal_zlib
 
 
-LINE = b'{"t":%.6f,"sub":%s,"msg":%s}\n'  # % (t, encoded subscription, encoded message)
+HEAD = b'{"t":%.6f,"sub":%s,"msg":'  # % (t, encoded subscription); then the message, then TAIL
+TAIL = b"}\n"
 
 
 def encode_subscription(subscription: dict[str, Any]) -> bytes:
@@ -68,8 +69,8 @@ def encode_line(t: float, subscription: bytes | dict[str, Any], message: Any, fr
     data JSON cannot encode."""
     sub = subscription if isinstance(subscription, bytes) else encode_subscription(subscription)
     if frame is None:
-        return LINE % (t, sub, dumps(message))
-    return LINE % (t, sub, frame.replace(b"\n", b" ") if b"\n" in frame else frame)
+        return HEAD % (t, sub) + dumps(message) + TAIL
+    return HEAD % (t, sub) + (frame.replace(b"\n", b" ") if b"\n" in frame else frame) + TAIL
 
 
 def hour_of(t: float) -> str:

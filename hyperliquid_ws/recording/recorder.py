@@ -1,7 +1,8 @@
 """``Recorder``: subscribe through a normal client and write every message to disk.
 
-Threads: the client's callbacks only stamp each message and queue it (a deque append:
-the client's reader pays almost nothing); one ``hlws-recorder-flush`` thread builds the
+Threads: the recorder's ``FrameTap`` runs inline on the thread that delivers (the
+client's reader) and only queues each message with its time (a deque append: the reader
+pays almost nothing, and the feed keeps its lock-free fast path); one ``hlws-recorder-flush`` thread builds the
 lines, compresses and writes what is queued and flushes the file, every ``flush_interval``
 seconds or sooner when ``BATCH`` messages wait, so a crash loses at most about that
 much. ``close()`` writes the rest, stops and joins it, and finishes the file. Every
@@ -63,8 +64,9 @@ class Recorder:
             recorder.record({"type": "trades", "coin": "BTC"})
             recorder.client.run_forever()
 
-    Each line holds the receive time (``time.time()`` when the client delivered it to
-    the recorder's callback, s), the subscription (canonical form) and the message as
+    Each line holds the receive time (s since the epoch: the wall clock when the socket
+    read that brought the frame returned; for a backfilled message, when it was
+    delivered; never less than the line before it), the subscription (canonical form) and the message as
     delivered, so reconnects, dedupe and backfill apply and backfilled messages keep
     their ``"backfill": true``. ``client``: record through this client (not closed by
     ``close()``); else one is made for ``base_url`` with ``client_options`` (keyword
@@ -91,6 +93,7 @@ class Recorder:
         self._pending: deque[Line] = deque()
         self._wake = threading.Event()
         self._stamping = threading.Lock()
+        self._last_t = [0.0]  # the latest t queued (under _stamping): lines never go back in time
         self._stopping = threading.Event()
         self._closed = False
         self._started = time.monotonic()
@@ -107,14 +110,18 @@ class Recorder:
                 raise ValueError("Recorder is closed")
             encoded = encode_subscription(form)
             sub = self._counters.setdefault(encoded, _FeedCounter(feed_label(form), encoded)).encoded
-        append, clock, pending, wake, stamping = (self._pending.append, time.time, self._pending, self._wake,
-                                                  self._stamping)
+        append, pending, wake, stamping, last = (self._pending.append, self._pending, self._wake, self._stamping,
+                                                 self._last_t)
 
-        def on_message(message: Any, frame: bytes | None) -> None:  # client thread: stamp and queue
+        def on_message(t: float, message: Any, frame: bytes | None) -> None:  # inline on the client's thread
             # Only the frame's bytes are kept when they are the message: one object, which
             # the garbage collector never scans, instead of the parsed message's tree.
-            with stamping:  # callbacks run on several threads: the queue must stay in time order
-                append((clock(), sub, None if frame is not None else message, frame))  # a writer.Line
+            with stamping:  # taps run on several threads (one reader per connection, backfills)
+                if t < last[0]:
+                    t = last[0]  # a read stamped before the line already queued: keep the file in order
+                else:
+                    last[0] = t
+                append((t, sub, None if frame is not None else message, frame))  # a writer.Line
             if len(pending) == BATCH:
                 wake.set()
 

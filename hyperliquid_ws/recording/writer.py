@@ -15,7 +15,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from .codec import LINE, Sink, check_compression, encode_line, file_name, hour_of, open_sink
+from .codec import HEAD, TAIL, Sink, check_compression, encode_line, file_name, hour_of, open_sink
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +25,26 @@ _TIME = itemgetter(0)
 
 def _lines(items: list[Line]) -> list[bytes] | None:
     """Every item's line, or None if one cannot be encoded or is a 3-tuple of before
-    (both raise here; ``_write_each`` takes them one by one). A frame without a
-    newline byte (all of them, from a compact server) is formatted in place; the rest
-    go through ``codec.encode_line``."""
+    (both raise here; ``_write_each`` takes them one by one). A line's head (time and
+    subscription) is formatted once for a run of lines that share them (the frames of
+    one socket read share their time); a frame without a newline byte (all of them,
+    from a compact server) goes in as it is; the rest go through ``codec.encode_line``."""
+    lines: list[bytes] = []
+    line = lines.append
+    last_t: float | None = None
+    last_sub: Any = None
+    head = b""
     try:
-        return [LINE % (t, sub, frame)
-                if frame is not None and type(sub) is bytes and b"\n" not in frame
-                else encode_line(t, sub, message, frame) for t, sub, message, frame in items]
+        for t, sub, message, frame in items:
+            if frame is None or type(sub) is not bytes or b"\n" in frame:
+                line(encode_line(t, sub, message, frame))
+                continue
+            if t != last_t or sub is not last_sub:
+                head, last_t, last_sub = HEAD % (t, sub), t, sub
+            line(head + frame + TAIL)
     except (TypeError, ValueError):
         return None
+    return lines
 
 
 class RecordingWriter:
