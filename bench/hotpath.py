@@ -18,10 +18,11 @@ and ``l2Book:N`` (20 levels a side).
     python -m bench.hotpath --workload trades:1 --workload trades:1000 --instructions
 
 ``--record`` measures what recording adds to the ``serve`` stage instead: a second
-plain callback on each feed (``second``: the shared entry's fan-out), a ``Recorder``'s
-handle queueing each message (``queue``: its ``FrameTap`` callback only, lines never
-written), and the whole recorder with its lines built and written on the same thread
-(``none``, ``gzip``: the flush thread's work, done inline after each batch).
+plain callback on each feed (``second``: the shared entry's fan-out, for comparison), a
+``Recorder``'s ``FrameTap`` queueing each message (``queue``: called inline by the
+router, lines never written), and the whole recorder with its lines built and written
+on the same thread (``none``, ``gzip``: the flush thread's work, done inline after each
+batch).
 
     python -m bench.hotpath --workload trades:1 --record --instructions
 """

@@ -40,8 +40,9 @@ log = logging.getLogger(__name__)
 Callback = Callable[[Any], None]
 Submit = Callable[[Lane, Any], None]
 Tap = Callable[[float, Any, "bytes | None"], None]  # (t, message, frame): see FrameTap
-Fast = tuple[Lane, "Tracker | CandleTracker | None", tuple[Tap, ...]]  # see Entry.fast
+Fast = tuple[Lane, "Tracker | CandleTracker | None", "tuple[Subscription, ...]"]  # see Entry.fast
 _TAP_ERRORS = Throttle()
+_TAPPING = threading.local()  # .on: this thread is in a FrameTap (see tapping())
 _CADENCE_SAMPLES = 5
 _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
 _MEMORY = 5000  # items a tracker remembers
@@ -73,8 +74,8 @@ class Entry:
     generation sends it again.
     """
 
-    __slots__ = ("_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered", "canonical",
-                 "delivered", "error", "fast", "feed", "handles", "held", "hold_id", "interval", "key",
+    __slots__ = ("_backfills", "_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered",
+                 "canonical", "delivered", "error", "fast", "feed", "handles", "held", "hold_id", "interval", "key",
                  "last_message", "latest", "lock", "received", "resent", "resubscribed_silent", "retained",
                  "route", "sent_at", "sent_on", "settled", "tracker", "wire")  # read per frame: kept compact
 
@@ -89,6 +90,7 @@ class Entry:
         # router dedupes with the tracker (if any), queues on the lane and calls the taps
         # itself, with no lock. One tuple, replaced whole, so it reads one consistent state.
         self.fast: Fast | None = None
+        self._backfills: set[int] = set()  # holds whose release has not finished: no fast path meanwhile
         self.latest: Any = None  # the last frame routed here (by the router): a state joiner's
         self.sent_on = 0
         self.sent_at = 0.0  # monotonic time its last subscribe went out
@@ -152,6 +154,7 @@ class Entry:
                 return None
             self.held = []
             self.hold_id += 1
+            self._backfills.add(self.hold_id)
             self._budget = budget
             self._hold_start_ms = start_ms
             self.fast = None
@@ -183,7 +186,8 @@ class Entry:
             budget.unhold(len(held))
             held.append(message)
             self._admit_each([(m, False) for m in held], submit)
-            self._refresh()
+            # No fast path yet: the backfill thread still delivers what it recovers, under
+            # the lock, with the same tracker; release_some restores it when it is done.
         cause = OverflowError(f"{len(held) - 1} live frames were held waiting for it, the most max_backlog "
                               "and lane_limit allow; they are delivered now, and what it recovers comes "
                               "after them, out of time order")
@@ -216,9 +220,11 @@ class Entry:
                     self._budget.unhold(take)
             delivered = self._admit_each(batch, submit)
             done = not pending and not held
-            if done and held is not None:
-                self.held = None
-                self._budget = None
+            if done:
+                if held is not None:
+                    self.held = None
+                    self._budget = None
+                self._backfills.discard(hold_id)
                 self._refresh()
             return delivered, done, held is not None
 
@@ -257,8 +263,7 @@ class Entry:
                 if again:
                     continue
             if handle.tap:
-                call_taps((handle.callback.callback,), time.time() if t is None else t, message,  # type: ignore[attr-defined]
-                          frame if message is parsed else None)
+                call_taps((handle,), time.time() if t is None else t, message, frame if message is parsed else None)
             else:
                 submit(handle.lane, message)
         self.delivered += 1
@@ -291,7 +296,7 @@ class Entry:
                 self.fast = None
                 first = self.retained.first_message(self.latest)
                 if first is not None and handle.tap:
-                    call_taps((handle.callback.callback,), time.time(), first, None)  # type: ignore[attr-defined]
+                    call_taps((handle,), time.time(), first, None)
                     handle.given = first if first is self.latest else None
                 elif first is not None and give is not None:
                     give(handle.lane, first)
@@ -309,12 +314,12 @@ class Entry:
         a lane, nothing held, no joiner's first message still to pass, and no items kept
         for late joiners (a tracked feed)."""
         lanes = [h for h in self.handles if not h.tap]
-        if (len(lanes) != 1 or self.held is not None or any(h.given is not None for h in self.handles)
+        if (len(lanes) != 1 or self.held is not None or self._backfills
+                or any(h.given is not None for h in self.handles)
                 or (self.tracker is not None and self.retained.keeps_items)):
             self.fast = None
             return
-        taps = tuple(h.callback.callback for h in self.handles if h.tap)  # type: ignore[attr-defined]
-        self.fast = (lanes[0].lane, self.tracker, taps)
+        self.fast = (lanes[0].lane, self.tracker, tuple(h for h in self.handles if h.tap))
 
     def fail(self, error: SubscriptionError) -> None:
         self.error = error
@@ -331,15 +336,17 @@ class FrameTap:
 
     ``HyperliquidWS.subscribe(sub, FrameTap(fn))`` calls ``fn(t, message, frame)`` for
     every message the feed's callbacks get, in the same order, on the thread that
-    delivers it (the connection's reader; a backfill thread for recovered messages)
-    before those callbacks run: it must return at once, never block, and should not
-    raise (what it raises is logged, at most every ``guard.LOG_EVERY`` s, and the
-    message goes on). ``t``: the time of the socket read that brought the frame (s since
-    the epoch; for a backfilled or joiner's first message, when it was delivered).
-    ``frame``: the frame's bytes (UTF-8 JSON, exactly as received) while ``message`` is
-    that frame unchanged; None when it is not (trades deduped out of it, backfilled,
-    a joiner's first message, held during a backfill). Such a handle has no lane and
-    does not count as the one handle of a feed's fast path.
+    delivers it (the connection's reader; a backfill thread for recovered messages),
+    before those callbacks run, and possibly while the client holds the feed's lock. So
+    ``fn`` may only hand the message off (append it to a queue): it must return at once,
+    never block, and never call the client (that raises ``HyperliquidWSError`` rather
+    than deadlock). What it raises is logged, at most every ``guard.LOG_EVERY`` s, and
+    the message goes on. ``t``: the time of the socket read that brought the frame (s
+    since the epoch; for a backfilled or a joiner's first message, when it was
+    delivered). ``frame``: the frame's bytes (UTF-8 JSON, exactly as received) while
+    ``message`` is that frame unchanged; None when it is not (trades deduped out of it,
+    backfilled, a joiner's first message, held during a backfill). Such a handle has no
+    lane and does not count as the one handle of a feed's fast path.
     """
 
     __slots__ = ("callback",)
@@ -357,17 +364,27 @@ class FrameTap:
         return f"FrameTap({self.callback!r})"
 
 
-def call_taps(taps: tuple[Tap, ...], t: float, message: Any, frame: bytes | None) -> None:
-    """Call each ``FrameTap`` function; one that raises is logged (throttled) and the
-    rest still run."""
-    for tap in taps:
-        try:
-            tap(t, message, frame)
-        except Exception:
-            since = _TAP_ERRORS.allow(id(tap))
-            if since is not None:
-                more = f" ({since} more times since the last report)" if since else ""
-                log.exception("frame tap %r raised%s; the message goes on to the callbacks", tap, more)
+def tapping() -> bool:
+    """True on a thread that is running a ``FrameTap`` function (the client refuses calls then)."""
+    return getattr(_TAPPING, "on", False)
+
+
+def call_taps(handles: tuple[Subscription, ...], t: float, message: Any, frame: bytes | None) -> None:
+    """Call the ``FrameTap`` function of each handle still open; one that raises is
+    logged (throttled) and the rest still run."""
+    _TAPPING.on = True
+    try:
+        for handle in handles:
+            for tap in handle.taps:  # () once closed: like a lane's callbacks, read at the call
+                try:
+                    tap(t, message, frame)
+                except Exception:
+                    since = _TAP_ERRORS.allow(repr(tap))  # not id(): a new tap may reuse a dead one's
+                    if since is not None:
+                        more = f" ({since} more times since the last report)" if since else ""
+                        log.exception("frame tap %r raised%s; the message goes on to the callbacks", tap, more)
+    finally:
+        _TAPPING.on = False
 
 
 class Subscription:
@@ -385,6 +402,7 @@ class Subscription:
         self.lane = Lane(self, entry.key)  # its messages, waiting for its callback
         self.given: Any = None  # the frame it got on joining, until the fan-out has passed it
         self.tap = isinstance(callback, FrameTap)  # called inline (call_taps), never through its lane
+        self.taps: tuple[Tap, ...] = (callback.callback,) if isinstance(callback, FrameTap) else ()
 
     @property
     def closed(self) -> bool:
@@ -395,6 +413,7 @@ class Subscription:
         self._closed = value
         if value:
             self.callbacks = ()  # messages still on its lane are not delivered
+            self.taps = ()
 
     @property
     def subscription(self) -> dict[str, Any]:

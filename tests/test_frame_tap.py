@@ -10,6 +10,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -204,3 +205,82 @@ def test_a_tap_joining_and_leaving_a_busy_feed_sees_a_run_of_what_the_callback_s
 
 def key_count(keys: list[Any]) -> int:
     return sum(k is not None for k in keys)
+
+
+def test_a_tap_that_calls_the_client_gets_an_error_not_a_deadlock(server, client, caplog) -> None:
+    """Taps may run under the feed's lock (alone on a feed, a joiner's first message):
+    a call back into the client would wait for that lock forever. It raises instead,
+    is logged, and the client goes on."""
+    handles: list[Any] = []
+    calls = Collector()
+
+    def calls_the_client(t: float, message: Any, frame: bytes | None) -> None:
+        if ours(message):
+            calls(message)
+            handles[0].unsubscribe()
+
+    def stats_on_join(t: float, message: Any, frame: bytes | None) -> None:
+        client.stats()
+
+    with caplog.at_level(logging.ERROR, logger="hyperliquid_ws.subscription"):
+        handles.append(client.subscribe(TRADES, FrameTap(calls_the_client)).wait(DEADLINE))
+        server.push({"channel": "trades", "data": [trade(1)]})
+        calls.wait_for(1)
+        book = {"type": "l2Book", "coin": "ETH"}
+        plain = Collector()
+        client.subscribe(book, plain).wait(DEADLINE)
+        plain.wait_for(1)  # the book is held: a joiner gets it first
+        client.subscribe(book, FrameTap(stats_on_join)).wait(DEADLINE)  # returns: no deadlock
+    errors = [r.exc_text or "" for r in caplog.records]
+    assert sum("a FrameTap function called the client" in e for e in errors) == 2, errors
+    after = Ours()
+    client.subscribe(TRADES, after).wait(DEADLINE)
+    server.push({"channel": "trades", "data": [trade(2)]})
+    assert after.wait_for(1)[0]["data"] == [trade(2)]
+    assert client.stats()["subscriptions"]  # the registry is not wedged
+
+
+class _Owner:
+    def unsubscribe(self, subscription: Any) -> None:
+        pass
+
+    def _link_problem(self, entry: Any) -> None:
+        return None
+
+
+class _Refuse:
+    """A budget with no room: the first live frame held makes the hold give up."""
+
+    def may_hold(self, holding: int) -> bool:
+        return False
+
+    def unhold(self, count: int) -> None:
+        pass
+
+
+def test_no_lock_free_path_while_a_backfill_that_gave_up_still_delivers() -> None:
+    """After a hold gives up (max_backlog), the backfill thread still delivers what it
+    recovers through the same tracker, under the entry's lock: the reader must not take
+    the lock-free path (and run the tracker at the same time) until it is done."""
+    from hyperliquid_ws.feeds import canonical
+    from hyperliquid_ws.registry import Registry
+
+    feed, form = canonical(TRADES)
+    queued: list[Any] = []
+    handle, _ = Registry().add(_Owner(), feed, form, dict(TRADES), lambda m: None)
+    entry = handle._entry
+    assert entry.fast is not None  # one handle, a tracker, nothing held
+    hold_id = entry.hold(_Refuse())
+    assert entry.fast is None
+    gave_up = entry.deliver({"channel": "trades", "data": [trade(1)]}, lambda lane, m: queued.append(m))
+    assert gave_up is not None and entry.held is None
+    assert entry.fast is None  # the backfill has not delivered yet
+    entry.attach(Registry().add(_Owner(), feed, form, dict(TRADES), lambda m: None)[0])
+    entry.detach(entry.handles[-1])  # a handle coming and going meanwhile does not turn it back on
+    assert entry.fast is None
+    delivered, done, mine = entry.release_some(lambda lane, m: queued.append(m),
+                                               deque([({"channel": "trades", "data": [trade(0)]}, True)]),
+                                               hold_id, None)
+    assert (delivered, done, mine) == (1, True, False)
+    assert entry.fast is not None  # done: the reader may judge frames itself again
+    assert [m["data"][0]["tid"] - OURS for m in queued] == [1, 0]

@@ -3,6 +3,7 @@ killed with SIGKILL mid-recording against a real local server."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -10,8 +11,11 @@ import sys
 import zlib
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from hyperliquid_ws.cli.record import split_feeds
 from hyperliquid_ws.recording import RecordingWriter, read
@@ -182,3 +186,49 @@ def test_write_many_still_takes_the_three_item_lines_of_before_frames(tmp_path: 
     assert all(writer.write_many([(T0 + i, TRADES, trade(i)) for i in range(3)]))  # type: ignore[misc]
     writer.close()
     assert [r.message for r in read(tmp_path)] == [trade(i) for i in range(3)]
+
+
+def test_a_line_stamped_before_the_last_one_written_is_written_at_its_time(tmp_path: Path) -> None:
+    """Two readers stamp their own reads: a later batch may carry an earlier t. The file
+    stays in time order, and no line is lost or moved."""
+    writer = RecordingWriter(tmp_path)
+    sub = b'{"type":"trades","coin":"BTC"}'
+    writer.write_many([(T0 + 5, sub, trade(1), None)])
+    writer.write_many([(T0 + 4, sub, trade(2), None), (T0 + 6, sub, trade(3), None)])
+    writer.write(sub, trade(4), t=T0 + 1)  # the one-line path alike
+    writer.close()
+    assert [(r.time, r.message) for r in read(tmp_path)] == [
+        (T0 + 5, trade(1)), (T0 + 5, trade(2)), (T0 + 6, trade(3)), (T0 + 6, trade(4))]
+
+
+_SUBS = [b'{"type":"trades","coin":"BTC"}', b'{"type":"trades","coin":"ETH"}']
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 1), st.sampled_from(["frame", "newline", "parsed"])),
+                max_size=60))
+def test_every_line_a_batch_writes_is_exactly_its_own_time_feed_and_message(tmp_path_factory: Any,
+                                                                          spec: list[Any]) -> None:
+    """Runs of lines that share a time and a feed are written with one head between
+    their frames; whatever the mix (frames with a newline of their own, parsed
+    messages, feeds and times alternating), each line reads back as its own."""
+    out = tmp_path_factory.mktemp("lines")
+    writer = RecordingWriter(out, compression="none")
+    items: list[Any] = []
+    for n, (dt, feed, kind) in enumerate(spec):
+        message = {"channel": "trades", "data": [{"tid": n, "coin": "BTC" if feed == 0 else "ETH"}]}
+        frame = json.dumps(message, separators=(",", ":")).encode()
+        if kind == "newline":
+            frame = frame.replace(b",", b",\n", 1)
+        items.append((T0 + dt * 0.5, _SUBS[feed], None if kind != "parsed" else message,
+                      None if kind == "parsed" else frame))
+    sizes = writer.write_many(items)
+    writer.close()
+    lines = [line for path in writer.files for line in (path.read_bytes().split(b"\n")[:-1])]
+    assert [len(line) + 1 for line in lines] == sizes
+    got = [json.loads(line) for line in lines]
+    expected, last = [], 0.0
+    for t, sub, message, frame in items:
+        last = max(last, t)
+        expected.append({"t": last, "sub": json.loads(sub), "msg": message if frame is None else json.loads(frame)})
+    assert got == expected

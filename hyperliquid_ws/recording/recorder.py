@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_THREAD = "hlws-recorder-flush"
 _SUB = itemgetter(1)  # a queued line's encoded subscription
+_MESSAGE = itemgetter(2)  # its parsed message, or None when the line is made from its frame
 BATCH = 4096  # queued messages that wake the flush thread before its interval is up
 
 
@@ -66,7 +67,7 @@ class Recorder:
 
     Each line holds the receive time (s since the epoch: the wall clock when the socket
     read that brought the frame returned; for a backfilled message, when it was
-    delivered; never less than the line before it), the subscription (canonical form) and the message as
+    delivered; raised to the line before's where it is earlier), the subscription (canonical form) and the message as
     delivered, so reconnects, dedupe and backfill apply and backfilled messages keep
     their ``"backfill": true``. ``client``: record through this client (not closed by
     ``close()``); else one is made for ``base_url`` with ``client_options`` (keyword
@@ -92,8 +93,6 @@ class Recorder:
         self._handles: list[Subscription] = []
         self._pending: deque[Line] = deque()
         self._wake = threading.Event()
-        self._stamping = threading.Lock()
-        self._last_t = [0.0]  # the latest t queued (under _stamping): lines never go back in time
         self._stopping = threading.Event()
         self._closed = False
         self._started = time.monotonic()
@@ -110,18 +109,14 @@ class Recorder:
                 raise ValueError("Recorder is closed")
             encoded = encode_subscription(form)
             sub = self._counters.setdefault(encoded, _FeedCounter(feed_label(form), encoded)).encoded
-        append, pending, wake, stamping, last = (self._pending.append, self._pending, self._wake, self._stamping,
-                                                 self._last_t)
+        append, pending, wake = self._pending.append, self._pending, self._wake
 
         def on_message(t: float, message: Any, frame: bytes | None) -> None:  # inline on the client's thread
             # Only the frame's bytes are kept when they are the message: one object, which
-            # the garbage collector never scans, instead of the parsed message's tree.
-            with stamping:  # taps run on several threads (one reader per connection, backfills)
-                if t < last[0]:
-                    t = last[0]  # a read stamped before the line already queued: keep the file in order
-                else:
-                    last[0] = t
-                append((t, sub, None if frame is not None else message, frame))  # a writer.Line
+            # the garbage collector never scans, instead of the parsed message's tree. No
+            # lock: one feed's messages come one at a time, in order (the client's own
+            # ordering), and the writer keeps each file in time order.
+            append((t, sub, None if frame is not None else message, frame))  # a writer.Line
             if len(pending) == BATCH:
                 wake.set()
 
@@ -203,9 +198,9 @@ class Recorder:
             batch = [pending.popleft() for _ in range(min(len(pending), BATCH))]
             sizes = self.writer.write_many(batch)
             subs: list[bytes] = list(map(_SUB, batch))  # the recorder's lines hold encoded subscriptions
-            encoded = [item for item in batch if item[2] is not None]  # lines not made from a frame
+            messages = list(map(_MESSAGE, batch))  # None for a line made from a frame (almost all)
             with self._lock:
-                if len(set(subs)) == 1:  # one feed: the usual case
+                if subs.count(subs[0]) == len(subs):  # one feed: the usual case
                     counter = self._counters[subs[0]]
                     counter.messages += len(batch)
                     counter.bytes += sum(sizes)
@@ -214,9 +209,10 @@ class Recorder:
                         counter = self._counters[sub]
                         counter.messages += 1
                         counter.bytes += size
-                for _, encoded_sub, message, _ in encoded:
-                    if isinstance(message, dict) and message.get("backfill"):
-                        self._counters[encoded_sub].backfilled += 1  # type: ignore[index]  # bytes, see record()
+                if messages.count(None) != len(messages):
+                    for sub, message in zip(subs, messages, strict=True):
+                        if isinstance(message, dict) and message.get("backfill"):
+                            self._counters[sub].backfilled += 1
 
 
 def _size(n: float) -> str:

@@ -1,8 +1,9 @@
 """``RecordingWriter``: appends recording lines to the file of their UTC hour.
 
 Thread-safe: ``write``, ``flush`` and ``close`` take one lock, so callbacks on several
-client threads and the recorder's flush thread may call them at once. Lines get their
-``t`` under that lock, so each file is in time order.
+client threads and the recorder's flush thread may call them at once. A line is never
+written with a ``t`` earlier than the line before it (such a ``t`` is raised to that
+one's), so each file is in time order.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -21,30 +23,45 @@ logger = logging.getLogger(__name__)
 
 Line = tuple[float, "bytes | dict[str, Any]", Any, "bytes | None"]  # (t, subscription, message, frame)
 _TIME = itemgetter(0)
+_FRAME = itemgetter(3)
+_SMALL = 4096  # bytes: chunks shorter than this on average are joined before they are written
+_RUN = itemgetter(0, 1)  # lines with the same time and subscription share a head
 
 
-def _lines(items: list[Line]) -> list[bytes] | None:
-    """Every item's line, or None if one cannot be encoded or is a 3-tuple of before
-    (both raise here; ``_write_each`` takes them one by one). A line's head (time and
-    subscription) is formatted once for a run of lines that share them (the frames of
-    one socket read share their time); a frame without a newline byte (all of them,
-    from a compact server) goes in as it is; the rest go through ``codec.encode_line``."""
-    lines: list[bytes] = []
-    line = lines.append
-    last_t: float | None = None
-    last_sub: Any = None
-    head = b""
+def _runs(items: list[Line], last: float) -> tuple[list[bytes], list[int], float] | None:
+    """Every item's line, as chunks of bytes, with each line's size and the last
+    ``t`` written; None if one cannot be encoded or is a 3-tuple of before (both raise
+    here; ``_write_each`` takes them one by one). ``t`` is raised to ``last`` where it is
+    earlier. A run of frames sharing their time and subscription (the frames of one
+    socket read) is one join, all in C: the head is formatted once and goes between the
+    frames. A run with a parsed message, or a frame with a newline byte between its
+    tokens, goes line by line through ``codec.encode_line``."""
+    chunks: list[bytes] = []
+    sizes: list[int] = []
     try:
-        for t, sub, message, frame in items:
-            if frame is None or type(sub) is not bytes or b"\n" in frame:
-                line(encode_line(t, sub, message, frame))
-                continue
-            if t != last_t or sub is not last_sub:
-                head, last_t, last_sub = HEAD % (t, sub), t, sub
-            line(head + frame + TAIL)
-    except (TypeError, ValueError):
+        for (t, sub), group in groupby(items, _RUN):
+            run = list(group)
+            if t < last:
+                t = last
+            last = t
+            if type(sub) is bytes:
+                frames = list(map(_FRAME, run))
+                if None not in frames and b"\n" not in b"".join(frames):  # (a find in C: fast)
+                    head = HEAD % (t, sub)
+                    if len(frames) == 1:
+                        chunks.append(head + frames[0] + TAIL)
+                    else:
+                        chunks += (head, (TAIL + head).join(frames), TAIL)
+                    extra = len(head) + len(TAIL)
+                    sizes += [extra + n for n in map(len, frames)]
+                    continue
+            for _, _, message, frame in run:
+                line = encode_line(t, sub, message, frame)
+                chunks.append(line)
+                sizes.append(len(line))
+    except (TypeError, ValueError, IndexError):
         return None
-    return lines
+    return chunks, sizes, last
 
 
 class RecordingWriter:
@@ -69,6 +86,7 @@ class RecordingWriter:
         self._lock = threading.Lock()
         self._sink: Sink | None = None
         self._hour_start = 0.0  # UTC hour of the open file, s since the epoch
+        self._last_t = 0.0  # the t of the last line written: no line goes back in time
         self._dirty = False
         self._closed = False
         self.files: list[Path] = []
@@ -82,22 +100,26 @@ class RecordingWriter:
         return self.write_many([(self._clock() if t is None else t, subscription, message, None)])[0]
 
     def write_many(self, items: list[Line]) -> list[int]:
-        """Append ``(t, subscription, message, frame)`` lines in the order given (sort
-        them by ``t`` first); ``frame``: the text frame ``message`` is exactly, or None
-        (``codec.encode_line``); with a frame, ``message`` is not read and may be None.
-        A 3-tuple ``(t, subscription, message)``, as before frames, means no frame.
-        Return each line's size. A line that cannot be encoded is logged and skipped
-        (size 0). Raises ``ValueError`` once closed."""
+        """Append ``(t, subscription, message, frame)`` lines in the order given (``t``
+        earlier than the line before is raised to its ``t``); ``frame``: the text frame
+        ``message`` is exactly, or None (``codec.encode_line``); with a frame,
+        ``message`` is not read and may be None. A 3-tuple ``(t, subscription,
+        message)``, as before frames, means no frame. Return each line's size. A line
+        that cannot be encoded is logged and skipped (size 0). Raises ``ValueError``
+        once closed."""
         with self._lock:
             if self._closed:
                 raise ValueError("RecordingWriter is closed")
-            times = list(map(_TIME, items))
-            if times and self._sink is not None and self._hour_start <= min(times) <= max(times) \
-                    < self._hour_start + 3600.0:
-                lines = _lines(items)  # the usual case: one file, written in one go
-                if lines is not None:
-                    self._write_run(lines)
-                    return list(map(len, lines))
+            if not items:
+                return []
+            start = self._hour_start
+            if self._sink is not None and start <= max(items[0][0], self._last_t) \
+                    and max(max(map(_TIME, items)), self._last_t) < start + 3600.0:
+                runs = _runs(items, self._last_t)  # the usual case: one file, written in one go
+                if runs is not None:
+                    chunks, sizes, self._last_t = runs
+                    self._write_run(chunks, len(sizes))
+                    return sizes
             return self._write_each(items)
 
     def _write_each(self, items: list[Line]) -> list[int]:
@@ -106,7 +128,7 @@ class RecordingWriter:
         sizes: list[int] = []
         run: list[bytes] = []
         for item in items:
-            t, subscription, message = item[0], item[1], item[2]
+            t, subscription, message = max(item[0], self._last_t), item[1], item[2]
             try:
                 line = encode_line(t, subscription, message, item[3] if len(item) > 3 else None)
             except (TypeError, ValueError) as exc:
@@ -114,21 +136,27 @@ class RecordingWriter:
                 sizes.append(0)
                 continue
             if not self._hour_start <= t < self._hour_start + 3600.0 or self._sink is None:
-                self._write_run(run)
+                self._write_run(run, len(run))
                 run = []
                 self._rotate(t)
             run.append(line)
             sizes.append(len(line))
-        self._write_run(run)
+            self._last_t = t
+        self._write_run(run, len(run))
         return sizes
 
-    def _write_run(self, run: list[bytes]) -> None:
-        if run and self._sink is not None:
-            data = b"".join(run)
-            self._sink.write(data)
+    def _write_run(self, chunks: list[bytes], lines: int) -> None:
+        """Write ``chunks`` (together, ``lines`` whole lines) to the open file."""
+        if chunks and self._sink is not None:
+            size = sum(map(len, chunks))
+            if size < _SMALL * len(chunks):  # many short lines: one write, not a call per line
+                chunks = [b"".join(chunks)]
+            write = self._sink.write
+            for chunk in chunks:  # long runs are not joined: a copy of megabytes costs more than the calls
+                write(chunk)
             self._dirty = True
-            self.lines += len(run)
-            self.bytes += len(data)
+            self.lines += lines
+            self.bytes += size
 
     def flush(self) -> None:
         """Make every line written so far readable from disk (ends a compressed block)."""
