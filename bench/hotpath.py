@@ -110,7 +110,7 @@ class Path:
             for sub in subs:
                 Client().subscribe(sub, self._callback)
         elif extra in ("queue", "none", "gzip"):
-            recorder.BATCH = 10**9  # never wake the flush thread: run() drains, on this thread
+            recorder.DRAIN_EVERY = 10**6  # the flush thread never looks: run() drains, on this thread
             self.recorder = recorder.Recorder(tempfile.mkdtemp(), client=Client(),  # type: ignore[arg-type]
                                               compression="none" if extra == "queue" else extra,
                                               flush_interval=10**6)

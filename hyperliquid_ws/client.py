@@ -56,7 +56,7 @@ from .redact import Scrubber, redact_url
 from .retry_after import DEFAULT_MAX_RETRY_AFTER
 from .stats import collect
 from .stream import Stream
-from .subscription import Entry, Subscription, tapping
+from .subscription import Entry, Subscription
 from .tls import PathLike, tls_settings
 
 log = logging.getLogger(__name__)
@@ -339,7 +339,6 @@ class HyperliquidWS:
         """Stop for good and join every thread this client started. Idempotent and safe
         from any thread: from a callback, that callback's thread exits as soon as the
         callback returns, and a concurrent ``close()`` elsewhere waits for it."""
-        _refuse_taps()
         with self._lifecycle:
             first = not self._closed.is_set()
             self._closed.set()
@@ -395,7 +394,6 @@ class HyperliquidWS:
     # -- internals ------------------------------------------------------------------------
 
     def _check_forked(self) -> None:
-        _refuse_taps()
         if self._pid != os.getpid():
             raise HyperliquidWSError(
                 f"this client was created in process {self._pid} and this is a forked child "
@@ -443,13 +441,6 @@ def _forget_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_forget_in_child)
-
-
-def _refuse_taps() -> None:
-    if tapping():
-        raise HyperliquidWSError(
-            "a FrameTap function called the client: taps run on the delivering thread, maybe under "
-            "the feed's lock, and may only hand the message off; call the client from a plain callback")
 
 
 def close_all() -> int:

@@ -24,7 +24,6 @@ from .errors import ServerError, SubscriptionError
 from .guard import UNPARSED, FrameGuard
 from .posts import PendingRequests
 from .registry import Registry
-from .subscription import call_taps
 
 _JSON_WHITESPACE = " \t\n\r"  # RFC 8259 §2: the only whitespace JSON allows
 _scan_once = make_scanner(JSONDecoder())  # type: ignore[arg-type]  # typeshed names the C type oddly
@@ -97,7 +96,7 @@ class Router:
         The hot path of every data frame, written out once per read: parse, find the feed
         by channel and the entry by route (two dict lookups), note when it came, then
         through the entry's ``fast`` path (one handle with a lane, nothing held: deduped
-        by its tracker if it has one, queued on the lane, its ``FrameTap``s called), with
+        by its tracker if it has one, queued on the lane, its ``FrameTap`` queues fed), with
         no lock; or through ``Entry.deliver`` (under the entry's lock) for the rest."""
         now = monotonic()  # one clock read per socket read: when these frames came
         wall = time.time()  # the same moment for FrameTaps (s since the epoch)
@@ -141,8 +140,11 @@ class Router:
                         message, frame = {**message, "data": kept}, None
                 batch.append((lane, message))
                 entry.delivered += 1
-                if taps:
-                    call_taps(taps, wall, message, frame)
+                for handle in taps:  # subscription.put_taps, written out
+                    queue = handle.tap_queue
+                    if queue is not None:
+                        queue.append((wall, handle.tap_tag, None, frame) if frame is not None
+                                     else (wall, handle.tap_tag, message, None))
             except Exception as exc:  # the one guard: this frame is dropped, the link goes on
                 if payload == GREETING:
                     self._guard.unrecognise("greeting", payload)

@@ -11,10 +11,11 @@ holds up only itself. With one handle and nothing held, the entry has a *fast* p
 handle's lane itself, with no lock. Otherwise frames go through ``Entry.deliver`` under
 the entry's lock, which fans them out.
 
-A ``FrameTap`` handle (the recorder's) has no lane: its function is called inline, on
-the thread that delivers (the connection's reader, or a backfill), with the read's time
-and each frame's bytes while its message is that frame unchanged. It does not count
-as the one handle of the fast path, so recording a feed keeps that path.
+A ``FrameTap`` handle (the recorder's) has no lane and runs no code: the thread that
+delivers (the connection's reader, or a backfill) appends each message, with the read's
+time and the frame's bytes while the message is that frame unchanged, to the tap's
+queue. It does not count as the one handle of the fast path, so recording a feed keeps
+that path.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .dispatch import Lane
 from .errors import BackfillError, HyperliquidTimeoutError, SubscriptionError
-from .guard import Throttle
 from .history import SHAPES, CandleTracker, Tracker, TradesTracker
 from .joiners import Retained
 
@@ -39,10 +39,8 @@ log = logging.getLogger(__name__)
 
 Callback = Callable[[Any], None]
 Submit = Callable[[Lane, Any], None]
-Tap = Callable[[float, Any, "bytes | None"], None]  # (t, message, frame): see FrameTap
+Tapped = tuple[float, Any, Any, "bytes | None"]  # (t, tag, message or None, frame or None): see FrameTap
 Fast = tuple[Lane, "Tracker | CandleTracker | None", "tuple[Subscription, ...]"]  # see Entry.fast
-_TAP_ERRORS = Throttle()
-_TAPPING = threading.local()  # .on: this thread is in a FrameTap (see tapping())
 _CADENCE_SAMPLES = 5
 _TRADES_MEMORY = 512  # trades are many and busy: a short memory (see history.Tracker)
 _MEMORY = 5000  # items a tracker remembers
@@ -87,7 +85,7 @@ class Entry:
         self.route: RouteKey = feed.route_of(canonical)
         self.handles: tuple[Subscription, ...] = ()
         # One handle with a lane, nothing held, no joiner's first message in flight: the
-        # router dedupes with the tracker (if any), queues on the lane and calls the taps
+        # router dedupes with the tracker (if any), queues on the lane and feeds the taps
         # itself, with no lock. One tuple, replaced whole, so it reads one consistent state.
         self.fast: Fast | None = None
         self._backfills: set[int] = set()  # holds whose release has not finished: no fast path meanwhile
@@ -244,8 +242,8 @@ class Entry:
     def _admit(self, message: Any, submit: Submit, *, backfill: bool, frame: bytes | None = None,
                t: float | None = None) -> bool:
         """Dedupe ``message``, keep it for late joiners, queue it for every handle and
-        call every ``FrameTap`` (with ``frame`` while the message is still exactly the
-        frame: nothing deduped out of it)."""
+        feed every ``FrameTap`` (the frame while the message is still exactly the frame:
+        nothing deduped out of it)."""
         parsed = message
         tracker = self.tracker
         if tracker is not None:
@@ -263,7 +261,7 @@ class Entry:
                 if again:
                     continue
             if handle.tap:
-                call_taps((handle,), time.time() if t is None else t, message, frame if message is parsed else None)
+                put_taps((handle,), time.time() if t is None else t, message, frame if message is parsed else None)
             else:
                 submit(handle.lane, message)
         self.delivered += 1
@@ -282,7 +280,7 @@ class Entry:
         (``joiners.py``), queued on its own lane with ``give`` before it is attached, so
         it comes before any later message. Any thread; the caller holds the registry lock.
 
-        A ``FrameTap`` joiner is called with that first message here, at once.
+        A ``FrameTap`` joiner gets that first message in its queue here, at once.
 
         Why the router needs no lock: it stores ``latest`` and then reads ``fast`` (once,
         one tuple: the lane, tracker and taps of one moment); this clears ``fast`` and
@@ -296,7 +294,7 @@ class Entry:
                 self.fast = None
                 first = self.retained.first_message(self.latest)
                 if first is not None and handle.tap:
-                    call_taps((handle,), time.time(), first, None)
+                    put_taps((handle,), time.time(), first, None)
                     handle.given = first if first is self.latest else None
                 elif first is not None and give is not None:
                     give(handle.lane, first)
@@ -332,59 +330,47 @@ class Entry:
 
 
 class FrameTap:
-    """A feed observer called inline, on the thread that delivers (the recorder's).
+    """A feed's messages appended to a queue by the thread that delivers (the recorder's).
 
-    ``HyperliquidWS.subscribe(sub, FrameTap(fn))`` calls ``fn(t, message, frame)`` for
-    every message the feed's callbacks get, in the same order, on the thread that
-    delivers it (the connection's reader; a backfill thread for recovered messages),
-    before those callbacks run, and possibly while the client holds the feed's lock. So
-    ``fn`` may only hand the message off (append it to a queue): it must return at once,
-    never block, and never call the client (that raises ``HyperliquidWSError`` rather
-    than deadlock). What it raises is logged, at most every ``guard.LOG_EVERY`` s, and
-    the message goes on. ``t``: the time of the socket read that brought the frame (s
-    since the epoch; for a backfilled or a joiner's first message, when it was
-    delivered). ``frame``: the frame's bytes (UTF-8 JSON, exactly as received) while
-    ``message`` is that frame unchanged; None when it is not (trades deduped out of it,
-    backfilled, a joiner's first message, held during a backfill). Such a handle has no
-    lane and does not count as the one handle of a feed's fast path.
+    ``HyperliquidWS.subscribe(sub, FrameTap(queue, tag))`` appends ``(t, tag, None,
+    frame)`` or ``(t, tag, message, None)`` to ``queue`` (a ``collections.deque``, whose
+    appends are thread-safe) for every message the feed's callbacks get, in the same
+    order, on the thread that delivers it (the connection's reader; a backfill thread
+    for recovered messages), before those callbacks run. No code of the caller runs
+    there: drain the queue from a thread of your own. ``t``: the time of the socket
+    read that brought the frame (s since the epoch; for a backfilled or a joiner's
+    first message, when it was delivered). ``frame``: the frame's bytes (UTF-8 JSON,
+    exactly as received) while the message is that frame unchanged, and then the
+    parsed message is not kept (None); else the message (trades deduped out of the
+    frame, backfilled, a joiner's first message, held during a backfill) and None.
+    Nothing is appended once the handle is closed. Such a handle has no lane and does
+    not count as the one handle of a feed's fast path. Raises ``ValueError`` if
+    ``queue`` is not a deque.
     """
 
-    __slots__ = ("callback",)
+    __slots__ = ("queue", "tag")
 
-    def __init__(self, callback: Tap) -> None:
-        if not callable(callback):
-            raise ValueError(f"callback must be callable, got {callback!r}")
-        self.callback = callback
+    def __init__(self, queue: deque[Tapped], tag: Any = None) -> None:
+        if not isinstance(queue, deque):
+            raise ValueError(f"a FrameTap appends to a collections.deque, got {queue!r}")
+        self.queue = queue
+        self.tag = tag
 
     def __call__(self, message: Any) -> None:
         """As a plain callback: ``message`` now, without its frame."""
-        self.callback(time.time(), message, None)
+        self.queue.append((time.time(), self.tag, message, None))
 
     def __repr__(self) -> str:
-        return f"FrameTap({self.callback!r})"
+        return f"FrameTap(tag={self.tag!r})"
 
 
-def tapping() -> bool:
-    """True on a thread that is running a ``FrameTap`` function (the client refuses calls then)."""
-    return getattr(_TAPPING, "on", False)
-
-
-def call_taps(handles: tuple[Subscription, ...], t: float, message: Any, frame: bytes | None) -> None:
-    """Call the ``FrameTap`` function of each handle still open; one that raises is
-    logged (throttled) and the rest still run."""
-    _TAPPING.on = True
-    try:
-        for handle in handles:
-            for tap in handle.taps:  # () once closed: like a lane's callbacks, read at the call
-                try:
-                    tap(t, message, frame)
-                except Exception:
-                    since = _TAP_ERRORS.allow(repr(tap))  # not id(): a new tap may reuse a dead one's
-                    if since is not None:
-                        more = f" ({since} more times since the last report)" if since else ""
-                        log.exception("frame tap %r raised%s; the message goes on to the callbacks", tap, more)
-    finally:
-        _TAPPING.on = False
+def put_taps(handles: tuple[Subscription, ...], t: float, message: Any, frame: bytes | None) -> None:
+    """Append the message to the queue of each ``FrameTap`` handle still open (the
+    router writes this loop out on its fast path)."""
+    for handle in handles:
+        queue = handle.tap_queue
+        if queue is not None:
+            queue.append((t, handle.tap_tag, None, frame) if frame is not None else (t, handle.tap_tag, message, None))
 
 
 class Subscription:
@@ -401,8 +387,10 @@ class Subscription:
         self._closed = False
         self.lane = Lane(self, entry.key)  # its messages, waiting for its callback
         self.given: Any = None  # the frame it got on joining, until the fan-out has passed it
-        self.tap = isinstance(callback, FrameTap)  # called inline (call_taps), never through its lane
-        self.taps: tuple[Tap, ...] = (callback.callback,) if isinstance(callback, FrameTap) else ()
+        self.tap = isinstance(callback, FrameTap)  # fed inline (put_taps), never through its lane
+        # Its FrameTap's queue and tag; None once closed (like a lane's callbacks, read at the append)
+        self.tap_queue: deque[Tapped] | None = callback.queue if isinstance(callback, FrameTap) else None
+        self.tap_tag: Any = callback.tag if isinstance(callback, FrameTap) else None
 
     @property
     def closed(self) -> bool:
@@ -413,7 +401,7 @@ class Subscription:
         self._closed = value
         if value:
             self.callbacks = ()  # messages still on its lane are not delivered
-            self.taps = ()
+            self.tap_queue = None
 
     @property
     def subscription(self) -> dict[str, Any]:

@@ -1,13 +1,12 @@
-"""``FrameTap``: a handle called inline with each message, its read's time and the frame's
-bytes, as the recorder uses it, against the real local server: the bytes are the frame
-exactly as sent, only while the message is that frame; a tap sees what the callbacks
-see, in their order, also when it joins or leaves a busy feed; one that raises costs
-nothing; recording from frames keeps one message a line."""
+"""``FrameTap``: a handle whose messages the delivering thread appends to a deque, with
+its read's time and the frame's bytes, as the recorder uses it, against the real local
+server: the bytes are the frame exactly as sent, only while the message is that frame;
+a tap sees what the callbacks see, in their order, also when it joins or leaves a busy
+feed; recording from frames keeps one message a line."""
 
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections import deque
@@ -36,19 +35,34 @@ def ours(message: Any) -> bool:
 
 
 class Taps:
-    """A FrameTap function: keeps the ``(message, frame)`` pairs of our pushed trades,
-    and every call's time and thread."""
+    """A FrameTap and its queue, read as the recorder reads it: ``wait_for(n)`` gives the
+    ``(message, frame)`` pairs of our pushed trades (the message parsed from the frame
+    when only the frame was queued); ``times`` their ``t``."""
 
-    def __init__(self) -> None:
-        self.got = Collector()
-        self.times: list[float] = []
-        self.threads: set[str] = set()
+    def __init__(self, tag: Any = "tap") -> None:
+        self.queue: deque[Any] = deque()
+        self.tap = FrameTap(self.queue, tag)
+        self.tag = tag
+        self.items: list[Any] = []
 
-    def __call__(self, t: float, message: Any, frame: bytes | None) -> None:
-        if ours(message):
-            self.times.append(t)
-            self.threads.add(threading.current_thread().name)
-            self.got((message, frame))
+    def ours(self) -> list[tuple[Any, bytes | None, float]]:
+        while self.queue:
+            self.items.append(self.queue.popleft())
+        out = []
+        for t, tag, message, frame in self.items:
+            assert tag == self.tag and (message is None) != (frame is None)
+            message = json.loads(frame) if message is None else message
+            if ours(message):
+                out.append((message, frame, t))
+        return out
+
+    def wait_for(self, count: int) -> list[tuple[Any, bytes | None]]:
+        wait_until(lambda: len(self.ours()) >= count, DEADLINE, f"{count} tapped messages")
+        return [(message, frame) for message, frame, _ in self.ours()]
+
+    @property
+    def times(self) -> list[float]:
+        return [t for _, _, t in self.ours()]
 
 
 class Ours(Collector):
@@ -59,14 +73,14 @@ class Ours(Collector):
 
 def test_a_frame_tap_gets_the_frame_exactly_as_sent_while_the_message_is_that_frame(server, client) -> None:
     taps, plain = Taps(), Ours()
-    client.subscribe(TRADES, FrameTap(taps)).wait(DEADLINE)
+    client.subscribe(TRADES, taps.tap).wait(DEADLINE)
     client.subscribe(TRADES, plain).wait(DEADLINE)
     # Odd but valid JSON: spaces and a newline between tokens, as a server may send.
     first = '{"channel": "trades",\n "data": ' + json.dumps([trade(1), trade(2)]) + '}'
     server.push(first)
     server.push({"channel": "trades", "data": [trade(2), trade(3)]})  # tid 2 again: deduped out
 
-    got = taps.got.wait_for(2)
+    got = taps.wait_for(2)
     assert got[0] == (json.loads(first), first.encode())
     message, frame = got[1]
     assert message["data"] == [trade(3)] and frame is None  # not the frame any more
@@ -75,18 +89,18 @@ def test_a_frame_tap_gets_the_frame_exactly_as_sent_while_the_message_is_that_fr
 
 def test_a_frame_tap_alone_on_a_feed_still_has_its_trades_deduped(server, client) -> None:
     taps = Taps()
-    client.subscribe(TRADES, FrameTap(taps)).wait(DEADLINE)
+    client.subscribe(TRADES, taps.tap).wait(DEADLINE)
     server.push({"channel": "trades", "data": [trade(5)]})
     server.push({"channel": "trades", "data": [trade(5)]})  # wholly a duplicate: not delivered
     server.push({"channel": "trades", "data": [trade(6)]})
-    got = taps.got.wait_for(2)
+    got = taps.wait_for(2)
     assert [[t["tid"] - OURS for t in m["data"]] for m, _ in got] == [[5], [6]]
     assert [json.loads(frame) for _, frame in got] == [m for m, _ in got]  # each its own frame, whole
 
 
-def test_a_frame_tap_needs_a_callable() -> None:
-    with pytest.raises(ValueError, match="callable"):
-        FrameTap("not a function")  # type: ignore[arg-type]
+def test_a_frame_tap_needs_a_deque() -> None:
+    with pytest.raises(ValueError, match="deque"):
+        FrameTap([], "tag")  # type: ignore[arg-type]
 
 
 def test_a_line_built_from_a_frame_with_newlines_is_still_one_line() -> None:
@@ -113,44 +127,25 @@ def test_a_frame_with_whitespace_json_does_not_allow_is_refused_by_the_client(se
     (str.strip() would pass it, JSON does not) is a bad frame, as it is to orjson."""
     taps, errors = Taps(), Collector()
     client = make_client(on_error=errors)
-    client.subscribe(TRADES, FrameTap(taps)).wait(DEADLINE)
+    client.subscribe(TRADES, taps.tap).wait(DEADLINE)
     server.push(json.dumps({"channel": "trades", "data": [trade(1)]}) + "\x0c")
     server.push(json.dumps({"channel": "trades", "data": [trade(2)]}) + "\r\n")
-    (message, frame), = taps.got.wait_for(1)
+    (message, frame), = taps.wait_for(1)
     assert message["data"] == [trade(2)] and json.loads(frame) == message
     assert [e.reason for e in errors.wait_for(1)] == ["invalid_json"]
 
 
-def test_a_tap_is_called_on_the_reader_with_the_time_of_the_read(server, client) -> None:
+def test_a_tap_gets_the_time_of_the_read_in_the_callbacks_order(server, client) -> None:
     taps, plain = Taps(), Ours()
     client.subscribe(TRADES, plain).wait(DEADLINE)
-    client.subscribe(TRADES, FrameTap(taps)).wait(DEADLINE)
+    client.subscribe(TRADES, taps.tap).wait(DEADLINE)
     before = time.time()
     for n in range(20):
         server.push({"channel": "trades", "data": [trade(n)]})
-    taps.got.wait_for(20)
+    taps.wait_for(20)
     after = time.time()
     assert before <= taps.times[0] and taps.times == sorted(taps.times) and taps.times[-1] <= after
-    assert len(taps.threads) == 1 and taps.threads.pop().endswith("-reader")  # inline, not on a lane
-    assert [m for m, _ in taps.got.wait_for(20)] == plain.wait_for(20)
-
-
-def test_a_tap_that_raises_costs_no_message_and_is_logged_once_per_interval(server, client, caplog) -> None:
-    plain, calls = Ours(), Collector()
-
-    def broken(t: float, message: Any, frame: bytes | None) -> None:
-        if ours(message):
-            calls(message)
-            raise RuntimeError("tap bug")
-
-    client.subscribe(TRADES, FrameTap(broken)).wait(DEADLINE)
-    client.subscribe(TRADES, plain).wait(DEADLINE)
-    with caplog.at_level(logging.ERROR, logger="hyperliquid_ws.subscription"):
-        for n in range(5):
-            server.push({"channel": "trades", "data": [trade(n)]})
-        assert [m["data"] for m in plain.wait_for(5)] == [[trade(n)] for n in range(5)]
-        calls.wait_for(5)
-    assert len([r for r in caplog.records if "tap bug" in (r.exc_text or "")]) == 1
+    assert [m for m, _ in taps.wait_for(20)] == plain.wait_for(20)
 
 
 def _pump(server: Any, frames: list[Any], done: threading.Event) -> threading.Thread:
@@ -183,19 +178,20 @@ def test_a_tap_joining_and_leaving_a_busy_feed_sees_a_run_of_what_the_callback_s
             return message["data"]["time"] if message["data"]["time"] >= T else None
 
     seen: list[Any] = []
-    tapped: list[Any] = []
     plain = Collector()
     client.subscribe(sub, lambda m: (seen.append(key(m)), plain(m))).wait(DEADLINE)
     done = threading.Event()
     pusher = _pump(server, frames, done)
     wait_until(lambda: sum(k is not None for k in seen) >= n // 5, DEADLINE, "the feed flowing")
-    tap = client.subscribe(sub, FrameTap(lambda t, m, f: tapped.append(key(m)))).wait(DEADLINE)
+    queue: deque[Any] = deque()
+    tap = client.subscribe(sub, FrameTap(queue)).wait(DEADLINE)
     wait_until(lambda: sum(k is not None for k in seen) >= n // 2, DEADLINE, "more frames")
     tap.unsubscribe()
     pusher.join(DEADLINE)
     assert done.is_set()
     wait_until(lambda: key_count(seen) == n, DEADLINE, "every frame at the callback")
     ours_seen = [k for k in seen if k is not None]
+    tapped = [key(json.loads(f) if m is None else m) for _, _, m, f in queue]
     ours_tapped = [k for k in tapped if k is not None]
     assert ours_seen == sorted(set(ours_seen)) and len(ours_seen) == n  # the callback: all, once, in order
     assert ours_tapped, "the tap saw none of the frames"
@@ -205,39 +201,6 @@ def test_a_tap_joining_and_leaving_a_busy_feed_sees_a_run_of_what_the_callback_s
 
 def key_count(keys: list[Any]) -> int:
     return sum(k is not None for k in keys)
-
-
-def test_a_tap_that_calls_the_client_gets_an_error_not_a_deadlock(server, client, caplog) -> None:
-    """Taps may run under the feed's lock (alone on a feed, a joiner's first message):
-    a call back into the client would wait for that lock forever. It raises instead,
-    is logged, and the client goes on."""
-    handles: list[Any] = []
-    calls = Collector()
-
-    def calls_the_client(t: float, message: Any, frame: bytes | None) -> None:
-        if ours(message):
-            calls(message)
-            handles[0].unsubscribe()
-
-    def stats_on_join(t: float, message: Any, frame: bytes | None) -> None:
-        client.stats()
-
-    with caplog.at_level(logging.ERROR, logger="hyperliquid_ws.subscription"):
-        handles.append(client.subscribe(TRADES, FrameTap(calls_the_client)).wait(DEADLINE))
-        server.push({"channel": "trades", "data": [trade(1)]})
-        calls.wait_for(1)
-        book = {"type": "l2Book", "coin": "ETH"}
-        plain = Collector()
-        client.subscribe(book, plain).wait(DEADLINE)
-        plain.wait_for(1)  # the book is held: a joiner gets it first
-        client.subscribe(book, FrameTap(stats_on_join)).wait(DEADLINE)  # returns: no deadlock
-    errors = [r.exc_text or "" for r in caplog.records]
-    assert sum("a FrameTap function called the client" in e for e in errors) == 2, errors
-    after = Ours()
-    client.subscribe(TRADES, after).wait(DEADLINE)
-    server.push({"channel": "trades", "data": [trade(2)]})
-    assert after.wait_for(1)[0]["data"] == [trade(2)]
-    assert client.stats()["subscriptions"]  # the registry is not wedged
 
 
 class _Owner:
@@ -284,3 +247,15 @@ def test_no_lock_free_path_while_a_backfill_that_gave_up_still_delivers() -> Non
     assert (delivered, done, mine) == (1, True, False)
     assert entry.fast is not None  # done: the reader may judge frames itself again
     assert [m["data"][0]["tid"] - OURS for m in queued] == [1, 0]
+
+
+def test_nothing_is_queued_once_the_tap_is_unsubscribed(server, client) -> None:
+    taps, plain = Taps(), Ours()
+    client.subscribe(TRADES, plain).wait(DEADLINE)
+    handle = client.subscribe(TRADES, taps.tap).wait(DEADLINE)
+    server.push({"channel": "trades", "data": [trade(1)]})
+    taps.wait_for(1)
+    handle.unsubscribe()
+    server.push({"channel": "trades", "data": [trade(2)]})
+    assert [m["data"] for m in plain.wait_for(2)] == [[trade(1)], [trade(2)]]
+    assert [m["data"] for m, _, _ in taps.ours()] == [[trade(1)]]
