@@ -259,3 +259,21 @@ def test_nothing_is_queued_once_the_tap_is_unsubscribed(server, client) -> None:
     server.push({"channel": "trades", "data": [trade(2)]})
     assert [m["data"] for m in plain.wait_for(2)] == [[trade(1)], [trade(2)]]
     assert [m["data"] for m, _, _ in taps.ours()] == [[trade(1)]]
+
+
+def test_a_record_that_races_close_is_refused_and_leaves_no_tap(server, client, tmp_path: Path) -> None:
+    """close() on another thread between record()'s check and its subscribe: the new
+    handle would feed a queue nobody drains any more. It is unsubscribed, and record()
+    says the recorder is closed."""
+    recorder = Recorder(tmp_path, client=client)
+    subscribe = client.subscribe
+
+    def close_first(*args: Any, **kwargs: Any) -> Any:
+        recorder.close()  # what the other thread did, in the window
+        return subscribe(*args, **kwargs)
+
+    client.subscribe = close_first  # type: ignore[method-assign]
+    with pytest.raises(ValueError, match="closed"):
+        recorder.record(TRADES)
+    client.subscribe = subscribe  # type: ignore[method-assign]
+    assert not [s for s in client.stats()["subscriptions"] if s.get("callbacks")]

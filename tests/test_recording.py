@@ -232,3 +232,17 @@ def test_every_line_a_batch_writes_is_exactly_its_own_time_feed_and_message(tmp_
         last = max(last, t)
         expected.append({"t": last, "sub": json.loads(sub), "msg": message if frame is None else json.loads(frame)})
     assert got == expected
+
+
+def test_a_time_that_shows_as_the_next_hour_is_filed_under_it(tmp_path: Path) -> None:
+    """A line's t is written to the microsecond: 0.4 us before an hour ends shows as the
+    hour itself, so the line goes in that hour's file, as its t says."""
+    writer = RecordingWriter(tmp_path, compression="none")
+    end = T0 - T0 % HOUR + HOUR
+    sub = b'{"type":"trades","coin":"BTC"}'
+    writer.write_many([(end - 2.0, sub, trade(1), None), (end - 4e-7, sub, trade(2), None)])
+    writer.close()
+    for path in writer.files:
+        for line in read_lines(path):
+            assert path.name.startswith(datetime.fromtimestamp(line["t"], timezone.utc).strftime("hl-%Y%m%dT%H"))
+    assert len(writer.files) == 2

@@ -114,7 +114,12 @@ class Recorder:
         # writer.Lines: (t, the encoded subscription, the message or None, the frame or None).
         handle = self.client.subscribe(subscription, FrameTap(self._pending, sub), allow_unknown=allow_unknown)
         with self._lock:
-            self._handles.append(handle)
+            closed = self._closed
+            if not closed:
+                self._handles.append(handle)
+        if closed:  # close() ran meanwhile: nothing would drain this queue any more
+            self.client.unsubscribe(handle)
+            raise ValueError("Recorder is closed")
         return handle
 
     def stats(self) -> dict[str, Any]:

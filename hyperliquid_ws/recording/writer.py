@@ -41,6 +41,7 @@ def _runs(items: list[Line], last: float) -> tuple[list[bytes], list[int], float
     try:
         for (t, sub), group in groupby(items, _RUN):
             run = list(group)
+            t = round(t, 6)  # as the line shows it (HEAD's %.6f), so it is filed under the hour it shows
             if t < last:
                 t = last
             last = t
@@ -113,8 +114,8 @@ class RecordingWriter:
             if not items:
                 return []
             start = self._hour_start
-            if self._sink is not None and start <= max(items[0][0], self._last_t) \
-                    and max(max(map(_TIME, items)), self._last_t) < start + 3600.0:
+            if self._sink is not None and start <= max(round(items[0][0], 6), self._last_t) \
+                    and max(round(max(map(_TIME, items)), 6), self._last_t) < start + 3600.0:
                 runs = _runs(items, self._last_t)  # the usual case: one file, written in one go
                 if runs is not None:
                     chunks, sizes, self._last_t = runs
@@ -128,7 +129,7 @@ class RecordingWriter:
         sizes: list[int] = []
         run: list[bytes] = []
         for item in items:
-            t, subscription, message = max(item[0], self._last_t), item[1], item[2]
+            t, subscription, message = max(round(item[0], 6), self._last_t), item[1], item[2]
             try:
                 line = encode_line(t, subscription, message, item[3] if len(item) > 3 else None)
             except (TypeError, ValueError) as exc:
