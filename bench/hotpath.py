@@ -21,8 +21,9 @@ and ``l2Book:N`` (20 levels a side).
 plain callback on each feed (``second``: the shared entry's fan-out, for comparison), a
 ``Recorder``'s ``FrameTap`` queueing each message (``queue``: called inline by the
 router, lines never written), and the whole recorder with its lines built and written
-on the same thread (``none``, ``gzip``: the flush thread's work, done inline after each
-batch).
+on the same thread (``none``, ``gzip``, ``gzip-zlib``: the flush thread's work, done inline after each
+batch; ``gzip`` deflates through ISA-L when the ``isal`` extra is installed,
+``gzip-zlib`` always through stdlib zlib, as a default install does).
 
     python -m bench.hotpath --workload trades:1 --record --instructions
 """
@@ -47,7 +48,7 @@ from typing import Any
 from bench.payloads import l2book_frame
 
 STAGES = ("gen", "parse", "route", "serve")  # gen: building the frames alone, subtracted
-RECORD = ("serve", "second", "queue", "none", "gzip")  # --record: serve plus each of these
+RECORD = ("serve", "second", "queue", "none", "gzip", "gzip-zlib")  # --record: serve plus each of these
 BATCH = 800  # frames per socket read, about what the connection hands over at full speed
 _TOTAL = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
 
@@ -109,10 +110,15 @@ class Path:
         if extra == "second":
             for sub in subs:
                 Client().subscribe(sub, self._callback)
-        elif extra in ("queue", "none", "gzip"):
+        elif extra in ("queue", "none", "gzip", "gzip-zlib"):
+            if extra == "gzip-zlib":  # the default install's deflate, even with the isal extra installed
+                import zlib
+
+                from hyperliquid_ws.recording import codec
+                codec.deflate = zlib
             recorder.DRAIN_EVERY = 10**6  # the flush thread never looks: run() drains, on this thread
             self.recorder = recorder.Recorder(tempfile.mkdtemp(), client=Client(),  # type: ignore[arg-type]
-                                              compression="none" if extra == "queue" else extra,
+                                              compression="none" if extra == "queue" else extra.removesuffix("-zlib"),
                                               flush_interval=10**6)
             if extra == "queue":
                 self.recorder._drain = self.recorder._pending.clear
@@ -230,9 +236,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _record_table(workloads: list[str], instructions: bool, repeats: int, unit: str) -> int:
+    from hyperliquid_ws.recording import codec
+
+    deflate = codec.deflate.__name__  # before the gzip-zlib rows point it at zlib
     print(f"| workload | serve, {unit} per frame | + a second callback | + Recorder, queue only "
-          "| + Recorder, lines (none) | + Recorder, lines (gzip) |")
-    print("|---|---|---|---|---|---|")
+          "| + Recorder, lines (none) | + Recorder, lines (gzip) | + Recorder, lines (gzip, stdlib zlib) |")
+    print("|---|---|---|---|---|---|---|")
     for workload in workloads:
         if instructions:
             gen = counted(workload, "gen")
@@ -243,10 +252,9 @@ def _record_table(workloads: list[str], instructions: bool, repeats: int, unit: 
         cells = [f"{cost[e]:,.0f} (+{100 * (cost[e] / serve - 1):.0f}%)" if instructions
                  else f"{cost[e]:.2f} (+{100 * (cost[e] / serve - 1):.0f}%)" for e in RECORD[1:]]
         print(f"| {workload} | {serve:,.{0 if instructions else 2}f} | " + " | ".join(cells) + " |", flush=True)
-    from hyperliquid_ws.recording import codec
-
     print(f"\n{BATCH} frames a batch; the recorder's lines built and written on the same thread after "
-          f"each batch (its flush thread's work, done inline); gzip through {codec.deflate.__name__}.")
+          f"each batch (its flush thread's work, done inline); gzip through {deflate}, "
+          "then through stdlib zlib.")
     return 0
 
 

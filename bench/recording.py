@@ -69,8 +69,10 @@ def _progress(text: str) -> None:
     sys.stderr.flush()
 
 
-def receive_rate(blaster: Blaster, workload: str, frames: int, record: str | None) -> float:
-    """Messages/s one client delivers (probe-timed, after a 10% warm-up)."""
+def receive_rate(blaster: Blaster, workload: str, frames: int, record: str | None) -> tuple[float, float]:
+    """Messages/s one client delivers (probe-timed, after a 10% warm-up), and the CPU
+    time this process spent per message meanwhile (us; every thread: the reader, the
+    recorder's flush thread and its compression)."""
     from hyperliquid_ws import HyperliquidWS
     from hyperliquid_ws.recording import Recorder
 
@@ -90,7 +92,7 @@ def receive_rate(blaster: Blaster, workload: str, frames: int, record: str | Non
     result = probe.result()
     if "error" in result:
         raise RuntimeError(f"{workload}: {result}")
-    return float(result["rate"])
+    return float(result["rate"]), float(result["cpu_us_per_frame"])
 
 
 def sample_messages(workload: str, n: int) -> list[dict[str, Any]]:
@@ -181,9 +183,10 @@ def main(argv: list[str] | None = None) -> int:
                 order: list[str | None] = [None, *modes]
                 order = order[r % len(order):] + order[:r % len(order)]  # rotate the order
                 for mode in order:
-                    rate = receive_rate(blaster, workload, frames[workload], mode)
+                    rate, cpu = receive_rate(blaster, workload, frames[workload], mode)
                     raw.setdefault(f"receive/{workload}/{mode or 'plain'}", []).append(rate)
-                    _progress(f"repeat {r + 1}: {workload} {mode or 'plain'}: {rate:,.0f} msg/s")
+                    raw.setdefault(f"cpu/{workload}/{mode or 'plain'}", []).append(cpu)
+                    _progress(f"repeat {r + 1}: {workload} {mode or 'plain'}: {rate:,.0f} msg/s, {cpu:.2f} us CPU/msg")
     finally:
         blaster.stop()
     from hyperliquid_ws.router import loads
@@ -222,6 +225,20 @@ def report(raw: dict[str, list[float]], repeats: int, modes: list[str]) -> str:
             cells += [summary(rec), f"{summary(costs, 1)} %"]
         lines.append(f"| {workload} | {' | '.join(cells)} |")
     lines += ["", "Cost: 1 - with/without, per repeat (the runs of one repeat are back to back).", "",
+              "CPU time of the client's process per message in the same runs (every thread: reader, "
+              "callbacks, the recorder's flush thread and its compression; the blaster is another process), "
+              "us, and what recording adds to it:", "",
+              "| feed | client alone |" + "".join(f" + Recorder ({mode}) | added |" for mode in modes),
+              "|---|---|" + "---|---|" * len(modes)]
+    for workload in WORKLOADS:
+        plain = raw[f"cpu/{workload}/plain"]
+        cells = [summary(plain, 2)]
+        for mode in modes:
+            rec = raw[f"cpu/{workload}/{mode}"]
+            added = [100 * (b / a - 1) for a, b in zip(plain, rec, strict=True)]
+            cells += [summary(rec, 2), f"{summary(added, 1)} %"]
+        lines.append(f"| {workload} | {' | '.join(cells)} |")
+    lines += ["",
               "Writer alone (one thread, in-process): lines from the frame's bytes (frame) or encoded from the "
               "parsed message (encode).", "",
               "| feed | compression | frame us/msg | encode us/msg | line bytes/msg | disk bytes/msg |",

@@ -10,6 +10,7 @@ Everything here is pure: no sockets, no threads, no state.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -284,6 +285,21 @@ def unknown_feed(type_: str) -> Feed:
     type all go to it (so only one such subscription per type fits on a connection).
     What its frames are is unknown, so it counts as quiet: never resubscribed for silence."""
     return _feed(type_, kind=EVENTS)
+
+
+_BY_LOWER = {name.lower(): name for name in FEEDS}
+
+
+def known_feed_type(name: str) -> str | None:
+    """The feed type ``name`` means, whatever its case (``"l2book"`` -> ``"l2Book"``), or None."""
+    return _BY_LOWER.get(name.lower())
+
+
+def feed_hint(name: str) -> str:
+    """``"did you mean trades?"`` for a mistyped feed type, else the list of them."""
+    close = difflib.get_close_matches(name.lower(), _BY_LOWER, n=3, cutoff=0.6)
+    return (f"did you mean {' or '.join(_BY_LOWER[c] for c in close)}?" if close
+            else f"feed types: {', '.join(sorted(FEEDS))}")
 
 
 def canonical(subscription: Any, *, allow_unknown: bool = False) -> tuple[Feed, dict[str, Any]]:

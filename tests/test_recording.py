@@ -246,3 +246,15 @@ def test_a_time_that_shows_as_the_next_hour_is_filed_under_it(tmp_path: Path) ->
         for line in read_lines(path):
             assert path.name.startswith(datetime.fromtimestamp(line["t"], timezone.utc).strftime("hl-%Y%m%dT%H"))
     assert len(writer.files) == 2
+
+
+def test_a_mistyped_feed_gets_a_suggestion_from_record_and_read(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="did you mean trades"):
+        split_feeds(["trade", "BTC"])
+    assert split_feeds(["l2book", "ETH"]) == [{"type": "l2Book", "coin": "ETH"}]  # any case, as the stream command
+    writer = RecordingWriter(tmp_path)
+    writer.write(TRADES, trade(1), t=T0)
+    writer.close()
+    with pytest.raises(ValueError, match="did you mean trades"):
+        list(read(tmp_path, feeds=["trade"]))  # would match nothing, silently
+    assert [r.message for r in read(tmp_path, feeds=[{"type": "trades"}])] == [trade(1)]

@@ -24,7 +24,6 @@ puts Ctrl-C handling in place before this module is imported.
 from __future__ import annotations
 
 import argparse
-import difflib
 import json
 import logging
 import re
@@ -39,7 +38,7 @@ from urllib.parse import urlsplit, urlunsplit
 from .. import __version__
 from ..endpoints import MAINNET_API_URL, TESTNET_API_URL, socket_url
 from ..errors import HyperliquidWSError, SubscriptionError
-from ..feeds import FEEDS, canonical
+from ..feeds import FEEDS, canonical, feed_hint, known_feed_type
 from . import INTERRUPTED
 from .table import answer_lines, message_lines
 
@@ -47,20 +46,16 @@ if TYPE_CHECKING:
     from ..client import HyperliquidWS
 
 DEMO_FEEDS = ({"type": "trades", "coin": "BTC"}, {"type": "allMids"})
-_BY_LOWER = {name.lower(): name for name in FEEDS}
 _CONNECT_FAILED = re.compile(r"\S+: cannot connect to \S+: connect failed: (?P<reason>.*)\Z", re.DOTALL)
 
 
 def feed_type(name: str) -> str:
     """The feed type ``name`` means, whatever its case; ``ValueError`` with a suggestion
     for a typo."""
-    found = _BY_LOWER.get(name.lower())
+    found = known_feed_type(name)
     if found is not None:
         return found
-    close = difflib.get_close_matches(name.lower(), _BY_LOWER, n=3, cutoff=0.6)
-    hint = (f"did you mean {' or '.join(_BY_LOWER[c] for c in close)}?" if close
-            else f"feed types: {', '.join(sorted(FEEDS))}")
-    raise ValueError(f"unknown feed type {name!r}; {hint} (--allow-unknown sends it as it is)")
+    raise ValueError(f"unknown feed type {name!r}; {feed_hint(name)} (--allow-unknown sends it as it is)")
 
 
 def _named(values: list[str], into: dict[str, Any]) -> None:
@@ -138,11 +133,13 @@ def _positive_seconds(text: str) -> float:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hyperliquid-ws",
-        usage="%(prog)s [options] TYPE [VALUE ...] | info REQUEST [name=value ...] | demo [TYPE ...]",
+        usage=("%(prog)s [options] TYPE [VALUE ...] | info REQUEST [name=value ...] | demo [TYPE ...] | "
+               "record TYPE VALUE... --out DIR | serve [--replay DIR]"),
         description="Stream Hyperliquid WebSocket feeds as JSON lines (or a compact table), "
                     "or ask one /info request.",
         epilog=f"feed types (any case): {', '.join(sorted(FEEDS))}. "
                "'demo ...' does the same against an embedded local server, no internet needed. "
+               "'record' and 'serve' have their own --help (record and replay). "
                "Exit status: 0 done, 1 unreachable or refused, 2 bad usage, 130 Ctrl-C.",
     )
     parser.add_argument("type", nargs="?", metavar="TYPE", help="feed type such as trades or l2Book; info; demo")

@@ -17,7 +17,7 @@ import time
 from typing import Any, TextIO
 
 from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
-from ..feeds import FEEDS
+from ..feeds import feed_hint, known_feed_type
 from .command import build_subscription
 
 
@@ -26,10 +26,11 @@ def split_feeds(tokens: list[str]) -> list[dict[str, Any]]:
     known feed type starts one, the values after it fill its fields. Raises ``ValueError``."""
     groups: list[list[str]] = []
     for token in tokens:
-        if token in FEEDS:
-            groups.append([token])
+        kind = known_feed_type(token)  # any case: l2book is l2Book
+        if kind is not None:
+            groups.append([kind])
         elif not groups:
-            raise ValueError(f"{token!r} is not a feed type; known: {', '.join(sorted(FEEDS))}")
+            raise ValueError(f"{token!r} is not a feed type; {feed_hint(token)}")
         else:
             groups[-1].append(token)
     if not groups:

@@ -12,6 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Union
 
+from ..feeds import FEEDS, feed_hint
 from .codec import SUFFIXES, read_lines
 
 FeedFilter = Union[str, Mapping[str, Any]]  # noqa: UP007 (a runtime alias: py3.10 has no "str | Mapping[...]" here)
@@ -66,7 +67,8 @@ def read(path: str | Path | Iterable[str | Path], *, feeds: Iterable[FeedFilter]
 
     - ``path``: a recording file, a directory of them, or a list of either.
     - ``feeds``: keep only these: a type name (``"trades"``: every trades feed) or a
-      subscription dict, matched on the fields it gives (``{"type": "l2Book", "coin": "ETH"}``).
+      subscription dict, matched on the fields it gives (``{"type": "l2Book", "coin": "ETH"}``);
+      a type name this version does not know raises ``ValueError`` (a dict matches any).
     - ``start``/``end``: receive-time bounds, inclusive (s since the epoch, or an aware ``datetime``).
 
     Each file must be in time order (the recorder and the importer write them so); a
@@ -93,6 +95,9 @@ def _records(path: Path) -> Iterator[Record]:
 
 def _matcher(feed: FeedFilter) -> Any:
     if isinstance(feed, str):
+        if feed not in FEEDS:  # a typo would match nothing, silently
+            raise ValueError(f"unknown feed type {feed!r} in feeds; {feed_hint(feed)} "
+                             f"(a type this version does not know: {{'type': {feed!r}}})")
         return lambda sub: sub.get("type") == feed
     if isinstance(feed, Mapping):
         wanted = dict(feed)
