@@ -429,7 +429,7 @@ def _retyped(value: Any) -> Any:
     if isinstance(value, float):
         return int(value) if value == value and abs(value) < 1e300 else str(value)
     if isinstance(value, str):
-        return int(value) if value.isdigit() else [value]
+        return int(value) if value.isascii() and value.isdigit() else [value]  # "¹".isdigit(), int("¹") fails
     if isinstance(value, list):
         return {str(i): v for i, v in enumerate(value)}
     return list(value.values())

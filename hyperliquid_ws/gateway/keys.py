@@ -59,7 +59,8 @@ def shard_of(feed_key: str, shards: int) -> int:
 def parse_shard(text: str) -> tuple[int, int]:
     """``"2/3"`` -> ``(2, 3)``; shards are numbered from 0. Raises ``ValueError``."""
     k, sep, n = text.partition("/")
-    if not sep or not k.isdigit() or not n.isdigit() or not 0 <= int(k) < int(n):
+    digits = k.isascii() and k.isdigit() and n.isascii() and n.isdigit()  # "¹".isdigit(), int("¹") fails
+    if not sep or not digits or not 0 <= int(k) < int(n):
         raise ValueError(f"a shard is K/N with 0 <= K < N, such as 0/2, got {text!r}")
     return int(k), int(n)
 

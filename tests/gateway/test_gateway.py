@@ -58,8 +58,8 @@ def test_keys_network_and_shards_are_stable() -> None:
     spread = {shard_of(json.dumps({"type": "trades", "coin": f"C{i}"}), 3) for i in range(50)}
     assert spread == {0, 1, 2}
     assert parse_shard("1/3") == (1, 3)
-    for bad in ("3/3", "1", "-1/2", "a/b"):
-        with pytest.raises(ValueError):
+    for bad in ("3/3", "1", "-1/2", "a/b", "\u00b9/2", "0/\u0663"):  # superscript one, Arabic-Indic three
+        with pytest.raises(ValueError, match="a shard is K/N"):
             parse_shard(bad)
     assert before("5-3") == "5-2" and before("5-0") == "4-18446744073709551615" and before("0-0") == "0-0"
 
