@@ -61,6 +61,23 @@ class _Owner:
         return None
 
 
+_INSTALLED_DEFLATE: Any = None  # codec.deflate as installed (ISA-L with the isal extra), before any row changed it
+
+
+def _use_deflate(extra: str) -> None:
+    """``gzip-zlib``: stdlib zlib, as a default install writes, even with the isal extra
+    installed; every other row: the deflate the codec picked (rows run one after another
+    in one process when timed)."""
+    import zlib
+
+    from hyperliquid_ws.recording import codec
+
+    global _INSTALLED_DEFLATE
+    if _INSTALLED_DEFLATE is None:
+        _INSTALLED_DEFLATE = codec.deflate
+    codec.deflate = zlib if extra == "gzip-zlib" else _INSTALLED_DEFLATE
+
+
 class Path:
     """One connection's receive side with N feeds subscribed and acknowledged; ``extra``:
     what else listens on each feed (one of ``RECORD``)."""
@@ -111,11 +128,7 @@ class Path:
             for sub in subs:
                 Client().subscribe(sub, self._callback)
         elif extra in ("queue", "none", "gzip", "gzip-zlib"):
-            if extra == "gzip-zlib":  # the default install's deflate, even with the isal extra installed
-                import zlib
-
-                from hyperliquid_ws.recording import codec
-                codec.deflate = zlib
+            _use_deflate(extra)
             recorder.DRAIN_EVERY = 10**6  # the flush thread never looks: run() drains, on this thread
             self.recorder = recorder.Recorder(tempfile.mkdtemp(), client=Client(),  # type: ignore[arg-type]
                                               compression="none" if extra == "queue" else extra.removesuffix("-zlib"),

@@ -134,7 +134,8 @@ def test_backfill_can_be_switched_off(server, make_client):
     got = Collector()
     client.subscribe({"type": "trades", "coin": "BTC"}, got).wait()
     go_away_and_come_back(server, client)
-    wait_until(lambda: client.connected and client._pool.primary.connection.connects == 2)
+    # ">= 2": under load a late pong may cost one more reconnect
+    wait_until(lambda: client.connected and client._pool.primary.connection.connects >= 2)
     frame = server.emit({"type": "trades", "coin": "BTC"})
     wait_until(lambda: frame in got.messages)
     assert not any(m.get("backfill") for m in got.messages)
