@@ -134,7 +134,7 @@ def test_backfill_can_be_switched_off(server, make_client):
     got = Collector()
     client.subscribe({"type": "trades", "coin": "BTC"}, got).wait()
     go_away_and_come_back(server, client)
-    # ">= 2": under load a late pong may cost one more reconnect
+    # ">= 2": what matters is "after the reconnect"; one full-suite run failed here (not reproduced in 8)
     wait_until(lambda: client.connected and client._pool.primary.connection.connects >= 2)
     frame = server.emit({"type": "trades", "coin": "BTC"})
     wait_until(lambda: frame in got.messages)
