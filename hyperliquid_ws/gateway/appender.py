@@ -7,7 +7,9 @@ on its own ``Channel``: one round trip per batch, no timer, so a batch is what a
 during the last round trip (one message at a time while Redis keeps up). Each message gets its entry ID
 (``ms-seq``, strictly after the stream's last) before its first attempt and keeps it
 through retries, so a reply lost in a Redis outage cannot make a duplicate: the retry
-answers ``"dup"``. While Redis is unreachable the buffer holds up to ``max_buffer``
+answers ``"dup"``. Each message also gets its number in the stream (field ``n``, one more
+than the last, ``keys.py``) as it is queued, so any message that never reaches the stream
+leaves a hole its readers see. While Redis is unreachable the buffer holds up to ``max_buffer``
 messages; beyond that the oldest is dropped, counted (``dropped``) and reported, never
 silently. A fenced-off append (another gateway leads now) calls ``on_fenced`` and
 discards the buffer: the new leader backfills from the stream's tail.
@@ -39,6 +41,7 @@ class Pending:
     feed_key: str
     text: str
     snapshot: bool
+    number: int  # the entry's number in its stream (field ``n``)
     entry_id: str = ""  # assigned before the first attempt
 
 
@@ -60,6 +63,7 @@ class Appender:
         self._ready = threading.Condition()
         self._stop = threading.Event()
         self._last: dict[str, tuple[int, int]] = {}  # feed key -> last assigned entry ID
+        self._numbers: dict[str, int] = {}  # feed key -> last assigned entry number
         self.lease_key = ""  # the leader key of the gateway's shard
         self.lease_value: str | None = None  # the leader lease value to write under; None: do not write
         self.on_fenced: Callable[[], None] = lambda: None
@@ -81,17 +85,24 @@ class Appender:
         if self.thread.is_alive() and self.thread is not threading.current_thread():
             self.thread.join(timeout)
 
-    def seed(self, feed_key: str, last_id: str | None) -> None:
-        """The stream's last entry ID as it is in Redis (before this gateway appends)."""
+    def seed(self, feed_key: str, last_id: str | None, last_number: int = 0) -> None:
+        """The stream's last entry ID and number as they are in Redis (before this gateway
+        appends); what this gateway has queued and not written yet stays ahead of them."""
         with self._ready:
             if last_id is not None:
                 seen = id_tuple(last_id)
                 self._last[feed_key] = max(seen, self._last.get(feed_key, (0, 0)))
+            self._numbers[feed_key] = max(last_number, self._numbers.get(feed_key, 0))
 
     def put(self, feed_key: str, message: Any, *, snapshot: bool = False) -> None:
-        """Queue one message (any thread); drops the oldest when the buffer is full."""
-        item = Pending(feed_key, encode(message), snapshot)
+        """Queue one message (any thread); drops the oldest when the buffer is full, and
+        drops this one while the gateway does not lead (the leader backfills it)."""
+        text = encode(message)
         with self._ready:
+            if self.lease_value is None:
+                return
+            number = self._numbers[feed_key] = self._numbers.get(feed_key, 0) + 1
+            item = Pending(feed_key, text, snapshot, number)
             if len(self._buffer) >= self._max_buffer:
                 self._buffer.popleft()
                 self.dropped += 1
@@ -104,10 +115,12 @@ class Appender:
             self._ready.notify()
 
     def discard(self) -> int:
-        """Forget what is buffered (this gateway no longer leads); return how many."""
+        """Forget what is buffered (this gateway no longer leads); return how many. The
+        entry numbers start again from each stream's tail (``seed``) when it leads again."""
         with self._ready:
             count = len(self._buffer)
             self._buffer.clear()
+            self._numbers.clear()
             return count
 
     @property
@@ -190,7 +203,8 @@ class Appender:
             if item.snapshot:
                 snapshots.append(str(number))
         args = [value, mode, limit, ",".join(item.entry_id for item in batch), ",".join(streams),
-                ",".join(str(len(text)) for text in encoded), ",".join(snapshots), b"".join(encoded), prefix]
+                ",".join(str(len(text)) for text in encoded), ",".join(snapshots), b"".join(encoded), prefix,
+                ",".join(str(item.number) for item in batch)]
         result = self._channel.evalsha(self._script, keys, args)
         return None if result is None else (int(result[0]), int(result[1]))
 

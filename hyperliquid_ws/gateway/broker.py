@@ -6,13 +6,14 @@
 
 Scripts (run atomically by Redis, so a deposed leader can never append):
 
-- ``APPEND``: a batch of ``XADD`` calls, each with the gateway's own entry ID, to the feed
-  streams, trimmed (``MAXLEN ~`` or ``MINID ~``), only while the shard's leader lease
-  still holds the caller's ``gateway/token`` value. Returns ``{appended, dups}``:
-  ``dups`` counts the messages whose ID was already in (a retry after a lost reply:
-  appends are idempotent); nil when fenced off. A snapshot message also records its ID
-  in the snapshot hash. One script call per batch, its messages packed into a few
-  arguments (redis-py's per-argument cost dominates otherwise): one round trip.
+- ``APPEND``: a batch of ``XADD`` calls, each with the gateway's own entry ID and entry
+  number (field ``n``, ``keys.py``), to the feed streams, trimmed (``MAXLEN ~`` or
+  ``MINID ~``), only while the shard's leader lease still holds the caller's
+  ``gateway/token`` value. Returns ``{appended, dups}``: ``dups`` counts the messages
+  whose ID was already in (a retry after a lost reply: appends are idempotent); nil when
+  fenced off. A snapshot message also records its ID in the snapshot hash. One script
+  call per batch, its messages packed into a few arguments (redis-py's per-argument cost
+  dominates otherwise): one round trip.
 - ``RENEW``: extend the leader lease only if it is still the caller's.
 """
 
@@ -36,11 +37,13 @@ for v in string.gmatch(ARGV[4], '[^,]+') do ids[#ids + 1] = v end
 for v in string.gmatch(ARGV[5], '[^,]+') do streams[#streams + 1] = tonumber(v) end
 for v in string.gmatch(ARGV[6], '[^,]+') do lengths[#lengths + 1] = tonumber(v) end
 for v in string.gmatch(ARGV[7], '[^,]+') do snapshots[tonumber(v)] = true end
+local numbers = {}
+for v in string.gmatch(ARGV[10], '[^,]+') do numbers[#numbers + 1] = v end
 local offset, appended, dups = 1, 0, 0
 for i = 1, #ids do
   local text = string.sub(blob, offset, offset + lengths[i] - 1)
   offset = offset + lengths[i]
-  local id = redis.pcall('XADD', KEYS[streams[i]], mode, '~', limit, ids[i], 'm', text)
+  local id = redis.pcall('XADD', KEYS[streams[i]], mode, '~', limit, ids[i], 'm', text, 'n', numbers[i])
   if type(id) == 'table' and id.err then
     if not string.find(id.err, 'equal or smaller') then return id end
     dups = dups + 1

@@ -32,7 +32,7 @@ from .feed import ConsumerFeed
 from .health import Health
 from .keys import DEFAULT_PREFIX, Keys, network_of
 from .leases import drop_demand, redis_now_ms, renew_demand
-from .reader import Checkpoints, decode, place, read_round, streams_of, xread
+from .reader import Checkpoints, check_numbered, decode, place, read_round, streams_of, xread
 
 log = logging.getLogger(__name__)
 
@@ -350,10 +350,10 @@ class GatewayClient:
 
     def _deliver(self, feed: ConsumerFeed, entries: list[tuple[str, dict[str, str]]]) -> None:
         checkpoints = self._checkpoints
-        feed.check_trim = True
         for index, (entry_id, fields) in enumerate(entries):
             if self._closing.is_set() or not feed.handles:
                 return
+            check_numbered(feed, entry_id, fields, self._report)
             try:
                 message = decode(fields)
             except (KeyError, ValueError) as exc:

@@ -25,19 +25,26 @@ class BrokerError(GatewayError, ConnectionError):
 
 
 class RetentionGapError(BackfillError, GatewayError):
-    """A named consumer's position was trimmed out of its stream: entries may be lost.
+    """Entries of a feed's stream are gone before this consumer read them: a named
+    consumer's recorded position was trimmed away, or the stream's entry numbers (field
+    ``n``, ``keys.py``) skip: trimmed by retention while the consumer read behind, or
+    never written (the gateway's buffer overflowed while Redis was unreachable, or Redis
+    lost them).
 
-    Handed to ``on_error`` (never raised) before the consumer goes on from the oldest
-    entry still retained. ``start_ms``..``end_ms`` is the time range (ms, from the stream
-    entry IDs) that may be missing; ``last_id`` is the consumer's recorded position and
-    ``first_id`` the oldest entry the stream still holds.
+    Handed to ``on_error`` (never raised) before the consumer goes on with the entry after
+    the hole. ``start_ms``..``end_ms`` is the time range (ms, from the stream entry IDs)
+    that may be missing; ``last_id`` is the last entry the consumer had (or its recorded
+    position) and ``first_id`` the entry it goes on from; ``missing`` is how many entries
+    are gone, where the numbers tell (else None).
     """
 
-    def __init__(self, subscription: dict[str, Any], last_id: str, first_id: str) -> None:
+    def __init__(self, subscription: dict[str, Any], last_id: str, first_id: str, *,
+                 missing: int | None = None) -> None:
         start, end = int(last_id.split("-")[0]), int(first_id.split("-")[0])
-        cause = GatewayError(f"the stream no longer retains entries after {last_id}; it starts at {first_id} "
+        count = "entries" if missing is None else f"{missing} entr{'y' if missing == 1 else 'ies'}"
+        cause = GatewayError(f"the stream no longer holds the {count} after {last_id}; it goes on at {first_id} "
                              "(raise the gateway's retention, or read faster)")
         super().__init__(subscription, start, end, cause)
         self.last_id = last_id
         self.first_id = first_id
-
+        self.missing = missing

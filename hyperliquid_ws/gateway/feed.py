@@ -35,7 +35,8 @@ class ConsumerFeed:
         self.delivered = 0
         self.redelivered = 0
         self.gaps = 0
-        self.check_trim = False  # delivered since the last read: check retention has not passed it
+        self.number: int | None = None  # the entry number (field n) of the entry at position, if known
+        self.check_trim = False  # read an unnumbered entry: the next read checks retention has not passed it
 
     def attach(self, handle: Subscription) -> None:
         self.handles = (*self.handles, handle)

@@ -33,7 +33,7 @@ from ..history import SHAPES, CandleTracker, Tracker
 from ..plans import PLANS
 from ..subscription import Subscription
 from .appender import Appender
-from .keys import MESSAGE_FIELD, id_tuple
+from .keys import MESSAGE_FIELD, entry_number, id_tuple
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ class HeldFeed:
         self._compare_first = True
         last_time = self._tracker.last_time if self._tracker is not None else None
         self.gap_start_ms = last_time if last_time is not None else id_tuple(tail[0][0])[0]
-        self._appender.seed(self.feed_key, tail[0][0])
+        self._appender.seed(self.feed_key, tail[0][0], entry_number(tail[0][1]) or 0)
         if self.feed.type in PLANS:
             self._held = []
 

@@ -6,8 +6,11 @@ prefix ``P`` (default ``hlws``), with ``F`` a feed's canonical key (``feeds.key_
 ==========================  =========  ====================================================
 key                          type       what
 ==========================  =========  ====================================================
-``P:N:feed:F``               stream     the feed's messages, one entry each, field ``m``:
-                                        the JSON text the server sent (+ ``backfill``)
+``P:N:feed:F``               stream     the feed's messages, one entry each: field ``m``,
+                                        the JSON text the server sent (+ ``backfill``);
+                                        field ``n``, the entry's number in the stream
+                                        (1, 2, 3 ... with no hole: a reader that sees
+                                        one knows entries are missing, and how many)
 ``P:N:demand``               zset       demand leases: member ``consumer \\0 F``, score the
                                         lease's expiry (ms, Redis clock)
 ``P:N:status``               hash       F -> JSON ``{"state": "active" | "refused", ...}``
@@ -36,6 +39,7 @@ from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
 
 DEFAULT_PREFIX = "hlws"
 MESSAGE_FIELD = "m"
+NUMBER_FIELD = "n"
 
 
 def network_of(base_url: str) -> str:
@@ -69,6 +73,13 @@ def id_tuple(entry_id: str) -> tuple[int, int]:
     """A stream entry ID ``"1700000000000-3"`` as ``(ms, sequence)``, for comparing."""
     ms, _, seq = entry_id.partition("-")
     return int(ms), int(seq or 0)
+
+
+def entry_number(fields: dict[str, str]) -> int | None:
+    """An entry's number (field ``n``), or None where it has none (an entry written
+    before numbering, or not by a gateway)."""
+    text = fields.get(NUMBER_FIELD)
+    return int(text) if text is not None and text.isascii() and text.isdigit() else None
 
 
 def encode(message: Any) -> str:

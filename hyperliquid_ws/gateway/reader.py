@@ -5,14 +5,20 @@ Runs on ``<name>-reader``; callbacks run there, in stream order per feed. Where 
 starts (``place``):
 
 - a named consumer with a recorded position resumes right after it; if that position
-  was trimmed away, a ``RetentionGapError`` goes to ``on_error`` first (and so while it
-  runs: each read of a feed that moved also reads the stream's oldest entry, in the same
-  round trip, to see whether retention has passed the position). If the
+  was trimmed away, a ``RetentionGapError`` goes to ``on_error`` first. If the
   ``F|started`` field names the next entry, its callback had begun when the process
   died: it comes again with ``"redelivered": true``;
 - otherwise (unnamed, or named and new) at the live end: from the feed's latest
   snapshot message (userFills ...), else its last entry, as a direct subscribe starts
   with a snapshot or the current state; an empty stream from its start.
+
+While it reads, each entry's number (field ``n``) must be one more than the last one's:
+a skip means entries went before the consumer read them (retention passed it while it
+read behind, or they never reached the stream), and a ``RetentionGapError`` with the
+count goes to ``on_error`` before the entry after the hole is delivered. Checking
+numbers costs nothing per read; an entry without one (written by an older gateway) makes
+the next read also fetch the stream's oldest entry, in the same round trip, and compare
+it with the position instead.
 
 Recording (named only), on the reader's own ``Channel`` (``channel.py``): ``HSET
 consumer:NAME F <id>`` after the callbacks of ``id`` returned, in the same command as
@@ -38,7 +44,7 @@ from typing import Any
 from .channel import Channel
 from .errors import RetentionGapError
 from .feed import ConsumerFeed
-from .keys import MESSAGE_FIELD, Keys, id_tuple
+from .keys import MESSAGE_FIELD, Keys, entry_number, id_tuple
 
 log = logging.getLogger(__name__)
 
@@ -53,17 +59,32 @@ def before(entry_id: str) -> str:
     return f"{ms - 1}-18446744073709551615" if ms > 0 else _BEFORE_ALL
 
 
-def report_gap(feed: ConsumerFeed, last_id: str, first_id: str, report: Callable[[BaseException], None]) -> None:
+def report_gap(feed: ConsumerFeed, last_id: str, first_id: str, report: Callable[[BaseException], None],
+               missing: int | None = None) -> None:
     feed.gaps += 1
-    error = RetentionGapError(dict(feed.wire), last_id, first_id)
+    error = RetentionGapError(dict(feed.wire), last_id, first_id, missing=missing)
     log.warning("%s", error)
     report(error)
 
 
+def check_numbered(feed: ConsumerFeed, entry_id: str, fields: dict[str, str],
+                   report: Callable[[BaseException], None]) -> None:
+    """Before ``entry_id`` is delivered: does its number follow the last one's? Unnumbered:
+    the next read compares the stream's oldest entry with the position (``check_trimmed``)."""
+    number = entry_number(fields)
+    if number is None:
+        feed.check_trim = True
+    elif feed.number is not None and number != feed.number + 1 and feed.position is not None:
+        missing = number - feed.number - 1
+        report_gap(feed, feed.position, entry_id, report, missing if missing > 0 else None)
+    feed.number = number
+
+
 def check_trimmed(feed: ConsumerFeed, first: list[Any], report: Callable[[BaseException], None]) -> None:
     """``first``: the stream's oldest entry (``XRANGE - + COUNT 1``), read just before the
-    next ``XREAD``. Older than the feed's position: retention passed it, and ``XREAD``
-    would go on silently from the oldest entry kept."""
+    next ``XREAD`` of a feed whose entries carry no numbers. Newer than the feed's
+    position: retention passed it, and ``XREAD`` would go on silently from the oldest
+    entry kept."""
     feed.check_trim = False
     position = feed.position
     if position is not None and first and id_tuple(first[0][0]) > id_tuple(position):
@@ -79,6 +100,9 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
             first = client.xrange(feed.stream, "-", "+", count=1)
             if first and id_tuple(first[0][0]) > id_tuple(done):
                 report_gap(feed, done, first[0][0], report)
+            else:  # the number to follow, from the entry at the position
+                at = client.xrange(feed.stream, done, done)
+                feed.number = entry_number(at[0][1]) if at else None
             feed.position = done
             if started is not None and id_tuple(started) > id_tuple(done):
                 feed.redeliver = started

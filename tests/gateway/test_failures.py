@@ -19,6 +19,8 @@ pytest.importorskip("redis")
 
 import redis
 
+from hyperliquid_ws.gateway import RetentionGapError
+
 from ..conftest import DEADLINE, Collector, wait_until
 from .conftest import Driver, stream_messages
 
@@ -27,6 +29,12 @@ TRADES = {"type": "trades", "coin": "BTC"}
 
 def _plain(url: str) -> Any:
     return redis.Redis.from_url(url, decode_responses=True)
+
+
+def _numbered_without_holes(plain: Any, stream: str) -> bool:
+    """Every entry of ``stream`` carries its number (field ``n``): 1, 2, 3 ... in order."""
+    numbers = [int(fields["n"]) for _, fields in plain.xrange(stream)]
+    return bool(numbers) and numbers == list(range(1, len(numbers) + 1))
 
 
 def _without_mark(message: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +124,8 @@ def test_the_standby_takes_over_from_a_killed_leader_without_loss_or_duplicates(
         feeds = [TRADES, {"type": "candle", "coin": "BTC", "interval": "1m"}, {"type": "userFills", "user": user}]
         through = [Collector() for _ in feeds]
         direct = [Collector() for _ in feeds]
-        consumer = make_consumer(name="watcher")
+        errors = Collector()
+        consumer = make_consumer(name="watcher", on_error=errors)
         for feed, got, truth in zip(feeds, through, direct, strict=True):
             consumer.subscribe(feed, got).wait(DEADLINE * 2)
             client.subscribe(feed, truth).wait(DEADLINE)
@@ -148,6 +157,9 @@ def test_the_standby_takes_over_from_a_killed_leader_without_loss_or_duplicates(
                    "the consumer's last candle to be the direct client's")
         candles = [c["data"] for c in through[1].messages]
         assert all(a != b for a, b in itertools.pairwise(candles)), "a candle update came twice"
+        for feed in feeds:  # the new leader numbered on from the stream's tail
+            assert _numbered_without_holes(plain, keys.stream(json.dumps(feed, sort_keys=True, separators=(",", ":"))))
+        assert errors.messages == [], "the consumer saw a gap"
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -186,7 +198,12 @@ def test_redis_restarted_under_load_loses_and_repeats_nothing(make_gateway, make
     tids, true_tids = _tids(got.messages, since), _tids(truth.messages, since)
     assert len(tids) == len(set(tids)) and tids == true_tids
     assert "Redis at redis://127.0.0.1" in str(consumer_errors.messages[0])
+    assert not [e for e in consumer_errors.messages if isinstance(e, RetentionGapError)]
     assert gateway.stats()["dropped"] == 0
+    plain = _plain(redis_server.url)
+    assert _numbered_without_holes(plain, gateway.keys.stream(json.dumps(TRADES, sort_keys=True,
+                                                                        separators=(",", ":"))))
+    plain.close()
 
 
 def _fifty_feeds() -> list[dict[str, Any]]:

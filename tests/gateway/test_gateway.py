@@ -276,6 +276,10 @@ def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_con
     release.set()
     gap = errors.wait_for(1)[0]
     assert isinstance(gap, RetentionGapError) and id_tuple(gap.first_id) > id_tuple(gap.last_id)
+    assert gap.missing is not None and gap.missing >= 4  # 5 appended behind it, the last one kept
+    assert f"the {gap.missing} entries after {gap.last_id}" in str(gap)
+    got.wait_for(3)  # then the entry after the hole
+    assert len(errors.messages) == 1
 
 
 def test_the_gateway_command_checks_its_arguments(capsys) -> None:
