@@ -74,6 +74,35 @@ def test_xread_replies_of_either_protocol_read_the_same() -> None:
                                                       "1-0", "$")
 
 
+def test_entry_numbers_that_skip_are_a_gap_with_the_count() -> None:
+    from hyperliquid_ws.gateway.feed import ConsumerFeed
+    from hyperliquid_ws.gateway.reader import check_numbered, check_trimmed
+
+    feed = ConsumerFeed("k", dict(TRADES), dict(TRADES), "s", False)
+    errors: list[BaseException] = []
+
+    def read(entry_id: str, fields: dict[str, str]) -> None:
+        check_numbered(feed, entry_id, fields, errors.append)
+        feed.position = entry_id
+
+    read("5-0", {"m": "{}", "n": "7"})  # the first entry read sets the base
+    read("6-0", {"m": "{}", "n": "8"})
+    assert errors == [] and not feed.check_trim
+    read("9-0", {"m": "{}", "n": "11"})  # 9 and 10 are gone
+    gap = errors.pop()
+    assert isinstance(gap, RetentionGapError) and gap.missing == 2
+    assert (gap.last_id, gap.first_id, gap.start_ms, gap.end_ms) == ("6-0", "9-0", 6, 9)
+    read("10-0", {"m": "{}", "n": "1"})  # numbering started again: the stream was made anew
+    gap = errors.pop()
+    assert isinstance(gap, RetentionGapError) and gap.missing is None and feed.gaps == 2
+    read("11-0", {"m": "{}"})  # unnumbered (an older gateway): the next read checks the oldest entry
+    assert feed.check_trim and errors == []
+    check_trimmed(feed, [["12-0", ["m", "{}"]]], errors.append)  # retention passed 11-0
+    assert not feed.check_trim and isinstance(errors.pop(), RetentionGapError)
+    check_trimmed(feed, [["11-0", ["m", "{}"]]], errors.append)
+    assert errors == []
+
+
 def test_bad_values_fail_in_the_constructor_and_urls_are_masked() -> None:
     with pytest.raises(ValueError, match="Redis URL"):
         Gateway("http://localhost:6379")
