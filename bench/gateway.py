@@ -68,8 +68,11 @@ def consume(kind: str, redis_url: str, base_url: str, name: str | None, ready: A
 def _gateway(redis_url: str, base_url: str) -> subprocess.Popen[bytes]:
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    return subprocess.Popen([sys.executable, "-m", "hyperliquid_ws", "gateway", "--redis", redis_url,
-                             "--base-url", base_url, "--grace", "1"], env=env, stderr=subprocess.DEVNULL)
+    probe = os.environ.get("HLWS_PROBE_GATEWAY")
+    launch = [probe] if probe else ["-m", "hyperliquid_ws"]
+    return subprocess.Popen([sys.executable, *launch, "gateway", "--redis", redis_url,
+                             "--base-url", base_url, "--grace", "1"], env=env,
+                            stderr=None if probe else subprocess.DEVNULL)
 
 
 def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster: Blaster,

@@ -166,6 +166,94 @@ def test_a_recorder_killed_with_sigkill_leaves_a_readable_file(tmp_path: Path) -
         gzip.decompress(next(out.iterdir()).read_bytes())
 
 
+def _file_size_limit(limit: int) -> Any:
+    """For ``subprocess``: the child may write files of at most ``limit`` bytes (RLIMIT_FSIZE);
+    a write past it fails with EFBIG (SIGXFSZ ignored), as a full disk fails with ENOSPC."""
+    def apply() -> None:
+        import resource
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+    return apply
+
+
+_WRITE_UNTIL_DONE = """
+import json, os, sys
+from hyperliquid_ws.recording import RecordingWriter
+writer = RecordingWriter(sys.argv[1], compression=sys.argv[2])
+failures = 0
+for i in range(3000):
+    message = {"channel": "trades", "data": [{"coin": "BTC", "tid": i, "hash": os.urandom(96).hex()}]}
+    try:
+        writer.write_many([(1764700000.0 + i / 1000, {"type": "trades", "coin": "BTC"}, message, None)])
+        if i % 40 == 39:
+            writer.flush()
+    except OSError:
+        failures += 1
+while writer.held:
+    try:
+        writer.flush()
+    except OSError:
+        failures += 1
+writer.close()
+print(json.dumps({"failures": failures, "lost": writer.lost, "lines": writer.lines, "files": len(writer.files)}))
+"""
+
+
+@pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
+def test_writes_that_fail_lose_and_repeat_no_line(tmp_path: Path, compression: str) -> None:
+    """A real process whose files may not grow past 48 KiB: every file fills up, each
+    failed write cuts it back to its last flush and goes on in a new file. Every line is
+    read back exactly once, in order, and every file reads to its end."""
+    if compression == "zstd":
+        pytest.importorskip("zstandard")
+    done = subprocess.run([sys.executable, "-c", _WRITE_UNTIL_DONE, str(tmp_path), compression],
+                          capture_output=True, text=True, timeout=DEADLINE * 4, preexec_fn=_file_size_limit(48 << 10))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["failures"] >= 3 and report["lost"] == 0 and report["lines"] == 3000
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == report["files"] >= 4 and all(f.stat().st_size <= 48 << 10 for f in files)
+    assert [r.message["data"][0]["tid"] for r in read(tmp_path)] == list(range(3000))
+    for path in files:  # each cut file ends on a whole block: no corrupt tail to skip
+        assert list(read_lines(path))
+
+
+def test_a_recorder_whose_files_cannot_grow_loses_and_repeats_no_message(tmp_path: Path) -> None:
+    """The real record command in a process whose files may not grow past 48 KiB, against
+    a real local server: each time a file is full its writes fail, the recorder holds what
+    it could not write and goes on in a new file. Its trades are exactly a direct
+    client's, none missing, none twice; a clean stop (SIGTERM) exits 0."""
+    from hyperliquid_ws import HyperliquidWS
+    from tests.conftest import Collector
+
+    out = tmp_path / "data"
+    with LocalServer(tick_interval=0.02) as server, HyperliquidWS(server.base_url, trust_env=False) as direct:
+        truth = Collector()
+        direct.subscribe(TRADES, truth).wait(DEADLINE)
+        command = [sys.executable, "-m", "hyperliquid_ws", "record", "trades", "BTC", "l2Book", "ETH",
+                   "--out", str(out), "--base-url", server.base_url, "--flush-interval", "0.2", "--quiet"]
+        child = subprocess.Popen(command, env={**os.environ, "NO_PROXY": "*"}, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True, preexec_fn=_file_size_limit(48 << 10))
+        try:
+            wait_until(lambda: out.exists() and len(list(out.iterdir())) >= 4, DEADLINE * 2, "four files")
+        finally:
+            child.send_signal(signal.SIGTERM)
+            _, err = child.communicate(timeout=DEADLINE)
+        last = [r for r in read(out) if r.channel == "trades"][-1].message["data"][-1]["tid"]
+        wait_until(lambda: any(t["tid"] == last for m in truth.messages for t in m["data"]), DEADLINE,
+                   "the direct client to have the recorder's last trade")
+    assert child.returncode == 0, err
+    assert "writing failed" in err and "writing again" in err
+    files = sorted(out.iterdir())
+    assert all(f.stat().st_size <= 48 << 10 for f in files)
+    tids = [t["tid"] for r in read(out) if r.channel == "trades" for t in r.message["data"]]
+    true = [t["tid"] for m in truth.messages for t in m["data"]]
+    assert len(tids) > 20 and len(tids) == len(set(tids))
+    start = true.index(tids[0])
+    assert true[start:start + len(tids)] == tids
+
+
 def test_write_many_spans_an_hour_and_skips_what_json_cannot_encode(tmp_path: Path) -> None:
     writer = RecordingWriter(tmp_path)
     sub = b'{"type":"trades","coin":"BTC"}'

@@ -10,7 +10,8 @@ Map (docs/recording.md is the guide):
 
 - ``codec.py``: the line format, file names, gzip/zstd streams, reading a file up to
   its last whole line. Pure; any thread.
-- ``writer.py``: ``RecordingWriter``, hourly files; thread-safe (one lock).
+- ``writer.py``: ``RecordingWriter``, hourly files; thread-safe (one lock); a failed write
+  (a full disk) is cut back and written again, nothing lost or repeated.
 - ``recorder.py``: ``Recorder``, a client's callbacks into a writer; its
   ``hlws-recorder-flush`` thread flushes every ``flush_interval`` s.
 - ``reader.py``: ``read`` and ``Record``; the caller's thread.

@@ -12,13 +12,15 @@ extra). Pure functions and small stream classes; safe on any thread that owns th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, Any
 
 COMPRESSIONS = ("gzip", "zstd", "none")
 SUFFIXES = {"gzip": ".ndjson.gz", "zstd": ".ndjson.zst", "none": ".ndjson"}
@@ -109,50 +111,98 @@ def _zstandard() -> Any:
     return zstandard
 
 
-class Sink(Protocol):
-    def write(self, data: bytes, /) -> object: ...
-    def flush(self) -> None: ...
-    def close(self) -> None: ...
+SPILL = 1 << 20  # bytes of output a FileSink holds before it writes them
 
 
-class _Compressed:
-    """A file written through a streaming compressor; ``flush`` ends a block, so every
-    line written before it can be decompressed even if the file is never closed."""
+class FileSink:
+    """A new recording file at ``path`` (never appended to: ``FileExistsError``), written
+    through a streaming compressor (gzip, zstd) or as it is (``"none"``).
 
-    def __init__(self, raw: IO[bytes], compression: str) -> None:
-        self._raw = raw
+    Output is held in memory and written (``os.write``) when ``SPILL`` bytes are held and
+    at ``flush``, which ends a compressed block: every line written before a ``flush``
+    that returned can be read back even if the file is never closed. ``good`` is the
+    file's size after the last ``flush`` that returned. A failed write (``OSError``: disk
+    full, file too large) leaves the file's end undefined: ``cut`` then shortens it back
+    to ``good`` and closes it, so it ends on a whole block and holds nothing half
+    written; a file cut to nothing is removed. One thread at a time (the writer's lock).
+    """
+
+    def __init__(self, path: Path, compression: str) -> None:
+        self.path = path
+        self.good = 0
+        self._fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                                       0o666)
+        self._size = 0  # bytes written to the file
+        self._held = bytearray()
+        self._compress: Callable[[bytes], bytes] | None = None
+        self._block: Callable[[], bytes] = bytes
+        self._end: Callable[[], bytes] = bytes
         if compression == "gzip":
-            self._deflate = deflate
-            self._zlib = deflate.compressobj(GZIP_LEVEL, deflate.DEFLATED, 31)
-            self._zstd: Any = None
-        else:
-            self._zstd = _zstandard().ZstdCompressor(level=ZSTD_LEVEL).compressobj()
-        self._compression = compression
+            zlib_like = deflate.compressobj(GZIP_LEVEL, deflate.DEFLATED, 31)
+            self._compress = zlib_like.compress
+            self._block = lambda: zlib_like.flush(deflate.Z_SYNC_FLUSH)
+            self._end = zlib_like.flush
+        elif compression == "zstd":
+            zstandard = _zstandard()
+            zstd = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compressobj()
+            self._compress = zstd.compress
+            self._block = lambda: zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+            self._end = zstd.flush
 
-    def write(self, data: bytes, /) -> object:
-        out = self._zlib.compress(data) if self._zstd is None else self._zstd.compress(data)
-        if out:
-            self._raw.write(out)
-        return None
+    def write(self, data: bytes, /) -> None:
+        """Take ``data`` (whole lines); raises ``OSError`` if a write to the file fails."""
+        out = data if self._compress is None else self._compress(data)
+        if len(out) >= SPILL and not self._held:  # a long run as it is: no copy into the buffer
+            self._write_out(out)
+            return
+        self._held += out
+        if len(self._held) >= SPILL:
+            self._spill()
 
     def flush(self) -> None:
-        if self._zstd is None:
-            self._raw.write(self._zlib.flush(self._deflate.Z_SYNC_FLUSH))
-        else:
-            self._raw.write(self._zstd.flush(_zstandard().COMPRESSOBJ_FLUSH_BLOCK))
-        self._raw.flush()
+        """End a block and write everything held; then ``good`` is the file's size."""
+        self._held += self._block()
+        self._spill()
+        self.good = self._size
 
     def close(self) -> None:
-        self._raw.write(self._zlib.flush() if self._zstd is None else self._zstd.flush())
-        self._raw.close()
+        """End the stream, write it out and close the file; raises ``OSError`` on a failed
+        write (the file is still open then: ``cut`` it)."""
+        self._held += self._end()
+        self._spill()
+        self.good = self._size
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
 
+    def cut(self) -> None:
+        """After a failed write: back to ``good`` (the last whole block), closed; removed if
+        that leaves it empty. Never raises."""
+        self._held.clear()
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, self.good)  # shrinking needs no space: it works on a full disk
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        if self.good == 0:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
 
-def open_sink(path: Path, compression: str) -> Sink:
-    """A new file at ``path`` (never appended to), compressed as asked."""
-    raw = path.open("xb")
-    if compression == "none":
-        return raw
-    return _Compressed(raw, compression)
+    def _spill(self) -> None:
+        if self._held:
+            held, self._held = self._held, bytearray()
+            self._write_out(held)
+
+    def _write_out(self, data: bytes | bytearray) -> None:
+        if self._fd is None:
+            raise ValueError(f"{self.path} is closed")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            self._size += written
+            view = view[written:]
 
 
 def _decompressed(raw: IO[bytes], compression: str) -> Iterator[bytes]:

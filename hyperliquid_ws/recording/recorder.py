@@ -7,6 +7,9 @@ One ``hlws-recorder-flush`` thread takes what is queued every ``DRAIN_EVERY`` s,
 builds the lines, compresses and writes them, and flushes the file every
 ``flush_interval`` s, so a crash loses at most about that much. ``close()`` writes the
 rest, stops and joins it, and finishes the file. Every public method is thread-safe.
+A write that fails (a full disk) loses nothing: the writer holds the lines and the next
+round writes them into a new file (``writer.py``); the failure is logged once, and
+again when writing works again.
 
 A message is not encoded again when it is a frame as it came: the tap hands over the
 frame's bytes instead of the message then, so such a line is the frame's bytes with
@@ -123,9 +126,11 @@ class Recorder:
         return handle
 
     def stats(self) -> dict[str, Any]:
-        """``{"seconds", "messages", "bytes", "disk_bytes", "files", "feeds": {label:
-        {"messages", "bytes", "backfilled"}}}``; bytes are uncompressed line bytes except
-        ``disk_bytes`` (the files' size on disk as flushed)."""
+        """``{"seconds", "messages", "bytes", "disk_bytes", "files", "held", "lost", "feeds":
+        {label: {"messages", "bytes", "backfilled"}}}``; bytes are uncompressed line bytes
+        except ``disk_bytes`` (the files' size on disk as flushed). ``held``: lines waiting
+        to be written again after a failed write; ``lost``: lines dropped because writes
+        kept failing (``RecordingWriter.max_held``)."""
         with self._lock:
             feeds = {c.label: {"messages": c.messages, "bytes": c.bytes, "backfilled": c.backfilled}
                      for c in self._counters.values()}
@@ -133,13 +138,15 @@ class Recorder:
                 "messages": sum(f["messages"] for f in feeds.values()),
                 "bytes": sum(f["bytes"] for f in feeds.values()),
                 "disk_bytes": self.writer.disk_bytes, "files": [str(p) for p in self.writer.files],
-                "feeds": feeds}
+                "held": self.writer.held, "lost": self.writer.lost, "feeds": feeds}
 
     def progress_line(self) -> str:
         """One line for a terminal: messages and bytes per feed, then the totals."""
         stats = self.stats()
         parts = [f"{label}: {f['messages']:,} msgs {_size(f['bytes'])}" for label, f in stats["feeds"].items()]
         parts.append(f"total {stats['messages']:,} msgs, {_size(stats['disk_bytes'])} on disk")
+        if stats["held"] or stats["lost"]:
+            parts.append(f"writes failing: {stats['held']:,} held, {stats['lost']:,} lost")
         return " | ".join(parts)
 
     def close(self) -> None:
@@ -161,8 +168,11 @@ class Recorder:
             self._flusher.join(30.0)
         if self._flusher.is_alive():
             logger.error("the recorder's flush thread did not finish in time")
-        else:
+            return
+        try:
             self.writer.close()
+        except OSError as exc:
+            logger.error("recording: could not finish the file: %s", exc)
 
     def __enter__(self) -> Recorder:
         return self
@@ -172,18 +182,32 @@ class Recorder:
 
     def _flush_forever(self) -> None:
         """The flush thread: write what is queued, flush; one guard per round, so a full
-        disk is logged, not fatal. After ``close()``, one last round writes the rest."""
+        disk is logged (once per outage), not fatal. After ``close()``, one last round
+        writes the rest."""
         flushed = time.monotonic()
+        failing = 0  # rounds failed in a row
         while True:
             stopping = self._stopping.wait(min(DRAIN_EVERY, self.flush_interval))
             try:
                 self._drain()
-                if stopping or time.monotonic() - flushed >= self.flush_interval:
+                if stopping or failing or time.monotonic() - flushed >= self.flush_interval:
                     flushed = time.monotonic()
                     self.writer.flush()
-            except Exception:
-                logger.exception("recording write failed; retrying in %.1f s", self.flush_interval)
+            except OSError as exc:
+                if not failing:
+                    logger.error("recording: writing failed (%s); holding %d line(s), retrying every %.1f s",
+                                 exc, self.writer.held, self.flush_interval)
+                failing += 1
+                if not stopping:
+                    self._stopping.wait(self.flush_interval)
+            except Exception:  # a bug: logged, and the next round goes on (STYLE 10a)
+                logger.exception("recording: a write round failed")
                 self._stopping.wait(self.flush_interval)
+            else:
+                if failing:
+                    logger.warning("recording: writing again (into %s) after %d failed round(s)",
+                                   self.writer.files[-1] if self.writer.files else "?", failing)
+                    failing = 0
             if stopping:
                 return
 
@@ -193,23 +217,35 @@ class Recorder:
         pending = self._pending
         while pending:
             batch = [pending.popleft() for _ in range(min(len(pending), BATCH))]
-            sizes = self.writer.write_many(batch)
-            subs: list[bytes] = list(map(_SUB, batch))  # the recorder's lines hold encoded subscriptions
-            messages = list(map(_MESSAGE, batch))  # None for a line made from a frame (almost all)
-            with self._lock:
-                if subs.count(subs[0]) == len(subs):  # one feed: the usual case
-                    counter = self._counters[subs[0]]
-                    counter.messages += len(batch)
-                    counter.bytes += sum(sizes)
-                else:
-                    for sub, size in zip(subs, sizes, strict=True):
-                        counter = self._counters[sub]
-                        counter.messages += 1
-                        counter.bytes += size
-                if messages.count(None) != len(messages):
-                    for sub, message in zip(subs, messages, strict=True):
-                        if isinstance(message, dict) and message.get("backfill"):
-                            self._counters[sub].backfilled += 1
+            try:
+                sizes = self.writer.write_many(batch)
+            except OSError:  # the writer holds the batch, and the rest, for the next round
+                rest = [pending.popleft() for _ in range(len(pending))]
+                self.writer.hold(rest)
+                for lines in (batch, rest):
+                    if lines:
+                        self._count(lines, [len(line[3] or b"") for line in lines])
+                raise
+            self._count(batch, sizes)
+
+    def _count(self, batch: list[Line], sizes: list[int]) -> None:
+        """Count a written (or held) batch in the per-feed figures."""
+        subs: list[bytes] = list(map(_SUB, batch))  # the recorder's lines hold encoded subscriptions
+        messages = list(map(_MESSAGE, batch))  # None for a line made from a frame (almost all)
+        with self._lock:
+            if subs.count(subs[0]) == len(subs):  # one feed: the usual case
+                counter = self._counters[subs[0]]
+                counter.messages += len(batch)
+                counter.bytes += sum(sizes)
+            else:
+                for sub, size in zip(subs, sizes, strict=True):
+                    counter = self._counters[sub]
+                    counter.messages += 1
+                    counter.bytes += size
+            if messages.count(None) != len(messages):
+                for sub, message in zip(subs, messages, strict=True):
+                    if isinstance(message, dict) and message.get("backfill"):
+                        self._counters[sub].backfilled += 1
 
 
 def _size(n: float) -> str:
