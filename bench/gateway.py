@@ -65,10 +65,11 @@ def consume(kind: str, redis_url: str, base_url: str, name: str | None, ready: A
     results.put({"kind": kind, "latencies_us": [n // 1000 for n in latencies]})
 
 
-def _gateway(redis_url: str, base_url: str) -> subprocess.Popen[bytes]:
+def _gateway(redis_url: str, base_url: str, probe: str | None = None) -> subprocess.Popen[bytes]:
+    """The ``hyperliquid-ws gateway`` command; with ``probe``, run as ``python PROBE gateway ...``
+    (``bench/gateway_probe.py``: timing hooks), its stderr shown."""
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-    probe = os.environ.get("HLWS_PROBE_GATEWAY")
     launch = [probe] if probe else ["-m", "hyperliquid_ws"]
     return subprocess.Popen([sys.executable, *launch, "gateway", "--redis", redis_url,
                              "--base-url", base_url, "--grace", "1"], env=env,
@@ -76,13 +77,13 @@ def _gateway(redis_url: str, base_url: str) -> subprocess.Popen[bytes]:
 
 
 def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster: Blaster,
-            named: bool = False) -> dict[str, Any]:
+            named: bool = False, probe: str | None = None) -> dict[str, Any]:
     import redis
 
     with redis.Redis.from_url(redis_url) as fresh:  # each run from empty streams: no takeover backfill
         fresh.flushall()
     blaster.arm(Plan("latency", mode="paced", frames=int(rate * (seconds + 120)), rate=rate))
-    gateway = _gateway(redis_url, blaster.base_url)
+    gateway = _gateway(redis_url, blaster.base_url, probe)
     ready, go, stop, results = _context.Semaphore(0), _context.Event(), _context.Event(), _context.Queue()
     kinds = ["direct"] + ["gateway"] * consumers
     processes = [_context.Process(target=consume, name=f"bench-{kind}-{i}",
@@ -134,6 +135,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--consumers", default="1,10,50", help="comma-separated consumer counts")
     parser.add_argument("--named", action="store_true", help="durable consumers (positions recorded in Redis)")
+    parser.add_argument("--probe", metavar="SCRIPT", help="run the gateway through SCRIPT (bench/gateway_probe.py: "
+                        "where the time goes inside it, printed to stderr)")
     args = parser.parse_args()
     from hyperliquid_ws.testing.redis_server import RedisServer
 
@@ -143,7 +146,8 @@ def main() -> None:
             runs = []
             for repeat in range(args.repeats):
                 print(f"bench.gateway: {consumers} consumer(s), run {repeat + 1}/{args.repeats}", file=sys.stderr)
-                runs.append(one_run(consumers, args.rate, args.seconds, redis_server.url, blaster, args.named))
+                runs.append(one_run(consumers, args.rate, args.seconds, redis_server.url, blaster, args.named,
+                                    args.probe))
             rows.append((consumers, runs))
     print(f"Offered: {args.rate:,.0f} stamped trades frames/s per upstream connection; window {args.seconds:g} s; "
           f"{args.repeats} runs; {'named' if args.named else 'unnamed'} consumers; median (min-max). "
