@@ -29,8 +29,10 @@ from .errors import BackfillError
 from .history import SHAPES, Shape
 from .httpsession import AbortableAdapter
 from .plans import PLANS
+from .ratelimit import WeightLimiter
 from .subscription import Entry
 from .tls import TLSSettings
+from .weights import items_weight, request_weight
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +61,14 @@ class Backfiller:
 
     def __init__(self, info_url: str, dispatcher: Dispatcher, name: str, *, http_timeout: float,
                  retries: int = 4, retry_backoff: Backoff | None = None, proxy: str | None = None,
-                 tls: TLSSettings | None = None, scrub: Callable[[str], str] = str) -> None:
+                 tls: TLSSettings | None = None, scrub: Callable[[str], str] = str,
+                 weights: WeightLimiter | None = None) -> None:
         self._info_url = info_url
         self._dispatcher = dispatcher
         self._name = name
         self._http_timeout = http_timeout
         self._retries = retries
+        self.weights = weights  # the REST budget every request (retries too) is paced by
         self._retry_backoff = retry_backoff or Backoff(initial=0.5, maximum=8.0, jitter=0.5)
         self._session = requests.Session()
         # The client read the environment once (proxy.py); the session must not read it again.
@@ -301,9 +305,13 @@ class Backfiller:
             self._dispatcher.serve(self._reports)
 
     def _fetch(self, body: dict[str, Any]) -> Any:
-        """POST ``body`` to /info; transient failures (network, 429, 5xx) are retried."""
+        """POST ``body`` to /info within the REST weight budget (``weights.py``); transient
+        failures (network, 429, 5xx) are retried."""
+        weights = self.weights
         for attempt in range(self._retries + 1):
             if self._stop.is_set():
+                raise InterruptedError("client closed")
+            if weights is not None and not weights.acquire(request_weight(body), self._stop):
                 raise InterruptedError("client closed")
             try:
                 response = self._session.post(self._info_url, json=body, timeout=self._http_timeout)
@@ -312,7 +320,10 @@ class Backfiller:
                         response.raise_for_status()
                     except requests.HTTPError as exc:  # its message quotes the URL
                         raise requests.HTTPError(self._scrub(str(exc)), response=response) from None
-                    return response.json()
+                    answer = response.json()
+                    if weights is not None:
+                        weights.charge(items_weight(body["type"], answer))
+                    return answer
                 problem: str = f"HTTP {response.status_code}"
             except (requests.ConnectionError, requests.Timeout) as exc:
                 if self._stop.is_set():  # stop() aborted it

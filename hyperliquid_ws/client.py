@@ -51,7 +51,7 @@ from .limits import Limits
 from .link import LinkSettings
 from .pool import Pool
 from .proxy import FROM_ENVIRONMENT, ProxyOption, resolve
-from .ratelimit import RateLimiter
+from .ratelimit import RateLimiter, WeightLimiter
 from .redact import Scrubber, redact_url
 from .retry_after import DEFAULT_MAX_RETRY_AFTER
 from .stats import collect
@@ -171,7 +171,9 @@ class HyperliquidWS:
         self._limiter = RateLimiter(self.limits.messages_per_window, self.limits.message_window)
         self._backfiller = Backfiller(real_info, self._dispatcher, self.name,
                                       http_timeout=_positive("http_timeout", http_timeout),
-                                      proxy=proxies.http, tls=tls, scrub=self._scrubber.scrub)
+                                      proxy=proxies.http, tls=tls, scrub=self._scrubber.scrub,
+                                      weights=WeightLimiter(self.limits.info_weight_per_window,
+                                                            self.limits.info_window))
         settings = LinkSettings(
             url=real_ws,
             dispatcher=self._dispatcher,

@@ -20,6 +20,12 @@ class Limits:
       beyond it wait their turn, the resubscribe replay included. A shorter window is
       only useful against a local server configured the same way.
     - ``inflight_posts`` (100) ``info``/``action`` requests at once; more wait their turn.
+    - ``info_weight_per_window`` (1200) of REST weight in any ``info_window`` (60 s) for
+      the client's own HTTP ``/info`` requests (the backfill's; weights as in
+      ``weights.py``, protocol.md §9.1): a request beyond it waits, so a reconnect that
+      backfills hundreds of feeds is paced instead of refused with HTTP 429. The server
+      counts every request from the IP: lower it when other programs there use the
+      REST API too.
     """
 
     max_subscriptions: int = 1000
@@ -29,12 +35,14 @@ class Limits:
     messages_per_window: int = 2000
     message_window: float = 60.0
     inflight_posts: int = 100
+    info_weight_per_window: int = 1200
+    info_window: float = 60.0
 
     def __post_init__(self) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
-            if field.name == "message_window":
+            if field.name in ("message_window", "info_window"):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                    raise ValueError(f"message_window must be a positive number of seconds, got {value!r}")
+                    raise ValueError(f"{field.name} must be a positive number of seconds, got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field.name} must be a whole number >= 1, got {value!r}")

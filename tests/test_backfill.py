@@ -3,9 +3,10 @@ reconnect the client recovers the gap over HTTP /info and dedupes the snapshots.
 
 from __future__ import annotations
 
+import pytest
 import requests
 
-from hyperliquid_ws import BackfillError
+from hyperliquid_ws import BackfillError, Limits
 
 from .conftest import Collector, wait_until
 
@@ -140,3 +141,31 @@ def test_backfill_can_be_switched_off(server, make_client):
     wait_until(lambda: frame in got.messages)
     assert not any(m.get("backfill") for m in got.messages)
     assert client._backfiller.gaps_backfilled == 0
+
+
+COINS = ["BTC", "ETH", "ATOM", "DYDX", "SOL", "xyz:XYZ100", "xyz:NVDA", "PURR/USDC", "@107"]
+
+
+@pytest.mark.parametrize("client_budget, refused", [(50, False), (5000, True)], ids=["paced", "unpaced"])
+@pytest.mark.hyperliquid_server(info_weight_per_window=50, rate_window=0.5)
+def test_a_reconnect_that_backfills_many_feeds_keeps_to_the_rest_weight_budget(server, make_client,
+                                                                               client_budget, refused):
+    """Nine trades feeds need nine recentTrades (25 weight each) after a drop: 225 weight
+    against a server that allows 50 per 0.5 s. Paced by the same budget, the client gets
+    no 429 and recovers every gap; with a budget the server does not have, the server
+    refuses (the proof that it counts)."""
+    client = make_client(limits=Limits(info_weight_per_window=client_budget, info_window=0.5))
+    got = Collector()
+    for coin in COINS:
+        client.subscribe({"type": "trades", "coin": coin}, got).wait()
+    server.advance(1)
+    before = go_away_and_come_back(server, client)
+    backfiller = client._backfiller
+    wait_until(lambda: backfiller.gaps_backfilled + backfiller.gaps_unrecovered >= before + len(COINS),
+               what="every feed's backfill")
+    if refused:
+        assert server.info_refused > 0
+        return
+    assert server.info_refused == 0 and backfiller.gaps_unrecovered == 0
+    budget = client.stats()["limits"]["info_weight_in_window"]
+    assert budget["waited"] > 0 and budget["max"] == 50

@@ -50,3 +50,30 @@ def test_acquire_gives_up_when_stopped_or_out_of_time():
 def test_bad_limits_are_refused(limit, window):
     with pytest.raises(ValueError):
         RateLimiter(limit, window)
+
+
+def test_the_weight_budget_waits_for_enough_weight_to_leave_the_window():
+    from hyperliquid_ws.ratelimit import WeightLimiter
+
+    clock = Clock()
+    budget = WeightLimiter(100, 60, clock=clock)  # an effective window of 63 s
+    assert budget.try_acquire(60) == 0
+    clock.now += 1
+    budget.charge(5)  # what the first answer's items added
+    clock.now += 1
+    assert budget.try_acquire(30) == 0 and budget.used == 95
+    assert budget.try_acquire(20) == pytest.approx(61)  # once the 60 has left: 35 + 20 fits
+    clock.now += 61
+    assert budget.try_acquire(20) == 0 and budget.used == 55
+    assert budget.try_acquire(500) == pytest.approx(63)  # above the budget: waits for an empty window
+
+
+def test_request_weights_follow_the_documented_table():
+    from hyperliquid_ws.weights import items_weight, request_weight
+
+    assert request_weight({"type": "l2Book", "coin": "BTC"}) == 2
+    assert request_weight({"type": "userRole", "user": "0x0"}) == 60
+    assert request_weight({"type": "userFillsByTime"}) == 20 and request_weight({}) == 20
+    assert items_weight("recentTrades", [{}] * 100) == 5 and items_weight("userFills", [{}] * 21) == 2
+    assert items_weight("candleSnapshot", [{}] * 61) == 2 and items_weight("l2Book", [{}] * 100) == 0
+    assert items_weight("userFills", {"not": "a list"}) == 0

@@ -21,12 +21,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hyperliquid_ws.testing import feeds
 from hyperliquid_ws.testing.connection import Frame
 from hyperliquid_ws.testing.dispatch import Limits
+from hyperliquid_ws.testing.limits import WeightBudget
 from hyperliquid_ws.testing.market import Market
 from hyperliquid_ws.testing.raw import RawSend
 from hyperliquid_ws.testing.replies import compact_json
 from hyperliquid_ws.testing.replies import frame as data_frame
 from hyperliquid_ws.testing.subscriptions import channel_of, normalise_subscription, subscription_key
 from hyperliquid_ws.testing.web_app import STOP_GRACE, ServerApp
+from hyperliquid_ws.weights import BUDGET
 
 if TYPE_CHECKING:
     from hyperliquid_ws.recording.replay import Replay
@@ -52,6 +54,10 @@ class LocalServer:
     subscriptions and ``/info`` from a recording instead of the scripted market, at the
     recorded pace times ``speed`` (None: as fast as clients read); the market ticker is
     off then. ``server.replay`` holds its clock and controls (docs/recording.md).
+
+    Like live, HTTP ``/info`` has a REST weight budget per client IP
+    (``info_weight_per_window``, 1200, in every ``rate_window``: protocol.md §9.1) and
+    answers HTTP 429 beyond it; ``server.info_refused`` counts those answers.
     """
 
     def __init__(
@@ -60,6 +66,7 @@ class LocalServer:
         max_subscriptions: int = 1000, max_users: int = 10,
         max_messages_per_minute: int = 2000, max_inflight_posts: int = 100,
         rate_window: float = 60.0, max_connections: int = 10, greeting: bool = False, seed: int = 1,
+        info_weight_per_window: int = BUDGET,
         ssl_context: ssl.SSLContext | None = None, trades_replay: int = 10,
         replay: str | Path | Replay | None = None, speed: float | None = 1.0,
     ) -> None:
@@ -88,7 +95,8 @@ class LocalServer:
         self._app = ServerApp(self.market, limits, host=host, port=port, replay=self.replay,
                               tick_interval=tick_interval, idle_timeout=idle_timeout,
                               greeting=greeting, on_change=self._notify_waiters,
-                              max_connections=max_connections, ssl_context=ssl_context)
+                              max_connections=max_connections, ssl_context=ssl_context,
+                              info_budget=WeightBudget(info_weight_per_window, window=rate_window))
         self._hub = self._app.hub
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -318,6 +326,11 @@ class LocalServer:
     def connections_refused(self) -> int:
         """Upgrades refused because ``max_connections`` were already open."""
         return self._app.connections_refused
+
+    @property
+    def info_refused(self) -> int:
+        """``/info`` requests answered HTTP 429: over the REST weight budget."""
+        return self._app.info_budget.refused
 
     def connection_ids(self) -> list[int]:
         return self._call_sync(lambda: list(self._hub.connections))

@@ -22,9 +22,11 @@ from hyperliquid_ws.testing.connection import Connection, Hub
 from hyperliquid_ws.testing.dispatch import Dispatcher, Limits
 from hyperliquid_ws.testing.events import Tick
 from hyperliquid_ws.testing.info import InfoRequestError, answer_info
+from hyperliquid_ws.testing.limits import WeightBudget
 from hyperliquid_ws.testing.market import Market
 from hyperliquid_ws.testing.replay_hook import ReplaySource
 from hyperliquid_ws.testing.replies import GREETING, compact_json
+from hyperliquid_ws.weights import BUDGET, ITEMS_PER_WEIGHT, request_weight
 
 logger = logging.getLogger(__name__)
 
@@ -41,9 +43,10 @@ class ServerApp:
         self, market: Market, limits: Limits, *, host: str, port: int,
         tick_interval: float | None, idle_timeout: float, greeting: bool,
         on_change: Callable[[], None], max_connections: int = 100, ssl_context: ssl.SSLContext | None = None,
-        replay: ReplaySource | None = None,
+        replay: ReplaySource | None = None, info_budget: WeightBudget | None = None,
     ) -> None:
         self.market = market
+        self.info_budget = info_budget or WeightBudget(BUDGET)
         self.host = host
         self.requested_port = port
         self.port: int | None = None
@@ -186,24 +189,36 @@ class ServerApp:
         self.hub.changed()
 
     async def _handle_info(self, request: web.Request) -> web.Response:
+        """``POST /info``, within the REST weight budget of the caller's IP (as live: HTTP
+        429 beyond it; its body text is UNCONFIRMED, protocol.md §9.1)."""
         remaining, status = self.info_failures
         if remaining > 0:
             self.info_failures = (remaining - 1, status)
             return web.Response(status=status, text=f"{status} injected failure")
+        ip = request.remote or "?"
+        body = await request.text()
+        try:
+            request_type = json.loads(body).get("type")
+        except (ValueError, AttributeError):
+            request_type = None
+        if not self.info_budget.admit(ip, request_weight({"type": request_type})):
+            return web.Response(status=429, text="Too many requests")
         replay = self.replay
-        return await self._answer_http(request, answer_info if replay is None else replay.answer_info)
+        response, result = self._answer_http(body, answer_info if replay is None else replay.answer_info)
+        per = ITEMS_PER_WEIGHT.get(request_type) if isinstance(request_type, str) else None
+        if per is not None and isinstance(result, list):
+            self.info_budget.charge(ip, len(result) // per)
+        return response
 
     async def _handle_exchange(self, request: web.Request) -> web.Response:
-        return await self._answer_http(request, answer_action)
+        return self._answer_http(await request.text(), answer_action)[0]
 
-    async def _answer_http(
-        self, request: web.Request, answer: Callable[[Market, object], Any],
-    ) -> web.Response:
+    def _answer_http(self, text: str, answer: Callable[[Market, object], Any]) -> tuple[web.Response, Any]:
         try:
-            body = json.loads(await request.text())
+            body = json.loads(text)
             result = answer(self.market, body)
         except ValueError:
-            return web.Response(status=422, text=InfoRequestError().text)
+            return web.Response(status=422, text=InfoRequestError().text), None
         except InfoRequestError as refusal:
-            return web.Response(status=refusal.status, text=refusal.text)
-        return web.Response(text=compact_json(result), content_type="application/json")
+            return web.Response(status=refusal.status, text=refusal.text), None
+        return web.Response(text=compact_json(result), content_type="application/json"), result
