@@ -181,40 +181,50 @@ _WRITE_UNTIL_DONE = """
 import json, os, sys
 from hyperliquid_ws.recording import RecordingWriter
 writer = RecordingWriter(sys.argv[1], compression=sys.argv[2])
+flush_every = int(sys.argv[3])
 failures = 0
-for i in range(3000):
+for i in range(3000):  # every 7 lines share a t, as the frames of one socket read do (across flushes too)
     message = {"channel": "trades", "data": [{"coin": "BTC", "tid": i, "hash": os.urandom(96).hex()}]}
+    if i % 700 == 350:
+        message = {"not JSON": {i}}  # skipped (and logged), never counted
     try:
-        writer.write_many([(1764700000.0 + i / 1000, {"type": "trades", "coin": "BTC"}, message, None)])
-        if i % 40 == 39:
+        writer.write_many([(1764700000.0 + i // 7 / 1000, {"type": "trades", "coin": "BTC"}, message, None)])
+        if i % flush_every == flush_every - 1:
             writer.flush()
     except OSError:
         failures += 1
-while writer.held:
+while True:  # until every line is written and flushed
     try:
         writer.flush()
     except OSError:
         failures += 1
+        continue
+    if not writer.held:
+        break
 writer.close()
 print(json.dumps({"failures": failures, "lost": writer.lost, "lines": writer.lines, "files": len(writer.files)}))
 """
 
 
+@pytest.mark.parametrize("flush_every", [40, 400], ids=["short", "long"])
 @pytest.mark.parametrize("compression", ["gzip", "zstd", "none"])
-def test_writes_that_fail_lose_and_repeat_no_line(tmp_path: Path, compression: str) -> None:
+def test_writes_that_fail_lose_and_repeat_no_line(tmp_path: Path, compression: str, flush_every: int) -> None:
     """A real process whose files may not grow past 48 KiB: every file fills up, each
     failed write cuts it back to its last flush and goes on in a new file. Every line is
-    read back exactly once, in order, and every file reads to its end."""
+    read back exactly once, in order (lines with the same t too), and every file reads
+    to its end. With a flush every 400 lines, more is held at each failure than a file
+    can take: the lines held are written again in smaller slices until they fit."""
     if compression == "zstd":
         pytest.importorskip("zstandard")
-    done = subprocess.run([sys.executable, "-c", _WRITE_UNTIL_DONE, str(tmp_path), compression],
+    done = subprocess.run([sys.executable, "-c", _WRITE_UNTIL_DONE, str(tmp_path), compression, str(flush_every)],
                           capture_output=True, text=True, timeout=DEADLINE * 4, preexec_fn=_file_size_limit(48 << 10))
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["failures"] >= 3 and report["lost"] == 0 and report["lines"] == 3000
+    kept = [i for i in range(3000) if i % 700 != 350]
+    assert report["failures"] >= 3 and report["lost"] == 0 and report["lines"] == len(kept)
     files = sorted(tmp_path.iterdir())
     assert len(files) == report["files"] >= 4 and all(f.stat().st_size <= 48 << 10 for f in files)
-    assert [r.message["data"][0]["tid"] for r in read(tmp_path)] == list(range(3000))
+    assert [r.message["data"][0]["tid"] for r in read(tmp_path)] == kept
     for path in files:  # each cut file ends on a whole block: no corrupt tail to skip
         assert list(read_lines(path))
 
@@ -346,3 +356,17 @@ def test_a_mistyped_feed_gets_a_suggestion_from_record_and_read(tmp_path: Path) 
     with pytest.raises(ValueError, match="did you mean trades"):
         list(read(tmp_path, feeds=["trade"]))  # would match nothing, silently
     assert [r.message for r in read(tmp_path, feeds=[{"type": "trades"}])] == [trade(1)]
+
+
+def test_an_hours_numbered_files_are_read_after_the_one_they_follow(tmp_path: Path) -> None:
+    from hyperliquid_ws.recording.reader import recording_files
+
+    names = ["hl-20251202T18.10.ndjson", "hl-20251202T18.2.ndjson", "hl-20251202T18.ndjson",
+             "hl-20251202T19.ndjson", "hl-20251202T18.1.ndjson"]
+    for n, name in enumerate(names):
+        line = {"t": T0, "sub": TRADES, "msg": {"file": name, "n": n}}
+        (tmp_path / name).write_text(json.dumps(line) + "\n")
+    order = ["hl-20251202T18.ndjson", "hl-20251202T18.1.ndjson", "hl-20251202T18.2.ndjson",
+             "hl-20251202T18.10.ndjson", "hl-20251202T19.ndjson"]
+    assert [p.name for p in recording_files(tmp_path)] == order
+    assert [r.message["file"] for r in read(tmp_path)] == order  # one t: the files' order decides

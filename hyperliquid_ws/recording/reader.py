@@ -46,14 +46,30 @@ class Record:
         return bool(self.message.get("backfill"))
 
 
+def file_order(path: Path) -> tuple[str, str, int, str]:
+    """Where a file goes among a directory's: by name, and an hour's ``.1``, ``.2`` ...
+    ``.10`` after the file they follow, in number order. ``read`` merges lines with
+    the same ``t`` in this order, so lines written again after a failed write (into the
+    next ``.N`` file, ``writer.py``) come after the ones before them."""
+    name = path.name
+    suffix = next((s for s in SUFFIXES.values() if name.endswith(s)), "")
+    stem = name[:len(name) - len(suffix)]
+    base, dot, number = stem.rpartition(".")
+    if dot and number.isascii() and number.isdigit():
+        return str(path.parent), base, int(number), suffix
+    return str(path.parent), stem, 0, suffix
+
+
 def recording_files(path: str | Path | Iterable[str | Path]) -> list[Path]:
-    """The recording files at ``path``: a file, a directory (searched recursively) or
-    several of them. Raises ``FileNotFoundError`` if a path does not exist."""
+    """The recording files at ``path``: a file, a directory (searched recursively, its
+    files in ``file_order``) or several of them. Raises ``FileNotFoundError`` if a path
+    does not exist."""
     paths = [path] if isinstance(path, (str, Path)) else list(path)
     found: list[Path] = []
     for item in map(Path, paths):
         if item.is_dir():
-            found += sorted(p for p in item.rglob("*") if p.is_file() and p.name.endswith(tuple(SUFFIXES.values())))
+            found += sorted((p for p in item.rglob("*") if p.is_file() and p.name.endswith(tuple(SUFFIXES.values()))),
+                            key=file_order)
         elif item.exists():
             found.append(item)
         else:

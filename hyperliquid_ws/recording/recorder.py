@@ -128,7 +128,8 @@ class Recorder:
     def stats(self) -> dict[str, Any]:
         """``{"seconds", "messages", "bytes", "disk_bytes", "files", "held", "lost", "feeds":
         {label: {"messages", "bytes", "backfilled"}}}``; bytes are uncompressed line bytes
-        except ``disk_bytes`` (the files' size on disk as flushed). ``held``: lines waiting
+        except ``disk_bytes`` (the files' size on disk as flushed); ``messages`` counts the
+        lines handed to the writer, written or held to be written. ``held``: lines waiting
         to be written again after a failed write; ``lost``: lines dropped because writes
         kept failing (``RecordingWriter.max_held``)."""
         with self._lock:

@@ -9,14 +9,18 @@ A write that fails (``OSError``: the disk is full, the file too large) loses not
 repeats nothing: the file is cut back to its last flush (``codec.FileSink.cut``: it ends
 on a whole block, readable), and every line given since then is held and written again,
 into a new file of its hour (the next ``.1``, ``.2`` ... name), by the next ``write`` or
-``flush``; each of those raises ``OSError`` until it succeeds. To bound what a failure
-holds, a file is flushed whenever ``FLUSH_BYTES`` are written since the last flush; while
-writes keep failing, at most ``max_held`` lines are held and the oldest beyond are
-dropped, counted in ``lost`` and logged.
+``flush``; each of those raises ``OSError`` until it succeeds. Held lines are written
+again a slice at a time (``RETRY_SLICE`` lines, halved after each failed retry down to
+one), each slice flushed, so a disk or a file-size limit with room for part of them
+keeps that part. To bound what one failure holds, a file is flushed whenever
+``FLUSH_BYTES`` are written since the last flush; while writes keep failing, at most
+``max_held`` lines are held and the oldest beyond are dropped, counted in ``lost`` and
+logged.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -37,6 +41,7 @@ _SMALL = 4096  # bytes: chunks shorter than this on average are joined before th
 _RUN = itemgetter(0, 1)  # lines with the same time and subscription share a head
 FLUSH_BYTES = 8 << 20  # line bytes written since the last flush that make the writer flush
 MAX_HELD = 1_000_000  # lines held while writes keep failing
+RETRY_SLICE = 1000  # held lines written again between two flushes
 
 
 def _runs(items: list[Line], last: float) -> tuple[list[bytes], list[int], float] | None:
@@ -110,9 +115,12 @@ class RecordingWriter:
         self.failures = 0  # writes that failed (each retried)
         self._since_flush: list[Line] = []  # written to the open file since its last flush
         self._since_flush_size = 0  # their line bytes
+        self._since_flush_lines = 0  # and how many were written (not skipped)
         self._flushed_t = 0.0  # _last_t at that flush
         self._held: list[Line] = []  # lines to write again after a failure, in order
+        self._slice = RETRY_SLICE  # held lines written again between two flushes
         self._durable = 0  # items of the write in progress already in a finished file
+        self._durable_lines = self._durable_size = 0  # their lines written and bytes
 
     def write(self, subscription: bytes | dict[str, Any], message: Any, t: float | None = None) -> int:
         """Append one line; return its uncompressed size in bytes. ``subscription`` as a
@@ -137,7 +145,24 @@ class RecordingWriter:
             if not self._held:
                 return self._written(items)
             held, self._held = self._held, []
-            return self._written(held + items)[len(held):]
+            return self._retried(held + items)[len(held):]
+
+    def _retried(self, items: list[Line]) -> list[int]:
+        """Write held lines (and what follows them) a slice at a time, each flushed; on a
+        failure, hold the slice and the rest again and raise."""
+        sizes: list[int] = []
+        step = self._slice
+        for start in range(0, len(items), step):
+            try:
+                sizes += self._written(items[start:start + step])
+                self._flush_locked()
+            except OSError:
+                self._held += items[start + step:]  # behind what _failed held
+                self._bound()
+                self._slice = max(1, step // 2)
+                raise
+        self._slice = RETRY_SLICE
+        return sizes
 
     def _written(self, items: list[Line]) -> list[int]:
         """Write ``items`` (the caller holds the lock); on a failed write, hold every line
@@ -149,8 +174,10 @@ class RecordingWriter:
             raise
         self.lines += len(sizes) - sizes.count(0)
         self.bytes += sum(sizes)
-        self._since_flush += items[self._durable:]  # (the rest is in a file finished meanwhile)
-        self._since_flush_size += sum(sizes[self._durable:])
+        fresh = sizes[self._durable:]  # (the lines before are in a file finished meanwhile)
+        self._since_flush += items[self._durable:]
+        self._since_flush_size += sum(fresh)
+        self._since_flush_lines += len(fresh) - fresh.count(0)
         if self._since_flush_size >= FLUSH_BYTES:
             self._flush_locked()
         return sizes
@@ -172,7 +199,7 @@ class RecordingWriter:
         encoded (the caller holds the lock)."""
         sizes: list[int] = []
         run: list[bytes] = []
-        self._durable = 0
+        self._durable = self._durable_lines = self._durable_size = 0
         for index, item in enumerate(items):
             t, subscription, message = max(round(item[0], 6), self._last_t), item[1], item[2]
             try:
@@ -186,6 +213,7 @@ class RecordingWriter:
                 run = []
                 self._finish()
                 self._durable = index  # the lines before this one are in a finished file now
+                self._durable_lines, self._durable_size = len(sizes) - sizes.count(0), sum(sizes)
                 self._rotate(t)
             run.append(line)
             sizes.append(len(line))
@@ -214,10 +242,10 @@ class RecordingWriter:
             if not sink.path.exists():
                 self.files.remove(sink.path)
         held = self._since_flush + items[self._durable:]
-        self._durable = 0
-        self.lines -= len(self._since_flush)  # counted again when written again
-        self.bytes -= self._since_flush_size
-        self._since_flush, self._since_flush_size = [], 0
+        self.lines += self._durable_lines - self._since_flush_lines  # held ones count when written again
+        self.bytes += self._durable_size - self._since_flush_size
+        self._durable = self._durable_lines = self._durable_size = 0
+        self._since_flush, self._since_flush_size, self._since_flush_lines = [], 0, 0
         self._last_t = self._flushed_t  # the lines held get the same t again when written
         self._dirty = False
         self._held = held
@@ -244,7 +272,7 @@ class RecordingWriter:
         with self._lock:
             if self._held and not self._closed:
                 held, self._held = self._held, []
-                self._written(held)
+                self._retried(held)
             self._flush_locked()
 
     def _flush_locked(self) -> None:
@@ -255,12 +283,14 @@ class RecordingWriter:
                 self._failed([])
                 raise
             self._dirty = False
-        self._since_flush, self._since_flush_size = [], 0
+        self._since_flush, self._since_flush_size, self._since_flush_lines = [], 0, 0
         self._flushed_t = self._last_t
 
     def close(self) -> None:
-        """Write what is held (one attempt) and finish the current file. Idempotent. Raises
-        ``OSError`` if lines could not be written; they are then lost (counted in ``lost``)."""
+        """Write what is held and what is not flushed (one attempt), and finish the
+        current file. Idempotent. Raises ``OSError`` if lines could not be written; they
+        are then lost (counted in ``lost``). If only the file's end marker cannot be
+        written, the file is cut back to its last block, readable as a crash leaves it."""
         with self._lock:
             if self._closed:
                 return
@@ -268,15 +298,20 @@ class RecordingWriter:
             held, self._held = self._held, []
             try:
                 if held:
-                    self._written(held)
+                    self._retried(held)
+                self._flush_locked()
                 self._finish()
-            except OSError:
-                if self._sink is not None:  # finishing the file failed
+            except OSError as exc:
+                if self._sink is not None:  # only the end marker failed: every line is flushed
                     self._failed([])
-                self.lost += len(self._held)
-                logger.error("recording: %d line(s) not written when closing", len(self._held))
+                lost = len(self._held)
                 self._held = []
-                raise
+                if lost:
+                    self.lost += lost
+                    logger.error("recording: %d line(s) not written when closing (%s)", lost, exc)
+                    raise
+                logger.warning("recording: %s ends without its end marker (%s); read() reads it whole",
+                               self.files[-1] if self.files else "the file", exc)
 
     @property
     def held(self) -> int:
@@ -286,7 +321,11 @@ class RecordingWriter:
     @property
     def disk_bytes(self) -> int:
         """Bytes on disk across this writer's files (compressed, flushed part)."""
-        return sum(path.stat().st_size for path in self.files if path.exists())
+        total = 0
+        for path in list(self.files):  # (a failed write may remove one meanwhile)
+            with contextlib.suppress(FileNotFoundError):
+                total += path.stat().st_size
+        return total
 
     def _rotate(self, t: float) -> None:
         """Open the file of ``t``'s hour (the previous one is finished)."""
@@ -308,5 +347,5 @@ class RecordingWriter:
         sink.close()
         self._sink = None
         self._dirty = False
-        self._since_flush, self._since_flush_size = [], 0
+        self._since_flush, self._since_flush_size, self._since_flush_lines = [], 0, 0
         self._flushed_t = self._last_t
