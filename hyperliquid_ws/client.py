@@ -35,6 +35,7 @@ import os
 import ssl
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -202,6 +203,7 @@ class HyperliquidWS:
         self._lifecycle = threading.Lock()
         self._started = False
         self._running_forever = False  # run_forever() was called: the script meant to stay
+        self._subscribed_at = 0.0  # monotonic time of the last subscribe()
         self._closed = threading.Event()  # close() was called
         self._stopped = threading.Event()  # ... and has stopped the threads
         self._pid = os.getpid()  # a forked child must not use this client (see the module docstring)
@@ -239,6 +241,7 @@ class HyperliquidWS:
         if "user" in canonical_form:
             wire["user"] = canonical_form["user"]
         handle = self._pool.subscribe(self, feed, canonical_form, wire, callback)
+        self._subscribed_at = time.monotonic()
         self._start()
         return handle
 
@@ -379,7 +382,9 @@ class HyperliquidWS:
     def __enter__(self) -> HyperliquidWS:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc_info: object) -> None:
+        if exc_type is None:
+            _warn_if_the_block_ended_at_once(self)
         self.close()
 
     def __repr__(self) -> str:
@@ -460,6 +465,21 @@ def _forgotten_subscriptions(client: HyperliquidWS) -> list[str]:
     if client.closed or client._running_forever or client._pid != os.getpid():
         return []
     return [json.dumps(entry.wire, separators=(",", ":")) for _, entry in client._pool.entries()]
+
+
+WITH_BLOCK_GRACE = 0.5  # s: a with block that ends sooner after subscribing, with nothing delivered, gets a warning
+
+
+def _warn_if_the_block_ended_at_once(client: HyperliquidWS) -> None:
+    """A ``with`` block that ends right after subscribing, before any message arrived,
+    most likely meant to keep receiving (the exit warning's case, in a block)."""
+    forgotten = _forgotten_subscriptions(client)
+    elapsed = time.monotonic() - client._subscribed_at
+    if forgotten and client._dispatcher.delivered == 0 and elapsed < WITH_BLOCK_GRACE:
+        shown = ", ".join(forgotten[:5]) + (f" and {len(forgotten) - 5} more" if len(forgotten) > 5 else "")
+        log.warning("the with block closed %s %.2f s after subscribing, before any message arrived. To keep "
+                    "receiving, end the block with ws.run_forever() (returns on ws.close() or Ctrl-C)",
+                    shown, elapsed)
 
 
 @atexit.register

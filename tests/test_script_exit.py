@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 import hyperliquid_ws
 from hyperliquid_ws import HyperliquidWS
 
@@ -115,3 +117,25 @@ def test_close_all_closes_every_open_client_of_the_process(server):
     wait_until(lambda: server.subscriptions() == [], what="the server to see both clients go")
     assert len(first.messages) == delivered  # the old cell's callback is called no more
     assert hyperliquid_ws.close_all() == 0
+
+
+@pytest.mark.hyperliquid_server(trades_replay=0)  # nothing can arrive before the block ends
+def test_a_with_block_that_ends_right_after_subscribing_warns_but_not_one_that_got_messages(server):
+    quick = run_script("""
+        import sys
+        with HyperliquidWS(sys.argv[1]) as ws:
+            ws.subscribe({"type": "trades", "coin": "SOL"}, print)
+    """, server.base_url)
+    assert quick.returncode == 0, quick.stderr
+    assert quick.stderr.count("run_forever()") == 1 and '{"type":"trades","coin":"SOL"}' in quick.stderr
+    assert "the with block closed" in quick.stderr
+
+    served = run_script("""
+        import sys, threading
+        got = threading.Event()
+        with HyperliquidWS(sys.argv[1]) as ws:
+            ws.subscribe({"type": "allMids"}, lambda message: got.set())
+            assert got.wait(30)
+    """, server.base_url)
+    assert served.returncode == 0, served.stderr
+    assert "run_forever()" not in served.stderr and "with block" not in served.stderr
