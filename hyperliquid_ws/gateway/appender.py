@@ -39,7 +39,7 @@ BATCH = 500
 @dataclass
 class Pending:
     feed_key: str
-    text: str
+    text: bytes  # the message's JSON (keys.encode)
     snapshot: bool
     number: int  # the entry's number in its stream (field ``n``)
     entry_id: str = ""  # assigned before the first attempt
@@ -199,7 +199,7 @@ class Appender:
                 keys.append(prefix + item.feed_key)
                 position = index[item.feed_key] = len(keys)  # Lua counts from 1
             streams.append(str(position))
-            encoded.append(item.text.encode())
+            encoded.append(item.text)
             if item.snapshot:
                 snapshots.append(str(number))
         args = [value, mode, limit, ",".join(item.entry_id for item in batch), ",".join(streams),

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,8 +83,22 @@ def entry_number(fields: dict[str, str]) -> int | None:
     return int(text) if text is not None and text.isascii() and text.isdigit() else None
 
 
-def encode(message: Any) -> str:
-    return json.dumps(message, separators=(",", ":"))
+def _stdlib_encode(message: Any) -> bytes:
+    return json.dumps(message, separators=(",", ":")).encode()
+
+
+encode: Callable[[Any], bytes] = _stdlib_encode
+"""A message as the compact JSON text an entry's ``m`` holds (UTF-8 bytes)."""
+try:  # the "fast" extra: about 9 us a trades message with json, 0.4 with orjson
+    import orjson
+except ImportError:  # pragma: no cover - exercised by installs without the extra
+    pass
+else:
+    def encode(message: Any) -> bytes:
+        try:
+            return orjson.dumps(message)
+        except TypeError:  # what orjson cannot write (an int beyond 64 bits): json can
+            return _stdlib_encode(message)
 
 
 @dataclass(frozen=True)

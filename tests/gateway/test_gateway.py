@@ -74,6 +74,15 @@ def test_xread_replies_of_either_protocol_read_the_same() -> None:
                                                       "1-0", "$")
 
 
+def test_an_entry_holds_the_message_as_compact_json_whatever_it_holds() -> None:
+    from hyperliquid_ws.gateway.keys import encode
+
+    message = {"channel": "trades", "data": [{"coin": "@107", "px": "97000.5", "tid": 2**70, "note": "é"}]}
+    text = encode(message)
+    assert isinstance(text, bytes) and json.loads(text) == message  # an int beyond 64 bits too
+    assert b" " not in text
+
+
 def test_entry_numbers_that_skip_are_a_gap_with_the_count() -> None:
     from hyperliquid_ws.gateway.feed import ConsumerFeed
     from hyperliquid_ws.gateway.reader import check_numbered, check_trimmed
