@@ -11,8 +11,9 @@ subscribed and has a first message, and lasts ``--seconds``. With ``--named`` th
 consumers are durable (``name=``): each records its position in Redis after every
 callback, the path the issue's redelivery guarantee rides on.
 
-Printed: per K, the direct client's and the gateway consumers' p50/p99 latency (µs) and
-delivered frames a second, as the median over repeats with the min-max spread. Progress
+Printed: per K, the direct client's and the gateway consumers' p50/p99 latency (µs),
+delivered frames a second, and the gateway process's CPU time over the window (% of one
+core, from ``/proc``), as the median over repeats with the min-max spread. Progress
 goes to stderr, the Markdown table to stdout.
 """
 
@@ -76,6 +77,15 @@ def _gateway(redis_url: str, base_url: str, probe: str | None = None) -> subproc
                             stderr=None if probe else subprocess.DEVNULL)
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process ``pid`` so far (Linux ``/proc``; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster: Blaster,
             named: bool = False, probe: str | None = None) -> dict[str, Any]:
     import redis
@@ -97,7 +107,9 @@ def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster
             if not ready.acquire(timeout=120):
                 raise RuntimeError("a consumer did not get ready within 120 s")
         go.set()
+        cpu_before = _cpu_seconds(gateway.pid)
         stop.wait(seconds)
+        cpu_after = _cpu_seconds(gateway.pid)
         stop.set()
         found = [results.get(timeout=60) for _ in processes]
     finally:
@@ -112,8 +124,9 @@ def one_run(consumers: int, rate: float, seconds: float, redis_url: str, blaster
     direct = next(r["latencies_us"] for r in found if r["kind"] == "direct")
     through = [r["latencies_us"] for r in found if r["kind"] == "gateway"]
     merged = [x for run in through for x in run]
+    cpu = None if cpu_before is None or cpu_after is None else 100 * (cpu_after - cpu_before) / seconds
     return {"direct": _summary(direct, seconds), "gateway": _summary(merged, seconds, per=len(through)),
-            "per_consumer_rate": statistics.median(len(run) / seconds for run in through)}
+            "per_consumer_rate": statistics.median(len(run) / seconds for run in through), "gateway_cpu": cpu}
 
 
 def _summary(values: list[int], seconds: float, per: int = 1) -> dict[str, float]:
@@ -153,8 +166,8 @@ def main() -> None:
           f"{args.repeats} runs; {'named' if args.named else 'unnamed'} consumers; median (min-max). "
           "Latency: blaster send stamp to callback, µs.\n")
     print("| consumers | direct p50 | direct p99 | gateway p50 | gateway p99 | p99 gateway - direct "
-          "| frames/s per consumer | frames/s all consumers |")
-    print("|---|---|---|---|---|---|---|---|")
+          "| frames/s per consumer | frames/s all consumers | gateway CPU, % of a core |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for consumers, runs in rows:
         d50 = [r["direct"]["p50"] for r in runs]
         d99 = [r["direct"]["p99"] for r in runs]
@@ -162,8 +175,9 @@ def main() -> None:
         g99 = [r["gateway"]["p99"] for r in runs]
         extra = [g - d for g, d in zip(g99, d99, strict=True)]
         per = [r["per_consumer_rate"] for r in runs]
+        cpu = [r["gateway_cpu"] for r in runs if r["gateway_cpu"] is not None]
         print(f"| {consumers} | {_spread(d50)} | {_spread(d99)} | {_spread(g50)} | {_spread(g99)} | {_spread(extra)} "
-              f"| {_spread(per)} | {_spread([p * consumers for p in per])} |")
+              f"| {_spread(per)} | {_spread([p * consumers for p in per])} | {_spread(cpu, 1) if cpu else '-'} |")
 
 
 if __name__ == "__main__":

@@ -96,9 +96,10 @@ except ImportError:  # pragma: no cover - exercised by installs without the extr
 else:
     def encode(message: Any) -> bytes:
         try:
-            return orjson.dumps(message)
+            text: bytes = orjson.dumps(message)  # (typed: without orjson, mypy sees Any)
         except TypeError:  # what orjson cannot write (an int beyond 64 bits): json can
             return _stdlib_encode(message)
+        return text
 
 
 @dataclass(frozen=True)
