@@ -475,7 +475,9 @@ def _warn_if_the_block_ended_at_once(client: HyperliquidWS) -> None:
     most likely meant to keep receiving (the exit warning's case, in a block)."""
     forgotten = _forgotten_subscriptions(client)
     elapsed = time.monotonic() - client._subscribed_at
-    if forgotten and client._dispatcher.delivered == 0 and elapsed < WITH_BLOCK_GRACE:
+    entries = [entry for _, entry in client._pool.entries()]
+    heard = any(entry.received or entry.active for entry in entries)  # a frame or an ack: the block waited
+    if forgotten and not heard and elapsed < WITH_BLOCK_GRACE:
         shown = ", ".join(forgotten[:5]) + (f" and {len(forgotten) - 5} more" if len(forgotten) > 5 else "")
         log.warning("the with block closed %s %.2f s after subscribing, before any message arrived. To keep "
                     "receiving, end the block with ws.run_forever() (returns on ws.close() or Ctrl-C)",

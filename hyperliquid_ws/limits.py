@@ -42,7 +42,8 @@ class Limits:
         for field in fields(self):
             value = getattr(self, field.name)
             if field.name in ("message_window", "info_window"):
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-                    raise ValueError(f"{field.name} must be a positive number of seconds, got {value!r}")
+                if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 86_400:
+                    raise ValueError(f"{field.name} must be a positive number of seconds, at most a day, "
+                                     f"got {value!r}")
             elif isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{field.name} must be a whole number >= 1, got {value!r}")

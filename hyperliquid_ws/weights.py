@@ -21,7 +21,10 @@ _WEIGHTS = {"l2Book": 2, "allMids": 2, "clearinghouseState": 2, "orderStatus": 2
 ITEMS_PER_WEIGHT = {
     **dict.fromkeys(("recentTrades", "historicalOrders", "userFills", "userFillsByTime", "fundingHistory",
                      "userFunding", "nonUserFundingUpdates", "twapHistory", "userTwapSliceFills",
-                     "userTwapSliceFillsByTime", "delegatorHistory", "delegatorRewards", "validatorStats"), 20),
+                     "userTwapSliceFillsByTime", "delegatorHistory", "delegatorRewards", "validatorStats",
+                     # protocol.md lists "nonUserFundingUpdates (sic)": most likely this request, which the
+                     # ledger backfill sends; charged as well, so the count cannot fall short
+                     "userNonFundingLedgerUpdates"), 20),
     "candleSnapshot": 60,
 }
 

@@ -77,3 +77,14 @@ def test_request_weights_follow_the_documented_table():
     assert items_weight("recentTrades", [{}] * 100) == 5 and items_weight("userFills", [{}] * 21) == 2
     assert items_weight("candleSnapshot", [{}] * 61) == 2 and items_weight("l2Book", [{}] * 100) == 0
     assert items_weight("userFills", {"not": "a list"}) == 0
+
+
+def test_limits_refuse_windows_that_are_not_a_sane_number_of_seconds():
+    from hyperliquid_ws import Limits
+
+    for bad in (0, -1.0, float("nan"), float("inf"), 1e12, True, "60"):
+        with pytest.raises(ValueError, match="info_window"):
+            Limits(info_window=bad)
+    with pytest.raises(ValueError, match="info_weight_per_window"):
+        Limits(info_weight_per_window=0)
+    assert Limits(info_window=0.5).info_window == 0.5

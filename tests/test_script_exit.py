@@ -8,8 +8,6 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 import hyperliquid_ws
 from hyperliquid_ws import HyperliquidWS
 
@@ -119,13 +117,16 @@ def test_close_all_closes_every_open_client_of_the_process(server):
     assert hyperliquid_ws.close_all() == 0
 
 
-@pytest.mark.hyperliquid_server(trades_replay=0)  # nothing can arrive before the block ends
 def test_a_with_block_that_ends_right_after_subscribing_warns_but_not_one_that_got_messages(server):
-    quick = run_script("""
-        import sys
-        with HyperliquidWS(sys.argv[1]) as ws:
-            ws.subscribe({"type": "trades", "coin": "SOL"}, print)
-    """, server.base_url)
+    server.silence()  # no ack, no frame can arrive before the block ends
+    try:
+        quick = run_script("""
+            import sys
+            with HyperliquidWS(sys.argv[1]) as ws:
+                ws.subscribe({"type": "trades", "coin": "SOL"}, print)
+        """, server.base_url)
+    finally:
+        server.silence(False)
     assert quick.returncode == 0, quick.stderr
     assert quick.stderr.count("run_forever()") == 1 and '{"type":"trades","coin":"SOL"}' in quick.stderr
     assert "the with block closed" in quick.stderr
@@ -139,3 +140,11 @@ def test_a_with_block_that_ends_right_after_subscribing_warns_but_not_one_that_g
     """, server.base_url)
     assert served.returncode == 0, served.stderr
     assert "run_forever()" not in served.stderr and "with block" not in served.stderr
+
+    acked = run_script(f"""
+        import sys
+        with HyperliquidWS(sys.argv[1]) as ws:  # a quiet feed: its ack comes, no message yet
+            ws.subscribe({{"type": "orderUpdates", "user": "{server.market.users[0]}"}}, print).wait(30)
+    """, server.base_url)
+    assert acked.returncode == 0, acked.stderr
+    assert "with block" not in acked.stderr

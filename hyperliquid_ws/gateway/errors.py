@@ -42,8 +42,9 @@ class RetentionGapError(BackfillError, GatewayError):
                  missing: int | None = None) -> None:
         start, end = int(last_id.split("-")[0]), int(first_id.split("-")[0])
         count = "entries" if missing is None else f"{missing} entr{'y' if missing == 1 else 'ies'}"
-        cause = GatewayError(f"the stream no longer holds the {count} after {last_id}; it goes on at {first_id} "
-                             "(raise the gateway's retention, or read faster)")
+        cause = GatewayError(f"the stream does not hold the {count} after {last_id}; it goes on at {first_id} "
+                             "(trimmed by retention before this consumer read them: raise the retention or read "
+                             "faster; or never written, see the gateway's errors)")
         super().__init__(subscription, start, end, cause)
         self.last_id = last_id
         self.first_id = first_id

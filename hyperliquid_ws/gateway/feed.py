@@ -36,6 +36,7 @@ class ConsumerFeed:
         self.redelivered = 0
         self.gaps = 0
         self.number: int | None = None  # the entry number (field n) of the entry at position, if known
+        self.checked_id: str | None = None  # the last entry whose number was checked
         self.check_trim = False  # read an unnumbered entry: the next read checks retention has not passed it
 
     def attach(self, handle: Subscription) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 from ..client import HyperliquidWS
 from ..dispatch import ErrorHook
 from ..endpoints import MAINNET_API_URL
-from ..errors import HyperliquidWSError
+from ..errors import BackfillError, HyperliquidWSError
 from ..feeds import FEEDS, lenient_canonical, unknown_feed
 from .appender import Appender
 from .broker import ERRORS, RENEW, connect, masked, translate
@@ -297,9 +297,12 @@ class Gateway:
                 {"state": "refused", "error": str(exc), "kind": type(exc).__name__, "by": self.gateway_id}))
             held.published_state = "refused"
             return
+        gap_start = held.gap_start_ms
         problem = held.backfill(lambda body: upstream.info(body, timeout=10.0))
         if problem is not None:
-            log.warning("%s: could not backfill %s after taking over: %r", self.name, key, problem)
+            error = BackfillError(dict(canonical), gap_start or 0, int(time.time() * 1000), problem)
+            log.warning("%s: %s", self.name, error)
+            self._report(error)
 
     def _let_go(self, key: str, held: HeldFeed) -> None:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)

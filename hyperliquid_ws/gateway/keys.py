@@ -20,8 +20,8 @@ key                          type       what
 ``P:N:leader:K/N``           string     the leader lease of shard K of N: ``gateway/token``
 ``P:N:fence:K/N``            string     the shard's fencing counter (``INCR``: the token)
 ``P:N:consumer:NAME``        hash       a named consumer's positions: F -> the last entry
-                                        ID its callbacks finished, ``F|started`` -> the one
-                                        a callback started on
+                                        ID its callbacks finished, ``F|n`` -> its number,
+                                        ``F|started`` -> the one a callback started on
 ``P:N:wake:CONSUMER``        stream     pokes a consumer's blocked ``XREAD`` (subscribe,
                                         close); capped at a few entries, expires
 ==========================  =========  ====================================================

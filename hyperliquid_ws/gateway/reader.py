@@ -71,6 +71,9 @@ def check_numbered(feed: ConsumerFeed, entry_id: str, fields: dict[str, str],
                    report: Callable[[BaseException], None]) -> None:
     """Before ``entry_id`` is delivered: does its number follow the last one's? Unnumbered:
     the next read compares the stream's oldest entry with the position (``check_trimmed``)."""
+    if entry_id == feed.checked_id:  # read again (a write failed before its callback ran): checked
+        return
+    feed.checked_id = entry_id
     number = entry_number(fields)
     if number is None:
         feed.check_trim = True
@@ -95,12 +98,20 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
           report: Callable[[BaseException], None]) -> None:
     """Set ``feed.position`` (and ``feed.redeliver``) before its first read."""
     if name is not None:
-        done, started = client.hmget(keys.consumer(name), [feed.key, feed.key + "|started"])
+        done, started, number = client.hmget(keys.consumer(name),
+                                             [feed.key, feed.key + "|started", feed.key + "|n"])
         if done is not None:
             first = client.xrange(feed.stream, "-", "+", count=1)
+            recorded = entry_number({"n": number}) if number is not None else None
             if first and id_tuple(first[0][0]) > id_tuple(done):
-                report_gap(feed, done, first[0][0], report)
-            else:  # the number to follow, from the entry at the position
+                oldest = entry_number(first[0][1])
+                missing = oldest - recorded - 1 if oldest is not None and recorded is not None else None
+                report_gap(feed, done, first[0][0], report, missing if missing is not None and missing > 0 else None)
+                feed.checked_id = first[0][0]  # reported here: not again when it is read
+                feed.number = oldest
+            elif recorded is not None:  # the number to follow, recorded with the position
+                feed.number = recorded
+            else:  # a position recorded before numbers were: from the entry at it
                 at = client.xrange(feed.stream, done, done)
                 feed.number = entry_number(at[0][1]) if at else None
             feed.position = done
@@ -132,12 +143,18 @@ class Checkpoints:
 
     def finished(self, feed: ConsumerFeed, entry_id: str, next_id: str | None) -> None:
         """With ``next_id`` (already read): written now, before its callback. Without: kept
-        for ``pending``, the round trip of the next ``XREAD``."""
+        for ``pending``, the round trip of the next ``XREAD``. The entry's number goes
+        with it (``F|n``), so a restart checks the next entry's even if the stream no
+        longer holds this one."""
+        fields = {feed.key: entry_id}
+        if feed.number is not None:
+            fields[feed.key + "|n"] = str(feed.number)
         if next_id is None:
-            self._unwritten[feed.key] = entry_id
+            self._unwritten.update(fields)
             return
         feed.started_recorded = next_id
-        self._write({feed.key: entry_id, feed.key + "|started": next_id})
+        fields[feed.key + "|started"] = next_id
+        self._write(fields)
 
     def pending(self) -> tuple[Any, ...] | None:
         """The ``HSET`` of what is not written yet, to send ahead of the next read; call

@@ -48,6 +48,18 @@ def trim_behind(server: Any, gateway: Any, redis_url: str, count: int) -> None:
     plain.close()
 
 
+def gone_after_three(make_gateway: Any, make_consumer: Any, server: Any, name: str) -> tuple[Any, Any]:
+    """A gateway whose trades feed another consumer keeps wanted, and a named consumer
+    that got three messages and closed."""
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    consumer = make_consumer(name=name)
+    consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
+    advance_until(server, lambda: consumer.stats()["delivered"] >= 3, "three messages")
+    consumer.close()
+    return gateway, consumer
+
+
 # -- pure parts ------------------------------------------------------------------------------
 
 def test_keys_network_and_shards_are_stable() -> None:
@@ -96,6 +108,7 @@ def test_entry_numbers_that_skip_are_a_gap_with_the_count() -> None:
 
     read("5-0", {"m": "{}", "n": "7"})  # the first entry read sets the base
     read("6-0", {"m": "{}", "n": "8"})
+    check_numbered(feed, "6-0", {"m": "{}", "n": "8"}, errors.append)  # read again after a failed write
     assert errors == [] and not feed.check_trim
     read("9-0", {"m": "{}", "n": "11"})  # 9 and 10 are gone
     gap = errors.pop()
@@ -220,12 +233,7 @@ def test_a_named_consumers_position_is_in_redis_while_it_waits_for_more(make_gat
 
 
 def test_a_trimmed_position_is_reported_with_the_lost_range(make_gateway, make_consumer, server) -> None:
-    gateway = make_gateway()
-    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
-    consumer = make_consumer(name="slowpoke")
-    consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
-    advance_until(server, lambda: consumer.stats()["delivered"] >= 3, "three messages")
-    consumer.close()
+    gateway, consumer = gone_after_three(make_gateway, make_consumer, server, "slowpoke")
     trim_behind(server, gateway, consumer._url, 3)
     errors = Collector()
     again = make_consumer(name="slowpoke", on_error=errors)
@@ -234,6 +242,32 @@ def test_a_trimmed_position_is_reported_with_the_lost_range(make_gateway, make_c
     gap = errors.wait_for(1)[0]
     assert isinstance(gap, RetentionGapError) and gap.start_ms <= gap.end_ms and gap.subscription == TRADES
     got.wait_for(1)
+
+
+def test_a_position_in_a_stream_trimmed_empty_is_checked_by_its_number(make_gateway, make_consumer,
+                                                                       server) -> None:
+    """The stream loses everything (``XTRIM MAXLEN 0``) while a named consumer is away: it
+    comes back to an empty stream, and the first entry appended after is checked against
+    the number recorded with its position: the count of what it missed, not silence."""
+    import redis
+
+    gateway, consumer = gone_after_three(make_gateway, make_consumer, server, "emptied")
+    trim_behind(server, gateway, consumer._url, 4)  # four more behind it, then all but the last trimmed
+    plain = redis.Redis.from_url(consumer._url, decode_responses=True)
+    stream = gateway.keys.stream(json.dumps(TRADES, sort_keys=True, separators=(",", ":")))
+    ((_, fields),) = plain.xrange(stream)  # the one entry trim_behind kept
+    key = json.dumps(TRADES, sort_keys=True, separators=(",", ":"))
+    recorded = int(plain.hget(gateway.keys.consumer("emptied"), key + "|n"))  # its position's number
+    plain.xtrim(stream, maxlen=0, approximate=False)
+    errors, got = Collector(), Collector()
+    again = make_consumer(name="emptied", on_error=errors)
+    again.subscribe(TRADES, got).wait(DEADLINE)
+    advance_until(server, lambda: len(got.messages) >= 1, "a message after the trim")
+    gap = errors.wait_for(1)[0]
+    plain.close()
+    assert isinstance(gap, RetentionGapError) and gap.missing is not None
+    assert gap.missing == int(fields["n"]) - recorded >= 4  # the four after its position, and the one kept
+    assert len(errors.messages) == 1
 
 
 def test_callback_errors_go_to_on_error_and_the_reader_goes_on(make_gateway, make_consumer, server) -> None:
