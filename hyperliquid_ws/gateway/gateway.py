@@ -1,7 +1,8 @@
 """``Gateway``: holds the feeds consumers want upstream and appends them to Redis Streams.
 
 Threads: ``<name>-control`` runs the leader lease, reads the demand leases, subscribes
-and unsubscribes upstream, backfills after a takeover and publishes each feed's status;
+and unsubscribes upstream and publishes each feed's status; ``<name>-backfill``
+recovers each feed's gap after a takeover (``holder.Backfills``);
 ``<name>-appender`` writes to Redis (``appender.py``); while leading, the gateway's
 ``HyperliquidWS`` (named ``<name>-upstream``) runs its own threads and calls
 ``HeldFeed.deliver`` from them. ``start()`` starts them, ``close()`` stops and joins
@@ -23,12 +24,12 @@ from typing import Any
 from ..client import HyperliquidWS
 from ..dispatch import ErrorHook
 from ..endpoints import MAINNET_API_URL
-from ..errors import BackfillError, HyperliquidWSError
+from ..errors import HyperliquidWSError
 from ..feeds import FEEDS, lenient_canonical, unknown_feed
 from .appender import Appender
 from .broker import ERRORS, RENEW, connect, masked, translate
 from .errors import GatewayError
-from .holder import TAIL, HeldFeed
+from .holder import TAIL, Backfills, HeldFeed
 from .keys import DEFAULT_PREFIX, Keys, network_of, parse_shard, shard_of
 from .leases import LeaderLease, redis_now_ms, wanted_feeds
 
@@ -125,6 +126,7 @@ class Gateway:
         self.takeovers = 0
         self.step_downs = 0
         self._control = threading.Thread(target=self._run, name=f"{self.name}-control", daemon=True)
+        self._backfills = Backfills(self.name, lambda held: self._held.get(held.feed_key) is held, self._report)
 
     # -- public API -----------------------------------------------------------------------
 
@@ -184,7 +186,8 @@ class Gateway:
             return
         if self._control is not threading.current_thread():
             self._control.join(timeout)
-        self._stop_upstream()  # first: nothing more comes in ...
+        self._stop_upstream()  # first: nothing more comes in (a backfill in flight ends) ...
+        self._backfills.stop(timeout)
         self._appender.stop(timeout)  # ... then what is buffered goes out
         try:
             self._lease.release()
@@ -297,12 +300,7 @@ class Gateway:
                 {"state": "refused", "error": str(exc), "kind": type(exc).__name__, "by": self.gateway_id}))
             held.published_state = "refused"
             return
-        gap_start = held.gap_start_ms
-        problem = held.backfill(lambda body: upstream.info(body, timeout=10.0))
-        if problem is not None:
-            error = BackfillError(dict(canonical), gap_start or 0, int(time.time() * 1000), problem)
-            log.warning("%s: %s", self.name, error)
-            self._report(error)
+        self._backfills.add(held, lambda body: upstream.info(body, timeout=10.0))
 
     def _let_go(self, key: str, held: HeldFeed) -> None:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)

@@ -16,7 +16,8 @@ again) neither repeats nor skips what the stream already holds:
   after the backfilled messages (marked ``"backfill": true``).
 
 ``deliver`` runs on the upstream client's callback threads; ``backfill`` on the
-gateway's control thread. The lock orders the two.
+gateway's ``<name>-backfill`` thread (``Backfills``), so a slow ``/info`` never holds up
+the control thread and its lease renewals. The lock orders the two.
 """
 
 from __future__ import annotations
@@ -25,9 +26,11 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import BackfillError
 from ..feeds import Feed
 from ..history import SHAPES, CandleTracker, Tracker
 from ..plans import PLANS
@@ -158,3 +161,61 @@ class HeldFeed:
         if handle.error is not None:
             return "refused", str(handle.error.server_text or handle.error)
         return ("active", None) if handle.active else ("pending", None)
+
+
+class Backfills:
+    """The held feeds' gap backfills, one after another on ``<gateway>-backfill``: off the
+    control thread, which must go on renewing the leader lease however slow ``/info`` is.
+    ``add`` queues one (any thread); ``wanted(held)`` says whether it still matters when
+    its turn comes (the gateway may have let the feed go or stepped down meanwhile), and
+    ``report`` gets a ``BackfillError`` for one that failed. ``stop`` joins the thread."""
+
+    def __init__(self, name: str, wanted: Callable[[HeldFeed], bool],
+                 report: Callable[[BaseException], None]) -> None:
+        self._name = f"{name}-backfill"
+        self._wanted = wanted
+        self._report = report
+        self._jobs: deque[tuple[HeldFeed, Callable[[dict[str, Any]], Any]]] = deque()
+        self._ready = threading.Condition()
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+
+    def add(self, held: HeldFeed, info: Callable[[dict[str, Any]], Any]) -> None:
+        with self._ready:
+            if self._stopping:
+                return
+            self._jobs.append((held, info))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+            self._ready.notify()
+
+    def stop(self, timeout: float) -> None:
+        with self._ready:
+            self._stopping = True
+            self._jobs.clear()
+            self._ready.notify_all()
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._jobs and not self._stopping:
+                    self._ready.wait()
+                if self._stopping:
+                    return
+                held, info = self._jobs.popleft()
+            if not self._wanted(held):
+                continue
+            gap_start = held.gap_start_ms
+            try:
+                problem = held.backfill(info)
+            except Exception as exc:  # a bug must not end the thread silently (STYLE 10a)
+                log.exception("%s: backfill of %s failed", self._name, held.feed_key)
+                problem = exc
+            if problem is not None and self._wanted(held):
+                error = BackfillError(dict(held.canonical), gap_start or 0, int(time.time() * 1000), problem)
+                log.warning("%s: %s", self._name, error)
+                self._report(error)

@@ -270,6 +270,32 @@ def test_a_position_in_a_stream_trimmed_empty_is_checked_by_its_number(make_gate
     assert len(errors.messages) == 1
 
 
+def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway, make_consumer, server) -> None:
+    """A feed the gateway let go is wanted again while ``/info`` answers nothing (posts
+    held): its gap backfill hangs, yet the lease (1 s) is renewed and the book feed the
+    gateway holds goes on flowing for more than two lease lifetimes, without a step-down."""
+    import time
+
+    book = {"type": "l2Book", "coin": "BTC"}
+    gateway = make_gateway()
+    books = Collector()
+    make_consumer().subscribe(book, books).wait(DEADLINE)
+    first = make_consumer()
+    first.subscribe(TRADES, Collector()).wait(DEADLINE)
+    advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
+    first.close()
+    wait_until(lambda: TRADES not in gateway.held(), DEADLINE, "the trades feed let go after the grace")
+    server.hold_posts()
+    try:
+        make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # held again: a backfill from the tail
+        start, count = time.monotonic(), len(books.messages)
+        advance_until(server, lambda: time.monotonic() - start > 2.5 and len(books.messages) > count + 10,
+                      "books flowing for 2.5 s while the backfill hangs")
+        assert gateway.leading and gateway.step_downs == 0
+    finally:
+        server.hold_posts(False)
+
+
 def test_callback_errors_go_to_on_error_and_the_reader_goes_on(make_gateway, make_consumer, server) -> None:
     make_gateway()
     errors = Collector()
