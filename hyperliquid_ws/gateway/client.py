@@ -30,9 +30,9 @@ from .broker import ERRORS, connect, masked, translate
 from .channel import Channel
 from .feed import ConsumerFeed
 from .health import Health
-from .keys import DEFAULT_PREFIX, Keys, network_of
+from .keys import DEFAULT_PREFIX, GAP_MARK, Keys, network_of
 from .leases import drop_demand, redis_now_ms, renew_demand
-from .reader import Checkpoints, check_numbered, decode, place, read_round, streams_of, xread
+from .reader import Checkpoints, check_numbered, decode, place, read_round, report_unrecovered, streams_of, xread
 
 log = logging.getLogger(__name__)
 
@@ -359,6 +359,13 @@ class GatewayClient:
             except (KeyError, ValueError) as exc:
                 log.warning("%s: dropped undecodable entry %s of %s: %r", self._label, entry_id, feed.key, exc)
                 feed.position = entry_id
+                continue
+            if isinstance(message, dict) and GAP_MARK in message:  # a gap the gateway could not backfill
+                report_unrecovered(feed, message[GAP_MARK], self._report)
+                feed.position = entry_id
+                if checkpoints is not None:
+                    following = entries[index + 1][0] if index + 1 < len(entries) else None
+                    checkpoints.finished(feed, entry_id, following)
                 continue
             if feed.redeliver is not None:
                 if entry_id == feed.redeliver and isinstance(message, dict):

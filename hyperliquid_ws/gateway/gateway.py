@@ -61,7 +61,9 @@ class Gateway:
     that many seconds (``MINID ~``). ``grace`` (s): how long a feed nobody wants stays
     subscribed upstream. ``leader_ttl`` (s): the leader lease; a standby takes over
     within about that long after the leader dies. ``max_buffer`` (messages): held while
-    Redis is unreachable. ``client_options`` go to the upstream ``HyperliquidWS``.
+    Redis is unreachable. ``backfill_timeout`` (s): the most each ``/info`` request of a
+    takeover's backfill may take (a failed backfill goes into the stream as a gap mark:
+    consumers get a ``BackfillError``). ``client_options`` go to the upstream ``HyperliquidWS``.
     ``on_error`` gets every ``HyperliquidWSError`` without a caller (``BrokerError`` for
     an outage, the upstream client's own reports). Raises ``ValueError`` for a bad value.
     """
@@ -79,6 +81,7 @@ class Gateway:
         leader_ttl: float = 3.0,
         demand_poll: float = 0.1,
         max_buffer: int = 100_000,
+        backfill_timeout: float = 10.0,
         name: str | None = None,
         on_error: ErrorHook | None = None,
         client_options: Mapping[str, Any] | None = None,
@@ -99,6 +102,7 @@ class Gateway:
         self._grace = _seconds("grace", grace)
         self._leader_ttl = _seconds("leader_ttl", leader_ttl)
         self._demand_poll = _seconds("demand_poll", demand_poll)
+        self._backfill_timeout = _seconds("backfill_timeout", backfill_timeout)
         if on_error is not None and not callable(on_error):
             raise ValueError(f"on_error must be callable, got {on_error!r}")
         self._on_error = on_error
@@ -300,7 +304,8 @@ class Gateway:
                 {"state": "refused", "error": str(exc), "kind": type(exc).__name__, "by": self.gateway_id}))
             held.published_state = "refused"
             return
-        self._backfills.add(held, lambda body: upstream.info(body, timeout=10.0))
+        timeout = self._backfill_timeout
+        self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout))
 
     def _let_go(self, key: str, held: HeldFeed) -> None:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)

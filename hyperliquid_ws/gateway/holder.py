@@ -36,7 +36,7 @@ from ..history import SHAPES, CandleTracker, Tracker
 from ..plans import PLANS
 from ..subscription import Subscription
 from .appender import Appender
-from .keys import MESSAGE_FIELD, entry_number, id_tuple
+from .keys import GAP_MARK, MESSAGE_FIELD, entry_number, id_tuple
 
 log = logging.getLogger(__name__)
 
@@ -96,17 +96,23 @@ class HeldFeed:
 
     def backfill(self, info: Callable[[dict[str, Any]], Any]) -> BaseException | None:
         """Recover the gap since the stream's tail and release the held frames; returns
-        what went wrong (the held frames flow anyway), or None."""
+        what went wrong (the held frames flow anyway), or None. A gap it could not recover
+        goes into the stream too, as a ``keys.GAP_MARK`` entry ahead of the held frames, so
+        every consumer reports it where it is."""
         if self._held is None:
             return None
         problem: BaseException | None = None
         messages: list[Any] = []
+        end_ms = int(time.time() * 1000)
         if self.gap_start_ms is not None:
             try:
-                messages = PLANS[self.feed.type](info, self.canonical, self.gap_start_ms, int(time.time() * 1000))
+                messages = PLANS[self.feed.type](info, self.canonical, self.gap_start_ms, end_ms)
             except Exception as exc:
                 problem = exc
         with self._lock:
+            if problem is not None:
+                mark = {"start_ms": self.gap_start_ms, "end_ms": end_ms, "error": str(problem) or repr(problem)}
+                self._appender.put(self.feed_key, {GAP_MARK: mark})
             for message in messages:
                 self._admit({**message, "backfill": True}, backfill=True)
             held, self._held = self._held or [], None

@@ -41,6 +41,8 @@ from ..endpoints import MAINNET_API_URL, TESTNET_API_URL
 DEFAULT_PREFIX = "hlws"
 MESSAGE_FIELD = "m"
 NUMBER_FIELD = "n"
+GAP_MARK = "hlws_gap"  # an entry whose m is {GAP_MARK: {"start_ms", "end_ms", "error"}}: a gap the gateway
+# could not backfill, where it is in the stream (consumers report it, callbacks never see it)
 
 
 def network_of(base_url: str) -> str:

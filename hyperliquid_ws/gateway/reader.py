@@ -41,8 +41,9 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import BackfillError
 from .channel import Channel
-from .errors import RetentionGapError
+from .errors import GatewayError, RetentionGapError
 from .feed import ConsumerFeed
 from .keys import MESSAGE_FIELD, Keys, entry_number, id_tuple
 
@@ -63,6 +64,18 @@ def report_gap(feed: ConsumerFeed, last_id: str, first_id: str, report: Callable
                missing: int | None = None) -> None:
     feed.gaps += 1
     error = RetentionGapError(dict(feed.wire), last_id, first_id, missing=missing)
+    log.warning("%s", error)
+    report(error)
+
+
+def report_unrecovered(feed: ConsumerFeed, mark: Any, report: Callable[[BaseException], None]) -> None:
+    """A ``keys.GAP_MARK`` entry: the gateway's backfill of this range failed (after a
+    takeover); a ``BackfillError`` to ``on_error``, as a direct client's would be."""
+    feed.gaps += 1
+    fields = mark if isinstance(mark, dict) else {}
+    start, end = fields.get("start_ms"), fields.get("end_ms")
+    error = BackfillError(dict(feed.wire), start if isinstance(start, int) else 0, end if isinstance(end, int) else 0,
+                          GatewayError(f"the gateway could not backfill it: {fields.get('error', 'unknown')}"))
     log.warning("%s", error)
     report(error)
 

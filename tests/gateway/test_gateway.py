@@ -273,11 +273,16 @@ def test_a_position_in_a_stream_trimmed_empty_is_checked_by_its_number(make_gate
 def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway, make_consumer, server) -> None:
     """A feed the gateway let go is wanted again while ``/info`` answers nothing (posts
     held): its gap backfill hangs, yet the lease (1 s) is renewed and the book feed the
-    gateway holds goes on flowing for more than two lease lifetimes, without a step-down."""
+    gateway holds goes on flowing for more than two lease lifetimes, without a step-down.
+    When the backfill gives up (``backfill_timeout``), the gateway and the consumer that
+    wanted the feed each get a ``BackfillError`` for the range, and live trades go on."""
     import time
 
+    from hyperliquid_ws import BackfillError
+
     book = {"type": "l2Book", "coin": "BTC"}
-    gateway = make_gateway()
+    gateway_errors, errors, trades = Collector(), Collector(), Collector()
+    gateway = make_gateway(backfill_timeout=2.0, on_error=gateway_errors)
     books = Collector()
     make_consumer().subscribe(book, books).wait(DEADLINE)
     first = make_consumer()
@@ -287,13 +292,18 @@ def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway
     wait_until(lambda: TRADES not in gateway.held(), DEADLINE, "the trades feed let go after the grace")
     server.hold_posts()
     try:
-        make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # held again: a backfill from the tail
+        make_consumer(on_error=errors).subscribe(TRADES, trades).wait(DEADLINE)  # held again: backfill from the tail
         start, count = time.monotonic(), len(books.messages)
         advance_until(server, lambda: time.monotonic() - start > 2.5 and len(books.messages) > count + 10,
                       "books flowing for 2.5 s while the backfill hangs")
         assert gateway.leading and gateway.step_downs == 0
+        (reported,) = gateway_errors.wait_for(1)
+        (gap,) = errors.wait_for(1)
     finally:
         server.hold_posts(False)
+    assert isinstance(reported, BackfillError) and isinstance(gap, BackfillError)
+    assert gap.subscription == TRADES and 0 < gap.start_ms <= gap.end_ms and "could not backfill" in str(gap)
+    advance_until(server, lambda: trades.messages, "live trades after the gap")
 
 
 def test_callback_errors_go_to_on_error_and_the_reader_goes_on(make_gateway, make_consumer, server) -> None:
