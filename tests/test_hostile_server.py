@@ -304,6 +304,15 @@ def test_max_backlog_bounds_the_whole_client_however_many_feeds_are_slow(make_cl
     slow = {json.dumps(feed): Collector() for feed in feeds}  # ten feeds whose callbacks block
     for feed in feeds:
         client.subscribe(feed, blocked_until(release, slow[json.dumps(feed)])).wait()
+
+    def both_threads_blocked() -> bool:  # each on one snapshot: the eight others wait in their lanes
+        subscriptions = client.stats()["subscriptions"]
+        return sum(s["received"] for s in subscriptions) == 10 and sum(
+            s["waiting_for_callbacks"] for s in subscriptions) == 8
+
+    # (before publishing: a thread that came late to a lane would take several frames at once,
+    # and hold more than the one the accounting below allows for)
+    wait_until(both_threads_blocked, what="both dispatcher threads blocked on a snapshot")
     per_feed = 40  # and the snapshot each feed sends on subscribe
     for n in range(per_feed):
         for feed in feeds:
