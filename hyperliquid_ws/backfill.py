@@ -62,7 +62,7 @@ class Backfiller:
     def __init__(self, info_url: str, dispatcher: Dispatcher, name: str, *, http_timeout: float,
                  retries: int = 4, retry_backoff: Backoff | None = None, proxy: str | None = None,
                  tls: TLSSettings | None = None, scrub: Callable[[str], str] = str,
-                 weights: WeightLimiter | None = None) -> None:
+                 weights: WeightLimiter) -> None:
         self._info_url = info_url
         self._dispatcher = dispatcher
         self._name = name
@@ -311,7 +311,7 @@ class Backfiller:
         for attempt in range(self._retries + 1):
             if self._stop.is_set():
                 raise InterruptedError("client closed")
-            if weights is not None and not weights.acquire(request_weight(body), self._stop):
+            if not weights.acquire(request_weight(body), self._stop):
                 raise InterruptedError("client closed")
             try:
                 response = self._session.post(self._info_url, json=body, timeout=self._http_timeout)
@@ -321,8 +321,7 @@ class Backfiller:
                     except requests.HTTPError as exc:  # its message quotes the URL
                         raise requests.HTTPError(self._scrub(str(exc)), response=response) from None
                     answer = response.json()
-                    if weights is not None:
-                        weights.charge(items_weight(body["type"], answer))
+                    weights.charge(items_weight(body["type"], answer))
                     return answer
                 problem: str = f"HTTP {response.status_code}"
             except (requests.ConnectionError, requests.Timeout) as exc:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from . import weights
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -35,8 +37,8 @@ class Limits:
     messages_per_window: int = 2000
     message_window: float = 60.0
     inflight_posts: int = 100
-    info_weight_per_window: int = 1200
-    info_window: float = 60.0
+    info_weight_per_window: int = weights.BUDGET
+    info_window: float = weights.WINDOW
 
     def __post_init__(self) -> None:
         for field in fields(self):

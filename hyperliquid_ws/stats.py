@@ -92,9 +92,8 @@ def collect(client: HyperliquidWS) -> dict[str, Any]:
             "messages_in_window": {"used": client._limiter.used, "max": limits.messages_per_window,
                                    "window_seconds": limits.message_window},
             "posts_in_flight": {"used": posts.in_flight if posts else 0, "max": limits.inflight_posts},
-            "info_weight_in_window": {"used": backfiller.weights.used if backfiller.weights else 0,
-                                      "max": limits.info_weight_per_window, "window_seconds": limits.info_window,
-                                      "waited": backfiller.weights.waited if backfiller.weights else 0},
+            "info_weight_in_window": {"used": backfiller.weights.used, "max": limits.info_weight_per_window,
+                                      "window_seconds": limits.info_window, "waited": backfiller.weights.waited},
         },
     }
 

@@ -81,7 +81,11 @@ def id_tuple(entry_id: str) -> tuple[int, int]:
 def entry_number(fields: dict[str, str]) -> int | None:
     """An entry's number (field ``n``), or None where it has none (an entry written
     before numbering, or not by a gateway)."""
-    text = fields.get(NUMBER_FIELD)
+    return number_of(fields.get(NUMBER_FIELD))
+
+
+def number_of(text: str | None) -> int | None:
+    """An entry number as Redis holds it (``"42"``), or None for a missing or bad one."""
     return int(text) if text is not None and text.isascii() and text.isdigit() else None
 
 

@@ -45,7 +45,7 @@ from ..errors import BackfillError
 from .channel import Channel
 from .errors import GatewayError, RetentionGapError
 from .feed import ConsumerFeed
-from .keys import MESSAGE_FIELD, Keys, entry_number, id_tuple
+from .keys import MESSAGE_FIELD, Keys, entry_number, id_tuple, number_of
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +91,16 @@ def check_numbered(feed: ConsumerFeed, entry_id: str, fields: dict[str, str],
     if number is None:
         feed.check_trim = True
     elif feed.number is not None and number != feed.number + 1 and feed.position is not None:
-        missing = number - feed.number - 1
-        report_gap(feed, feed.position, entry_id, report, missing if missing > 0 else None)
+        report_gap(feed, feed.position, entry_id, report, missing_between(feed.number, number))
     feed.number = number
+
+
+def missing_between(last: int | None, number: int | None) -> int | None:
+    """How many entries are missing between numbers ``last`` and ``number``; None when
+    unknown, or when the numbering started again (the stream was made anew)."""
+    if last is None or number is None or number <= last:
+        return None
+    return number - last - 1
 
 
 def check_trimmed(feed: ConsumerFeed, first: list[Any], report: Callable[[BaseException], None]) -> None:
@@ -115,11 +122,10 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
                                              [feed.key, feed.key + "|started", feed.key + "|n"])
         if done is not None:
             first = client.xrange(feed.stream, "-", "+", count=1)
-            recorded = entry_number({"n": number}) if number is not None else None
+            recorded = number_of(number)
             if first and id_tuple(first[0][0]) > id_tuple(done):
                 oldest = entry_number(first[0][1])
-                missing = oldest - recorded - 1 if oldest is not None and recorded is not None else None
-                report_gap(feed, done, first[0][0], report, missing if missing is not None and missing > 0 else None)
+                report_gap(feed, done, first[0][0], report, missing_between(recorded, oldest))
                 feed.checked_id = first[0][0]  # reported here: not again when it is read
                 feed.number = oldest
             elif recorded is not None:  # the number to follow, recorded with the position

@@ -112,7 +112,6 @@ class RecordingWriter:
         self.bytes = 0  # uncompressed
         self.max_held = max_held
         self.lost = 0  # lines dropped while writes kept failing (beyond max_held)
-        self.failures = 0  # writes that failed (each retried)
         self._since_flush: list[Line] = []  # written to the open file since its last flush
         self._since_flush_size = 0  # their line bytes
         self._since_flush_lines = 0  # and how many were written (not skipped)
@@ -235,7 +234,6 @@ class RecordingWriter:
     def _failed(self, items: list[Line]) -> None:
         """A write failed: cut the file back to its last flush and hold what it lost (the
         lines since then, and this call's not in a finished file) to write again."""
-        self.failures += 1
         sink, self._sink = self._sink, None
         if sink is not None:
             sink.cut()
@@ -283,6 +281,10 @@ class RecordingWriter:
                 self._failed([])
                 raise
             self._dirty = False
+        self._all_flushed()
+
+    def _all_flushed(self) -> None:
+        """Every line written so far is in the file, readable: none to hold on a failure."""
         self._since_flush, self._since_flush_size, self._since_flush_lines = [], 0, 0
         self._flushed_t = self._last_t
 
@@ -347,5 +349,4 @@ class RecordingWriter:
         sink.close()
         self._sink = None
         self._dirty = False
-        self._since_flush, self._since_flush_size, self._since_flush_lines = [], 0, 0
-        self._flushed_t = self._last_t
+        self._all_flushed()

@@ -196,26 +196,30 @@ class ServerApp:
             self.info_failures = (remaining - 1, status)
             return web.Response(status=status, text=f"{status} injected failure")
         ip = request.remote or "?"
-        body = await request.text()
         try:
-            request_type = json.loads(body).get("type")
-        except (ValueError, AttributeError):
-            request_type = None
-        if not self.info_budget.admit(ip, request_weight({"type": request_type})):
+            body: Any = json.loads(await request.text())
+        except ValueError:
+            return web.Response(status=422, text=InfoRequestError().text)
+        if not self.info_budget.admit(ip, request_weight(body)):
             return web.Response(status=429, text="Too many requests")
         replay = self.replay
         response, result = self._answer_http(body, answer_info if replay is None else replay.answer_info)
+        request_type = body.get("type") if isinstance(body, dict) else None
         per = ITEMS_PER_WEIGHT.get(request_type) if isinstance(request_type, str) else None
         if per is not None and isinstance(result, list):
             self.info_budget.charge(ip, len(result) // per)
         return response
 
     async def _handle_exchange(self, request: web.Request) -> web.Response:
-        return self._answer_http(await request.text(), answer_action)[0]
-
-    def _answer_http(self, text: str, answer: Callable[[Market, object], Any]) -> tuple[web.Response, Any]:
         try:
-            body = json.loads(text)
+            body = json.loads(await request.text())
+        except ValueError:
+            return web.Response(status=422, text=InfoRequestError().text)
+        return self._answer_http(body, answer_action)[0]
+
+    def _answer_http(self, body: Any, answer: Callable[[Market, object], Any]) -> tuple[web.Response, Any]:
+        """``answer``'s reply to the parsed ``body``, and the reply itself (None if refused)."""
+        try:
             result = answer(self.market, body)
         except ValueError:
             return web.Response(status=422, text=InfoRequestError().text), None
