@@ -121,6 +121,8 @@ SHAPES: dict[str, Shape | Callable[[Any], Shape | None]] = {
 class Tracker:
     """Remembers up to ``memory`` delivered items of one subscription."""
 
+    __slots__ = ("_lows", "_memory", "_order", "_recorded", "_seen", "_shape", "duplicates", "horizon", "last_time")
+
     def __init__(self, shape: Shape | Callable[[Any], Shape | None], memory: int = 5000) -> None:
         self._shape = shape
         self._memory = memory
@@ -223,12 +225,17 @@ class TradesTracker(Tracker):
     and ``horizon`` (a property here) is always the generic tracker's.
     """
 
+    # Slots, and a tuple for ``_top_keys``: with a thousand feeds each tracker is cold when
+    # its next trade comes, and a new list per trade outlived its frame into the garbage
+    # collector's older generations (a tuple of ints is untracked at the first collection).
+    __slots__ = ("_cut_at", "_horizon", "_ordered", "_run", "_top", "_top_keys")
+
     def __init__(self, memory: int) -> None:
         super().__init__(TRADES, memory)
         self._run: list[tuple[int, int]] = []  # (tid, time) recorded in order, not yet in the generic memory
         self._ordered = False  # True while ``_run`` is in use
         self._top: int | None = None  # the latest time recorded
-        self._top_keys: list[tuple[int, int]] = []  # the keys recorded at ``_top`` while ordered
+        self._top_keys: tuple[tuple[int, int], ...] = ()  # the keys recorded at ``_top`` while ordered
         self._horizon: int | None = None
         self._cut_at = 4 * memory  # the length at which ``_run`` is cut
 
@@ -249,7 +256,7 @@ class TradesTracker(Tracker):
                 tid, when = trade.get("tid"), trade.get("time")
                 if type(tid) is int and type(when) is int and when > self._top:  # type: ignore[operator]
                     key = (tid, when)
-                    self._top, self._top_keys, self.last_time = when, [key], when
+                    self._top, self._top_keys, self.last_time = when, (key,), when
                     run = self._run
                     run.append(key)
                     if len(run) >= self._cut_at:
@@ -276,7 +283,7 @@ class TradesTracker(Tracker):
 
     def _admit_in_order(self, data: list[Any], keys: list[tuple[int, int]]) -> tuple[bool, Any]:
         self._ordered = True
-        run, top, top_keys = self._run, self._top, self._top_keys
+        run, top, top_keys = self._run, self._top, list(self._top_keys)
         fresh: list[Any] | None = None if len(keys) == 1 else []
         for index, key in enumerate(keys):
             when = key[1]
@@ -292,7 +299,7 @@ class TradesTracker(Tracker):
             run.append(key)
             if fresh is not None:
                 fresh.append(data[index])
-        self._top, self._top_keys = top, top_keys
+        self._top, self._top_keys = top, tuple(top_keys)
         if fresh is not None:
             if not fresh:
                 return False, data
@@ -318,7 +325,7 @@ class TradesTracker(Tracker):
 
     def _catch_up(self) -> None:
         """Record ``_run`` into the generic memory, as the generic tracker would have."""
-        run, self._run, self._ordered, self._top_keys = self._run, [], False, []
+        run, self._run, self._ordered, self._top_keys = self._run, [], False, ()
         seen, record = self._seen, super()._record
         last_time = self.last_time
         for key in run:

@@ -121,7 +121,8 @@ class Router:
                     continue
                 entry.last_message = now
                 entry.received += 1
-                entry.latest = message  # before reading fast: see subscription.Entry.attach
+                if entry.keeps_latest:  # a state feed's: before reading fast, see subscription.Entry.attach
+                    entry.latest = message
                 fast = entry.fast
                 if fast is None:
                     gave_up = entry.deliver(message, self._add, payload, wall)

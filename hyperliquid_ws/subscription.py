@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .dispatch import Lane
 from .errors import BackfillError, HyperliquidTimeoutError, SubscriptionError
+from .feeds import STATE
 from .history import SHAPES, CandleTracker, Tracker, TradesTracker
 from .joiners import Retained
 
@@ -73,9 +74,10 @@ class Entry:
     """
 
     __slots__ = ("_backfills", "_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered",
-                 "canonical", "delivered", "error", "fast", "feed", "handles", "held", "hold_id", "interval", "key",
-                 "last_message", "latest", "lock", "received", "resent", "resubscribed_silent", "retained",
-                 "route", "sent_at", "sent_on", "settled", "tracker", "wire")  # read per frame: kept compact
+                 "canonical", "delivered", "error", "fast", "feed", "handles", "held", "hold_id", "interval",
+                 "keeps_latest", "key", "last_message", "latest", "lock", "received", "resent",
+                 "resubscribed_silent", "retained", "route", "sent_at", "sent_on", "settled", "tracker",
+                 "wire")  # read per frame: kept compact
 
     def __init__(self, key: str, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any]):
         self.key = key
@@ -90,6 +92,10 @@ class Entry:
         self.fast: Fast | None = None
         self._backfills: set[int] = set()  # holds whose release has not finished: no fast path meanwhile
         self.latest: Any = None  # the last frame routed here (by the router): a state joiner's
+        # Only a state feed's joiner is given it (joiners.py): any other feed's frames are
+        # not kept past their callbacks (with 1,000 feeds, 1,000 messages held until they
+        # are cold, through the garbage collector's generations, cost a third of a trade).
+        self.keeps_latest = feed.kind == STATE
         self.sent_on = 0
         self.sent_at = 0.0  # monotonic time its last subscribe went out
         self.resent = False  # sent again after a rate-limit error; "Already subscribed" is then success

@@ -5,6 +5,9 @@ there see nothing new; and each handle's dedupe is its own across reconnects."""
 
 from __future__ import annotations
 
+import gc
+import types
+
 import pytest
 import requests
 
@@ -94,3 +97,32 @@ def test_two_callbacks_one_joining_late_each_see_every_fill_once_across_two_reco
         delivered = tids(got.messages)
         assert len(delivered) == len(set(delivered)), "a fill was delivered twice to one callback"
     assert late.messages[0]["data"]["isSnapshot"] is True
+
+
+@pytest.mark.parametrize("threads", [0, 2], ids=["connection-threads", "dispatcher-threads"])
+def test_only_a_state_feed_keeps_its_last_message_after_the_callbacks(server, make_client, threads):
+    """A state feed's latest frame is kept for its late joiners; a trade (or any frame a
+    joiner is not given) is the user's alone once its callbacks have run: with a
+    thousand feeds, a last frame held per feed cost a fifth of every trade's time."""
+    client = make_client(callback_threads=threads)
+    trades, book = Collector(), Collector()
+    client.subscribe({"type": "trades", "coin": "BTC"}, trades).wait()
+    client.subscribe({"type": "l2Book", "coin": "BTC"}, book).wait()
+    trades.wait_for(1)
+    book.wait_for(1)
+
+    def held_by_the_client(message):
+        return [r for r in gc.get_referrers(message)  # but the test's own references: its lists, closures
+                if r is not trades.messages and r is not book.messages and not isinstance(r, types.CellType)]
+
+    def held(messages):  # a loop, not a list or a generator of them: those would be referrers too
+        gc.collect()
+        for message in messages:  # noqa: SIM110
+            if held_by_the_client(message):
+                return True
+        return False
+
+    server.emit({"type": "trades", "coin": "BTC"})
+    wait_until(lambda: len(trades.messages) > 1 and not held(trades.messages),
+               what="every trade released by the client")
+    assert held(book.messages), "the book's state is kept for a late joiner"
