@@ -209,35 +209,38 @@ class TradesTracker(Tracker):
     """A ``Tracker`` for trades, with the live stream's own order written out.
 
     Live trades come in time order. While they do, the generic memory (``_seen``,
-    ``_order``, ``_lows``) is not kept up per trade: each new trade only goes on the end
-    of ``_run``, and a trade is judged by ``_top`` (the latest time recorded) and
-    ``_top_keys`` (the trades recorded at that time): later is new, at ``_top`` it is new
-    unless among those keys. That is exactly what the generic judgement gives for such a
-    trade (nothing remembered is later, and every remembered trade at ``_top`` is in
-    ``_top_keys`` while they are fewer than the memory).
+    ``_order``, ``_lows``) is not kept up per trade: each new trade's key only goes into
+    ``_ring``, the last ``memory + 1`` keys recorded in order (oldest overwritten), and a
+    trade is judged by ``_top`` (the latest time recorded) and the keys at that time,
+    ``_top_keys``: later is new, at ``_top`` it is new unless among those keys. That is
+    exactly what the generic judgement gives for such a trade (nothing remembered is
+    later, and every remembered trade at ``_top`` is in ``_top_keys`` while they are
+    fewer than the memory).
 
-    Anything else (a trade out of order, a backfill, a field of the wrong type) first
-    brings the generic memory up to date by recording ``_run`` into it, the same steps
-    the generic tracker took one by one, then takes the generic path. ``_run`` is cut to
-    the memory's length from time to time: once more trades than the memory holds were
-    recorded in order, the memory is those last trades and the horizon is the time of
-    the one before them, whatever came earlier. So each trade is recorded once, at most,
-    and ``horizon`` (a property here) is always the generic tracker's.
+    Anything else (a trade out of order, a backfill, a field of the wrong type, reading
+    ``horizon``) first brings the generic memory up to date from the ring, as the generic
+    tracker's steps one by one would have left it, then takes the generic path: if the
+    ring went round, the memory is its last ``memory`` keys and the horizon the time of
+    the one before them (older keys were forgotten), else its keys are recorded after
+    what the memory held. So each trade is recorded once, at most, and ``horizon`` (a
+    property here) is always the generic tracker's.
+
+    A fixed ring of tuples of ints, and slots: with a thousand feeds each tracker is cold
+    when its next trade comes, and its memory stays ~65 KB however long it runs (a run
+    list cut at four times the memory grew to ~250 KB, and was copied as it grew).
     """
 
-    # Slots, and a tuple for ``_top_keys``: with a thousand feeds each tracker is cold when
-    # its next trade comes, and a new list per trade outlived its frame into the garbage
-    # collector's older generations (a tuple of ints is untracked at the first collection).
-    __slots__ = ("_cut_at", "_horizon", "_ordered", "_run", "_top", "_top_keys")
+    __slots__ = ("_horizon", "_last", "_ordered", "_position", "_ring", "_top", "_top_keys")
 
     def __init__(self, memory: int) -> None:
         super().__init__(TRADES, memory)
-        self._run: list[tuple[int, int]] = []  # (tid, time) recorded in order, not yet in the generic memory
-        self._ordered = False  # True while ``_run`` is in use
+        self._ring: list[tuple[int, int] | None] = [None] * (memory + 1)  # keys recorded in order
+        self._position = 0  # the ring's next slot
+        self._last = memory  # the ring's last slot
+        self._ordered = False  # True while the ring is in use
         self._top: int | None = None  # the latest time recorded
         self._top_keys: tuple[tuple[int, int], ...] = ()  # the keys recorded at ``_top`` while ordered
         self._horizon: int | None = None
-        self._cut_at = 4 * memory  # the length at which ``_run`` is cut
 
     @property  # an attribute in the base class: the generic steps read and set it
     def horizon(self) -> int | None:
@@ -254,14 +257,26 @@ class TradesTracker(Tracker):
             trade = data[0]
             if type(trade) is dict:
                 tid, when = trade.get("tid"), trade.get("time")
-                if type(tid) is int and type(when) is int and when > self._top:  # type: ignore[operator]
-                    key = (tid, when)
-                    self._top, self._top_keys, self.last_time = when, (key,), when
-                    run = self._run
-                    run.append(key)
-                    if len(run) >= self._cut_at:
-                        self._cut_run()
+                if type(tid) is int and type(when) is int:
+                    top_keys, key = self._top_keys, (tid, when)
+                    if when > self._top:  # type: ignore[operator]
+                        self._top, self._top_keys = when, (key,)
+                    elif when != self._top or len(top_keys) + 1 >= self._memory:
+                        return self._judged(data, backfill)
+                    elif key in top_keys:  # several trades in one millisecond: this one again
+                        self.duplicates += 1
+                        return False, data
+                    else:
+                        self._top_keys = (*top_keys, key)
+                    self.last_time = when
+                    position = self._position
+                    self._ring[position] = key
+                    self._position = position + 1 if position < self._last else 0
                     return True, data
+        return self._judged(data, backfill)
+
+    def _judged(self, data: Any, backfill: bool) -> tuple[bool, Any]:
+        """``admit`` for any frame but a single well-formed live trade of the ordered run."""
         if type(data) is list and data:
             top = self._top
             keys = []
@@ -282,8 +297,9 @@ class TradesTracker(Tracker):
         return super().admit(data, backfill=backfill)
 
     def _admit_in_order(self, data: list[Any], keys: list[tuple[int, int]]) -> tuple[bool, Any]:
+        top, top_keys = self._top, list(self._top_keys)
         self._ordered = True
-        run, top, top_keys = self._run, self._top, list(self._top_keys)
+        ring, position, last = self._ring, self._position, self._last
         fresh: list[Any] | None = None if len(keys) == 1 else []
         for index, key in enumerate(keys):
             when = key[1]
@@ -296,10 +312,11 @@ class TradesTracker(Tracker):
                 continue
             else:
                 top_keys.append(key)
-            run.append(key)
+            ring[position] = key
+            position = position + 1 if position < last else 0
             if fresh is not None:
                 fresh.append(data[index])
-        self._top, self._top_keys = top, tuple(top_keys)
+        self._top, self._top_keys, self._position = top, tuple(top_keys), position
         if fresh is not None:
             if not fresh:
                 return False, data
@@ -308,27 +325,23 @@ class TradesTracker(Tracker):
                 data = fresh
         else:
             self.last_time = keys[0][1]
-        if len(run) >= self._cut_at:
-            self._cut_run()
         return True, data
 
-    def _cut_run(self) -> None:
-        """Keep the last ``memory`` trades of ``_run`` only: they are the whole memory."""
-        run, memory = self._run, self._memory
-        before = run[-memory - 1][1]
-        if self._horizon is None or before > self._horizon:
-            self._horizon = before
-        self._seen.clear()
-        self._order.clear()
-        self._lows.clear()
-        del run[:-memory]
-
     def _catch_up(self) -> None:
-        """Record ``_run`` into the generic memory, as the generic tracker would have."""
-        run, self._run, self._ordered, self._top_keys = self._run, [], False, ()
+        """Record the ring into the generic memory, as the generic tracker would have."""
+        ring, position = self._ring, self._position
+        self._ring, self._position, self._ordered, self._top_keys = [None] * len(ring), 0, False, ()
+        keys = [key for key in ring[position:] + ring[:position] if key is not None]  # oldest first
+        if len(keys) == len(ring):  # round: the one before the last ``memory`` was forgotten, and all before it
+            before = keys.pop(0)[1]
+            if self._horizon is None or before > self._horizon:
+                self._horizon = before
+            self._seen.clear()
+            self._order.clear()
+            self._lows.clear()
         seen, record = self._seen, super()._record
         last_time = self.last_time
-        for key in run:
+        for key in keys:
             seen.add(key)
             record(key, key[1])
         self.last_time = last_time

@@ -129,7 +129,7 @@ def _live_then_backfill(draw):
 def test_trades_in_time_order_are_judged_exactly_as_the_generic_tracker(frames, memory, data):
     """The in-order path (no generic memory kept per trade, caught up when anything else
     comes) delivers, filters and remembers what the generic tracker does, over runs long
-    enough to be cut (more than four times the memory); the horizon, read at random
+    enough for its ring to go round (more than the memory); the horizon, read at random
     moments (reading it catches up), is always the generic one."""
     fast, generic = TradesTracker(memory), Tracker(SHAPES["trades"], memory)
     for frame, backfill in frames:
@@ -140,7 +140,7 @@ def test_trades_in_time_order_are_judged_exactly_as_the_generic_tracker(frames, 
     assert fast.horizon == generic.horizon
 
 
-def test_the_horizon_is_the_generic_one_right_after_the_in_order_run_is_cut():
+def test_the_horizon_is_the_generic_one_however_far_the_in_order_ring_went_round():
     for memory in (1, 2, 3, 5):
         for count in range(1, 6 * memory + 2):
             fast, generic = TradesTracker(memory), Tracker(SHAPES["trades"], memory)
@@ -150,3 +150,22 @@ def test_the_horizon_is_the_generic_one_right_after_the_in_order_run_is_cut():
             assert fast.horizon == generic.horizon, (memory, count)
             late = [{"coin": "BTC", "tid": 99, "time": generic.horizon or 0}, {"coin": "BTC", "tid": 98, "time": 1}]
             assert fast.admit(late, backfill=True) == generic.admit(late, backfill=True)
+
+
+def test_a_live_trades_feed_keeps_a_fixed_memory_however_long_it_runs():
+    """A thousand trades feeds, each running for days: each remembers ``memory`` trades
+    (a key of two ints, ~130 bytes) and no more, at any moment of the run."""
+    import tracemalloc
+
+    memory = 64
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        tracker = TradesTracker(memory)
+        most = 0
+        for n in range(20 * memory):
+            assert tracker.admit([{"coin": "BTC", "tid": 10**15 + n, "time": 1_700_000_000_000 + n}])[0]
+            most = max(most, tracemalloc.get_traced_memory()[0] - start)
+    finally:
+        tracemalloc.stop()
+    assert most < 200 * memory, f"{most} bytes at most for {memory} trades remembered"
