@@ -73,11 +73,12 @@ class Entry:
     generation sends it again.
     """
 
-    __slots__ = ("_backfills", "_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered",
-                 "canonical", "delivered", "error", "fast", "feed", "handles", "held", "hold_id", "interval",
-                 "keeps_latest", "key", "last_message", "latest", "lock", "received", "resent",
-                 "resubscribed_silent", "retained", "route", "sent_at", "sent_on", "settled", "tracker",
-                 "wire")  # read per frame: kept compact
+    # Slots are laid out in this order: what the router touches per frame comes first, so
+    # with a thousand feeds a frame finds it in one or two cache lines, not five.
+    __slots__ = ("fast", "keeps_latest", "last_message", "received", "delivered", "latest",  # noqa: RUF023
+                 "_backfills", "_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered",
+                 "canonical", "error", "feed", "handles", "held", "hold_id", "interval", "key", "lock", "resent",
+                 "resubscribed_silent", "retained", "route", "sent_at", "sent_on", "settled", "tracker", "wire")
 
     def __init__(self, key: str, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any]):
         self.key = key
@@ -389,9 +390,8 @@ class Subscription:
         self._owner = owner
         self._entry = entry
         self.callback = callback
-        self.callbacks: tuple[Callback, ...] = (callback,)  # what its lane calls; () once closed
         self._closed = False
-        self.lane = Lane(self, entry.key)  # its messages, waiting for its callback
+        self.lane = Lane((callback,), entry.key)  # its messages, waiting for its callback; () once closed
         self.given: Any = None  # the frame it got on joining, until the fan-out has passed it
         self.tap = isinstance(callback, FrameTap)  # fed inline (put_taps), never through its lane
         # Its FrameTap's queue and tag; None once closed (like a lane's callbacks, read at the append)
@@ -406,7 +406,7 @@ class Subscription:
     def closed(self, value: bool) -> None:
         self._closed = value
         if value:
-            self.callbacks = ()  # messages still on its lane are not delivered
+            self.lane.callbacks = ()  # messages still on its lane are not delivered
             self.tap_queue = None
 
     @property
