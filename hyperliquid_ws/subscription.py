@@ -95,7 +95,7 @@ class Entry:
         self.latest: Any = None  # the last frame routed here (by the router): a state joiner's
         # Only a state feed's joiner is given it (joiners.py): any other feed's frames are
         # not kept past their callbacks (with 1,000 feeds, 1,000 messages held until they
-        # are cold, through the garbage collector's generations, cost a third of a trade).
+        # were cold, and walked by the garbage collector, cost ~1 us a frame of ~6).
         self.keeps_latest = feed.kind == STATE
         self.sent_on = 0
         self.sent_at = 0.0  # monotonic time its last subscribe went out

@@ -103,7 +103,7 @@ def test_two_callbacks_one_joining_late_each_see_every_fill_once_across_two_reco
 def test_only_a_state_feed_keeps_its_last_message_after_the_callbacks(server, make_client, threads):
     """A state feed's latest frame is kept for its late joiners; a trade (or any frame a
     joiner is not given) is the user's alone once its callbacks have run: with a
-    thousand feeds, a last frame held per feed cost a fifth of every trade's time."""
+    thousand feeds, a last frame held per feed cost ~1 us of a trade's ~6."""
     client = make_client(callback_threads=threads)
     trades, book = Collector(), Collector()
     client.subscribe({"type": "trades", "coin": "BTC"}, trades).wait()
