@@ -118,6 +118,21 @@ SHAPES: dict[str, Shape | Callable[[Any], Shape | None]] = {
 }
 
 
+_EXACT = 2**53  # floats this large or larger may each stand for several integers
+
+
+def lossy(key: Hashable) -> bool:
+    """Whether ``key`` holds a float too large to be exact: the ``fast`` extra's orjson
+    reads an integer beyond 64 bits as one, so two different ids (``2**64``, ``2**64 + 1``)
+    would be one key, and the second item taken for a duplicate. Such items are
+    delivered and not remembered (better twice than never)."""
+    if type(key) is float:
+        return not -_EXACT < key < _EXACT  # NaN too
+    if type(key) is tuple:
+        return any(lossy(part) for part in key)
+    return False
+
+
 class Tracker:
     """Remembers up to ``memory`` delivered items of one subscription."""
 
@@ -179,7 +194,7 @@ class Tracker:
             seen = key in self._seen  # TypeError if the key cannot be hashed
         except (KeyError, TypeError, IndexError, AttributeError):
             return True, None, 0
-        if type(when) is not int:  # a time of the wrong type cannot be compared: deliver, forget
+        if type(when) is not int or lossy(key):  # a time that cannot be compared, an inexact id: deliver, forget
             return True, None, 0
         if seen or (self.horizon is not None and when < self.horizon):
             return False, key, when

@@ -51,7 +51,19 @@ try:  # the "fast" extra: parsing is most of what a book frame costs
 except ImportError:  # pragma: no cover - exercised by installs without the extra
     pass
 else:
-    loads = orjson.loads
+    _orjson_loads = orjson.loads
+
+    def _fast_loads(payload: bytes) -> Any:
+        """orjson, and the stdlib for what orjson refuses but JSON allows (an integer
+        beyond a double's range, such as ``10**400``): the frame is parsed, not dropped.
+        orjson reads an integer beyond 64 bits as a float (``history.Tracker`` then never
+        takes its item for a duplicate: ``lossy``); the default install keeps it exact."""
+        try:
+            return _orjson_loads(payload)
+        except orjson.JSONDecodeError:
+            return _stdlib_loads(payload)
+
+    loads = _fast_loads
 
 log = logging.getLogger(__name__)
 

@@ -1,5 +1,6 @@
 """Dedupe of resubscribe snapshots and backfills, without sockets."""
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -169,3 +170,13 @@ def test_a_live_trades_feed_keeps_a_fixed_memory_however_long_it_runs():
     finally:
         tracemalloc.stop()
     assert most < 200 * memory, f"{most} bytes at most for {memory} trades remembered"
+
+
+@pytest.mark.parametrize("tracker", [TradesTracker(8), Tracker(SHAPES["trades"], 8)], ids=["trades", "generic"])
+def test_an_id_too_large_to_be_exact_is_never_taken_for_a_duplicate(tracker):
+    """The fast extra's orjson reads integers beyond 64 bits as floats: 2**64 and 2**64 + 1
+    both become 1.8446744073709552e19. Two such trades are two trades, both delivered."""
+    first, second = ([{"coin": "BTC", "tid": float(tid), "time": 5}] for tid in (2**64, 2**64 + 1))
+    assert tracker.admit(first)[0] and tracker.admit(second)[0]
+    exact = [{"coin": "BTC", "tid": 2**53 - 1, "time": 6}]
+    assert tracker.admit(exact)[0] and not tracker.admit(exact)[0], "an exact id is still deduplicated"

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 
@@ -419,3 +420,24 @@ def test_a_forked_client_refuses_every_use_with_a_clear_error(make_client, serve
             use()
     assert client.connected is False  # the links are the parent's, not this process's
     assert "forked child" in repr(client) and "connected" not in repr(client)
+
+
+@pytest.mark.hyperliquid_server(trades_replay=0)
+@pytest.mark.parametrize("threads", [0, 2], ids=["connection-threads", "dispatcher-threads"])
+def test_integers_beyond_64_bits_and_a_double_lose_no_trade(server, make_client, threads):
+    """A server sending ids beyond 64 bits, and a time beyond a double's range: every
+    trade reaches the callback (the fast extra's orjson reads the ids as floats, which
+    are then never taken for duplicates; it refuses the huge time, which the stdlib then
+    parses). The default install delivers them exact."""
+    client = make_client(callback_threads=threads)
+    got = Collector()
+    client.subscribe({"type": "trades", "coin": "BTC"}, got).wait()
+    now = int(time.time() * 1000)
+    base = {"coin": "BTC", "side": "B", "px": "1", "sz": "1", "hash": "0x0", "users": ["0xa", "0xb"], "time": now}
+    for trade in ({"tid": 2**64}, {"tid": 2**64 + 1}, {"tid": 3, "time": 10**400}, {"tid": 7, "time": now + 1}):
+        server.publish({"type": "trades", "coin": "BTC"}, [{**base, **trade}])
+    wait_until(lambda: any(t["tid"] == 7 for m in got.messages for t in m["data"]), what="the last trade")
+    tids = [t["tid"] for m in got.messages for t in m["data"]]
+    assert len(tids) == 4 and tids[2:] == [3, 7], tids
+    assert got.messages[2]["data"][0]["time"] == 10**400
+    assert tids[:2] in ([2**64, 2**64 + 1], [float(2**64)] * 2), tids
