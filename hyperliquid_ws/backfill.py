@@ -28,7 +28,7 @@ from .dispatch import TAKE, Dispatcher, Lane, Ready
 from .errors import BackfillError
 from .history import SHAPES, Shape
 from .httpsession import AbortableAdapter
-from .plans import PLANS
+from .plans import PLANS, Partial
 from .ratelimit import WeightLimiter
 from .subscription import Entry
 from .tls import TLSSettings
@@ -231,7 +231,11 @@ class Backfiller:
                 self._count(gaps_backfilled=1)
                 log.info("%s: its resubscribe snapshot covers the gap from %d", entry.key, start)
                 return
-            messages = PLANS[entry.feed.type](self._fetch, entry.wire, start, end)
+            partial: Partial | None = None
+            try:
+                messages = PLANS[entry.feed.type](self._fetch, entry.wire, start, end)
+            except Partial as exc:  # the end of the gap: delivered, and the rest reported below
+                messages, partial = exc.messages, exc
             for message in messages:
                 message["backfill"] = True
             delivered, held = self._release(entry, hold_id, messages)
@@ -240,6 +244,12 @@ class Backfiller:
             error = BackfillError(entry.wire, start, end, exc)
             log.warning("%s", error)
             self._release(entry, hold_id, [])
+            self._report(error)
+            return
+        if partial is not None:
+            self._count(gaps_unrecovered=1, items_backfilled=delivered)
+            error = BackfillError(entry.wire, partial.start_ms, partial.end_ms, partial)
+            log.warning("%s", error)
             self._report(error)
             return
         self._count(gaps_backfilled=1, items_backfilled=delivered)

@@ -58,10 +58,28 @@ def _fundings(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> list[A
     return [_funding_of(u) for u in updates]
 
 
+class Partial(Exception):
+    """A plan recovered only the end of its gap: ``messages`` are to be delivered, and
+    ``start_ms``..``end_ms`` may still be missing (reported as a ``BackfillError``)."""
+
+    def __init__(self, messages: Messages, start_ms: int, end_ms: int, why: str) -> None:
+        super().__init__(why)
+        self.messages = messages
+        self.start_ms = start_ms
+        self.end_ms = end_ms
+
+
 def _trades(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:
-    trades = sorted((t for t in fetch({"type": "recentTrades", "coin": sub["coin"]}) if t["time"] >= start),
-                    key=lambda t: t["time"])
-    return [{"channel": "trades", "data": trades}] if trades else []
+    """``recentTrades`` has no time range: it holds the latest trades only (protocol.md
+    §9.2). If every one it returns is later than ``start``, the gap may hold more than it
+    does: the rest of the gap is reported, never silently lost."""
+    recent = sorted(fetch({"type": "recentTrades", "coin": sub["coin"]}), key=lambda t: t["time"])
+    trades = [t for t in recent if t["time"] >= start]
+    messages = [{"channel": "trades", "data": trades}] if trades else []
+    if recent and recent[0]["time"] > start:
+        raise Partial(messages, start, recent[0]["time"], f"recentTrades returned only the latest {len(recent)} "
+                      f"trades, the oldest at {recent[0]['time']}")
+    return messages
 
 
 def _candles(fetch: Fetch, sub: dict[str, Any], start: int, end: int) -> Messages:

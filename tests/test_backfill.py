@@ -171,3 +171,26 @@ def test_a_reconnect_that_backfills_many_feeds_keeps_to_the_rest_weight_budget(s
     assert server.info_refused == 0 and backfiller.gaps_unrecovered == 0
     budget = client.stats()["limits"]["info_weight_in_window"]
     assert budget["waited"] > 0 and budget["max"] == 50
+
+
+def test_a_trades_gap_longer_than_recent_trades_is_reported_never_silent(server, make_client):
+    """recentTrades holds the latest trades only (100 in the local server). A gap with more
+    trades than that: the latest ones are delivered (once, in order), and the rest of the
+    gap reaches on_error as a BackfillError naming the range that may be missing."""
+    errors = Collector()
+    client = make_client(on_error=errors)
+    got = Collector()
+    client.subscribe({"type": "trades", "coin": "BTC"}, got).wait()
+    server.advance(1)
+    before = go_away_and_come_back(server, client, ticks=600)
+    recent = requests.post(server.base_url + "/info", json={"type": "recentTrades", "coin": "BTC"}, timeout=10).json()
+    assert min(t["time"] for t in recent) > max(t["time"] for m in got.messages for t in m["data"]), \
+        "precondition: the gap held more trades than recentTrades returns"
+    wait_until(lambda: client._backfiller.gaps_backfilled + client._backfiller.gaps_unrecovered > before,
+               what="the backfill")
+    (error,) = wait_until(lambda: [e for e in errors.messages if isinstance(e, BackfillError)], what="the report")
+    assert error.end_ms == min(t["time"] for t in recent) and error.start_ms < error.end_ms
+    backfilled = [t["tid"] for m in got.messages if m.get("backfill") for t in m["data"]]
+    assert backfilled == [t["tid"] for t in sorted(recent, key=lambda t: t["time"])]
+    tids = [t["tid"] for m in got.messages for t in m["data"]]
+    assert len(tids) == len(set(tids)), "a trade was delivered twice"
