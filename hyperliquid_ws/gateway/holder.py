@@ -33,7 +33,7 @@ from typing import Any
 from ..errors import BackfillError
 from ..feeds import Feed
 from ..history import SHAPES, CandleTracker, Tracker
-from ..plans import PLANS
+from ..plans import PLANS, Partial
 from ..subscription import Subscription
 from .appender import Appender
 from .keys import GAP_MARK, MESSAGE_FIELD, entry_number, id_tuple
@@ -104,14 +104,17 @@ class HeldFeed:
         problem: BaseException | None = None
         messages: list[Any] = []
         end_ms = int(time.time() * 1000)
-        if self.gap_start_ms is not None:
+        start_ms = self.gap_start_ms
+        if start_ms is not None:
             try:
-                messages = PLANS[self.feed.type](info, self.canonical, self.gap_start_ms, end_ms)
+                messages = PLANS[self.feed.type](info, self.canonical, start_ms, end_ms)
+            except Partial as exc:  # the end of the gap recovered (recentTrades): the rest is marked
+                messages, problem, start_ms, end_ms = exc.messages, exc, exc.start_ms, exc.end_ms
             except Exception as exc:
                 problem = exc
         with self._lock:
             if problem is not None:
-                mark = {"start_ms": self.gap_start_ms, "end_ms": end_ms, "error": str(problem) or repr(problem)}
+                mark = {"start_ms": start_ms, "end_ms": end_ms, "error": str(problem) or repr(problem)}
                 self._appender.put(self.feed_key, {GAP_MARK: mark})
             for message in messages:
                 self._admit({**message, "backfill": True}, backfill=True)
