@@ -149,7 +149,15 @@ class GatewayClient:
 
     def stream(self, subscription: Mapping[str, Any], *, timeout: float | None = None, maxsize: int = 10_000,
                overflow: str = "drop_oldest", allow_unknown: bool = False) -> Stream:
-        """As ``HyperliquidWS.stream``: a blocking iterator over one feed's messages."""
+        """As ``HyperliquidWS.stream``: a blocking iterator over one feed's messages.
+
+        Not durable, even on a named consumer: a message counts as delivered once it is
+        queued for the iterator, so a crash loses what the loop had not taken yet (up to
+        ``maxsize``). Durable delivery is for callbacks (``subscribe``); a named consumer
+        logs a warning here."""
+        if self.name is not None:
+            log.warning("%s: stream() on a named consumer is not durable: a crash loses the messages queued for "
+                        "the loop; subscribe with a callback for delivery resumed after a restart", self._label)
         stream = Stream(dict(subscription) if isinstance(subscription, Mapping) else subscription,
                         timeout=timeout, maxsize=maxsize, overflow=overflow)
         stream.attach(self.subscribe(subscription, stream.feeder(), allow_unknown=allow_unknown))

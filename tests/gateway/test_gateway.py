@@ -397,3 +397,16 @@ def test_the_gateway_command_checks_its_arguments(capsys) -> None:
     assert "shard" in capsys.readouterr().err
     assert main(["gateway", "--redis", "http://nope"]) == 2
     assert "Redis URL" in capsys.readouterr().err
+
+
+def test_stream_on_a_named_consumer_warns_that_it_is_not_durable(make_gateway, make_consumer, server,
+                                                                 caplog) -> None:
+    """A message counts as delivered once it is queued for the loop, so a named consumer's
+    stream() would lose what was queued at a crash: the consumer says so (callbacks are
+    the durable path); an unnamed one, which promises nothing across restarts, does not."""
+    make_gateway()
+    with caplog.at_level(logging.WARNING, logger="hyperliquid_ws.gateway.client"):
+        make_consumer().stream(TRADES, timeout=DEADLINE).close()
+        assert not [r for r in caplog.records if "not durable" in r.getMessage()]
+        make_consumer(name="streamer").stream(TRADES, timeout=DEADLINE).close()
+    assert [r for r in caplog.records if "not durable" in r.getMessage()]
