@@ -225,6 +225,8 @@ class Backfills:
                 log.exception("%s: backfill of %s failed", self._name, held.feed_key)
                 problem = exc
             if problem is not None and self._wanted(held):
-                error = BackfillError(dict(held.canonical), gap_start or 0, int(time.time() * 1000), problem)
+                start, end = ((problem.start_ms, problem.end_ms) if isinstance(problem, Partial)  # as in its mark
+                              else (gap_start or 0, int(time.time() * 1000)))
+                error = BackfillError(dict(held.canonical), start, end, problem)
                 log.warning("%s: %s", self._name, error)
                 self._report(error)
