@@ -350,6 +350,8 @@ class HyperliquidWS:
             started = self._started
         if first:
             _open_clients.discard(self)
+            for stream in list(self._streams):
+                stream.end()  # a loop waiting without a timeout ends now
         if not started or self._pid != os.getpid():
             return  # in a forked child: the sockets are the parent's; leave them be
         timeout = self._close_timeout

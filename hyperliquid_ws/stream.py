@@ -10,6 +10,14 @@ When the consumer falls behind and the queue is full, the overflow policy decide
 ``"drop_newest"``. A drop is never silent: it is counted (``dropped``, and in
 ``ws.stats()``) and logged. Leaving the loop in any way (break, an exception, garbage
 collection, a ``with`` block, ``close()``) unsubscribes.
+
+A durable stream (``GatewayClient.stream`` on a named consumer) has no queue: its
+callback is a ``Handover``, which hands one message at a time to the loop and returns
+only once the loop is done with it, so the reader records a position exactly as it does
+after a callback returns. The loop is done with a message when it comes back for the
+next, or the stream is closed with ``close()`` or at the end of a ``with`` block with no
+exception; any other end (an exception out of the block, garbage collection, the client
+closing) leaves it unfinished, so a restart delivers it again, marked ``redelivered``.
 """
 
 from __future__ import annotations
@@ -27,11 +35,17 @@ log = logging.getLogger(__name__)
 
 OVERFLOW_POLICIES = ("drop_oldest", "drop_newest")
 
+# How a ``Handover`` call ended (its ``outcome``).
+DONE = "done"  # the loop finished the message
+UNTAKEN = "untaken"  # the stream ended before the loop took it
+INTERRUPTED = "interrupted"  # the stream ended while the loop held it
+
 
 class Stream:
     """Thread-safe; iterate it from one thread."""
 
-    def __init__(self, subscription: dict[str, Any], *, timeout: float | None, maxsize: int, overflow: str) -> None:
+    def __init__(self, subscription: dict[str, Any], *, timeout: float | None, maxsize: int, overflow: str,
+                 durable: bool = False) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ValueError(f"maxsize must be a whole number >= 1, got {maxsize!r}")
         if overflow not in OVERFLOW_POLICIES:
@@ -49,17 +63,27 @@ class Stream:
         self._ready = threading.Condition()
         self._closed = False
         self._handle: Subscription | None = None
+        self._handover = Handover() if durable else None
 
     def attach(self, handle: Subscription) -> None:
         self._handle = handle
 
-    def feeder(self) -> _Feeder:
+    def feeder(self) -> _Feeder | Handover:
         """The callback to subscribe with; it holds the stream weakly, so dropping the
-        stream (leaving the loop) lets it be collected and unsubscribe."""
+        stream (leaving the loop) lets it be collected and unsubscribe. A durable
+        stream's is its ``Handover``, which holds none of the stream."""
+        if self._handover is not None:
+            return self._handover
         return _Feeder(weakref.ref(self))
 
     @property
+    def durable(self) -> bool:
+        return self._handover is not None
+
+    @property
     def depth(self) -> int:
+        if self._handover is not None:
+            return self._handover.depth
         return len(self._queue)
 
     def put(self, message: Any) -> None:
@@ -89,6 +113,15 @@ class Stream:
         return self
 
     def __next__(self) -> Any:
+        if self._handover is not None:
+            taken, message = self._handover.take(self.timeout)
+            if taken:
+                self.received += 1
+                return message
+            if not self._handover.closed:
+                log.info("stream %s: nothing within %s s; ending", self.subscription, self.timeout)
+            self.close()
+            raise StopIteration
         with self._ready:
             if not self._ready.wait_for(lambda: self._queue or self._closed, self.timeout):
                 timed_out = True
@@ -102,25 +135,37 @@ class Stream:
         raise StopIteration
 
     def close(self) -> None:
-        """Unsubscribe and end the iteration. Idempotent."""
+        """Unsubscribe and end the iteration (a durable stream's loop is done with the
+        message it holds). Idempotent."""
+        self._close(finished=True)
+
+    def end(self) -> None:
+        """End the iteration without unsubscribing: the client is closing (a durable
+        stream's message in hand stays unfinished). Idempotent."""
+        self._close(finished=False, unsubscribe=False)
+
+    def _close(self, *, finished: bool, unsubscribe: bool = True) -> None:
         with self._ready:
             if self._closed:
                 return
             self._closed = True
             self._queue.clear()
             self._ready.notify_all()
-        if self._handle is not None:
+        # Unsubscribe first: a reader waiting in the handover sees the feed gone when it wakes.
+        if unsubscribe and self._handle is not None:
             self._handle.unsubscribe()
+        if self._handover is not None:
+            self._handover.close(finished=finished)
 
     def __enter__(self) -> Stream:
         return self
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc_info: object) -> None:
+        self._close(finished=exc_type is None)
 
     def __del__(self) -> None:
         try:
-            self.close()
+            self._close(finished=False)
         except Exception:
             log.debug("closing a collected stream failed", exc_info=True)
 
@@ -140,3 +185,61 @@ class _Feeder:
         stream = self._stream()
         if stream is not None:
             stream.put(message)
+
+
+class Handover:
+    """A durable stream's callback: hands ``message`` to the loop and returns once the
+    loop is done with it, or the stream ended. ``outcome`` tells how the last call
+    ended: ``DONE``, ``UNTAKEN`` or ``INTERRUPTED``. One caller at a time (the reader)."""
+
+    __slots__ = ("__weakref__", "_closed", "_cond", "_holding", "_message", "_offered", "outcome")
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._message: Any = None
+        self._offered = False  # a message waits for the loop to take it
+        self._holding = False  # the loop took a message and has not come back
+        self._closed = False
+        self.outcome = DONE
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def depth(self) -> int:
+        return 1 if self._offered and not self._closed else 0
+
+    def __call__(self, message: Any) -> None:
+        with self._cond:
+            if self._closed:
+                self.outcome = UNTAKEN
+                return
+            self._message, self._offered = message, True
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._closed or not (self._offered or self._holding))
+            if self._offered:
+                self._message, self._offered = None, False
+                self.outcome = UNTAKEN
+            else:
+                self.outcome = INTERRUPTED if self._holding else DONE
+
+    def take(self, timeout: float | None) -> tuple[bool, Any]:
+        """The loop: done with the message it holds; wait up to ``timeout`` s (None:
+        forever) for the next. ``(False, None)`` once closed or timed out."""
+        with self._cond:
+            self._holding = False
+            self._cond.notify_all()
+            if not self._cond.wait_for(lambda: self._offered or self._closed, timeout) or self._closed:
+                return False, None
+            message, self._message = self._message, None
+            self._offered, self._holding = False, True
+            self._cond.notify_all()
+            return True, message
+
+    def close(self, *, finished: bool) -> None:
+        with self._cond:
+            if finished:
+                self._holding = False
+            self._closed = True
+            self._cond.notify_all()

@@ -75,6 +75,25 @@ def test_an_exception_in_the_loop_unsubscribes(server, client):
     wait_until(lambda: unsubscribes(server), what="the unsubscribe")
 
 
+def test_closing_the_client_ends_a_loop_that_has_no_timeout(server, make_client):
+    client = make_client()
+    stream = client.stream(TRADES).wait()
+    ended = threading.Event()
+    seen = []
+
+    def consume():
+        seen.extend(stream)
+        ended.set()
+
+    loop = threading.Thread(target=consume, name="test-stream-loop")
+    loop.start()
+    frame = server.emit(TRADES)
+    wait_until(lambda: seen == [frame], what="the first message")
+    client.close()
+    assert ended.wait(5), "the loop still waits after close()"
+    loop.join(5)
+
+
 def test_bad_stream_arguments_are_refused(client):
     for kwargs in ({"maxsize": 0}, {"overflow": "block"}, {"timeout": -1}):
         with pytest.raises(ValueError):

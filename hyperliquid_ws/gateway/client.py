@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from ..endpoints import MAINNET_API_URL
 from ..errors import HyperliquidWSError
 from ..feeds import canonical as canonical_of
 from ..feeds import key_of
-from ..stream import Stream
+from ..stream import DONE, UNTAKEN, Handover, Stream
 from ..subscription import Entry, Subscription
 from .broker import ERRORS, connect, masked, translate
 from .channel import Channel
@@ -99,6 +100,7 @@ class GatewayClient:
         self._backoff = backoff or Backoff(initial=0.1, maximum=5.0)
         self._on_error = on_error
         self._feeds: dict[str, ConsumerFeed] = {}
+        self._streams: weakref.WeakSet[Stream] = weakref.WeakSet()
         self._dropped: list[str] = []  # feed keys whose demand is to be dropped (lease thread)
         self._lock = threading.Lock()
         self._changed = threading.Event()  # feeds changed: the lease thread acts now
@@ -151,16 +153,18 @@ class GatewayClient:
                overflow: str = "drop_oldest", allow_unknown: bool = False) -> Stream:
         """As ``HyperliquidWS.stream``: a blocking iterator over one feed's messages.
 
-        Not durable, even on a named consumer: a message counts as delivered once it is
-        queued for the iterator, so a crash loses what the loop had not taken yet (up to
-        ``maxsize``). Durable delivery is for callbacks (``subscribe``); a named consumer
-        logs a warning here."""
-        if self.name is not None:
-            log.warning("%s: stream() on a named consumer is not durable: a crash loses the messages queued for "
-                        "the loop; subscribe with a callback for delivery resumed after a restart", self._label)
+        On a named consumer it is durable, as a callback is: there is no queue (``maxsize``
+        and ``overflow`` do not apply), the reader hands the loop one message at a time
+        and records the position once the loop comes back for the next (or the stream is
+        closed, or its ``with`` block ends without an exception). A message the loop held
+        when it ended otherwise (a crash, an exception, the client closing) comes again
+        after a restart, marked ``"redelivered": true``. While the loop holds a message,
+        this client's other feeds wait too: leave the loop through a ``with`` block or
+        ``close()``. Raises ``ValueError`` as ``subscribe`` does."""
         stream = Stream(dict(subscription) if isinstance(subscription, Mapping) else subscription,
-                        timeout=timeout, maxsize=maxsize, overflow=overflow)
+                        timeout=timeout, maxsize=maxsize, overflow=overflow, durable=self.name is not None)
         stream.attach(self.subscribe(subscription, stream.feeder(), allow_unknown=allow_unknown))
+        self._streams.add(stream)
         return stream
 
     def unsubscribe(self, subscription: Subscription) -> None:
@@ -205,6 +209,8 @@ class GatewayClient:
         self._changed.set()
         if not first:
             return
+        for stream in list(self._streams):
+            stream.end()  # wakes their loops, and the reader if it waits on one
         if self._started:
             self._poke()
             current = threading.current_thread()
@@ -360,6 +366,8 @@ class GatewayClient:
         checkpoints = self._checkpoints
         for index, (entry_id, fields) in enumerate(entries):
             if self._closing.is_set() or not feed.handles:
+                if checkpoints is not None:
+                    checkpoints.withdraw(feed)  # the next entry's mark went ahead; it will not start here
                 return
             check_numbered(feed, entry_id, fields, self._report)
             try:
@@ -382,14 +390,32 @@ class GatewayClient:
                 feed.redeliver = None
             if checkpoints is not None:
                 checkpoints.started(feed, entry_id)
-            for callback in feed.callbacks:
+            callbacks = feed.callbacks
+            for callback in callbacks:
                 self._call_user(callback, message)
+            if checkpoints is not None and not self._finished(feed, callbacks):
+                return
             feed.position = entry_id
             feed.delivered += 1
             self.delivered += 1
             if checkpoints is not None:
                 following = entries[index + 1][0] if index + 1 < len(entries) else None
                 checkpoints.finished(feed, entry_id, following)
+
+    def _finished(self, feed: ConsumerFeed, callbacks: tuple[Callable[[Any], None], ...]) -> bool:
+        """After a message's callbacks: did every durable stream among them finish it? If
+        one did not, and the feed or this client is going away, the position stays (the
+        feed stops here): a restart delivers the message again, marked ``redelivered``
+        unless no loop had taken it."""
+        outcomes = [c.outcome for c in callbacks if isinstance(c, Handover)]
+        if all(o == DONE for o in outcomes) or (feed.handles and not self._closing.is_set()):
+            return True
+        if len(outcomes) == len(callbacks) and all(o == UNTAKEN for o in outcomes):
+            assert self._checkpoints is not None
+            self._checkpoints.withdraw(feed)
+        else:
+            feed.interrupted = True  # its started mark stays (a clean stop keeps it)
+        return False
 
     def _call_user(self, callback: Callable[[Any], None], message: Any) -> None:
         """As the client runs callbacks (``dispatch.call_user``: logged, reported to

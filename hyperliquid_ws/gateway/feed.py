@@ -32,6 +32,7 @@ class ConsumerFeed:
         self.position: str | None = None  # the last entry ID handed to the callbacks (None: not placed yet)
         self.redeliver: str | None = None  # the entry ID whose callback had started before a crash
         self.started_recorded: str | None = None  # the "started" ID last written (named consumers)
+        self.interrupted = False  # a durable stream's loop held the started message when it ended
         self.delivered = 0
         self.redelivered = 0
         self.gaps = 0

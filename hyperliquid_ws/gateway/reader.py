@@ -10,7 +10,9 @@ starts (``place``):
   died: it comes again with ``"redelivered": true``;
 - otherwise (unnamed, or named and new) at the live end: from the feed's latest
   snapshot message (userFills ...), else its last entry, as a direct subscribe starts
-  with a snapshot or the current state; an empty stream from its start.
+  with a snapshot or the current state; an empty stream from its start. A new named
+  consumer records that place at once (with the number of the entry before it), so a
+  restart before its first message finished starts there, not at the live end again.
 
 While it reads, each entry's number (field ``n``) must be one more than the last one's:
 a skip means entries went before the consumer read them (retention passed it while it
@@ -123,8 +125,8 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
         if done is not None:
             first = client.xrange(feed.stream, "-", "+", count=1)
             recorded = number_of(number)
-            if first and id_tuple(first[0][0]) > id_tuple(done):
-                oldest = entry_number(first[0][1])
+            oldest = entry_number(first[0][1]) if first else None
+            if first and id_tuple(first[0][0]) > id_tuple(done) and not _follows(done, recorded, oldest):
                 report_gap(feed, done, first[0][0], report, missing_between(recorded, oldest))
                 feed.checked_id = first[0][0]  # reported here: not again when it is read
                 feed.number = oldest
@@ -138,13 +140,35 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
                 feed.redeliver = started
             feed.started_recorded = started
             return
+    start = None  # the entry to deliver first
     if feed.snapshot_feed:
         snapshot = client.hget(keys.snapshot, feed.key)
-        if snapshot is not None and client.xrange(feed.stream, snapshot, snapshot):
-            feed.position = before(snapshot)
-            return
-    last = client.xrevrange(feed.stream, "+", "-", count=1)
-    feed.position = before(last[0][0]) if last else _BEFORE_ALL
+        if snapshot is not None:
+            start = next(iter(client.xrange(feed.stream, snapshot, snapshot)), None)
+    if start is None:
+        start = next(iter(client.xrevrange(feed.stream, "+", "-", count=1)), None)
+    if start is None:
+        feed.position = _BEFORE_ALL
+    else:
+        feed.position = before(start[0])
+        number = entry_number(start[1])
+        feed.number = number - 1 if number is not None else None
+    if name is not None:  # a restart before its first message finished starts here, not at the live end
+        fields = {feed.key: feed.position}
+        if feed.number is not None:
+            fields[feed.key + "|n"] = str(feed.number)
+        client.hset(keys.consumer(name), mapping=fields)
+
+
+def _follows(done: str, recorded: int | None, oldest: int | None) -> bool:
+    """Does the stream's oldest entry (number ``oldest``) come right after a recorded
+    position (``done``, number ``recorded``), so nothing was trimmed in between? A
+    position recorded at the start of an empty stream (``0-0``) is followed by entry 1."""
+    if oldest is None:
+        return done == _BEFORE_ALL
+    if done == _BEFORE_ALL and recorded is None:
+        return oldest == 1
+    return recorded is not None and oldest == recorded + 1
 
 
 class Checkpoints:
@@ -175,6 +199,13 @@ class Checkpoints:
         fields[feed.key + "|started"] = next_id
         self._write(fields)
 
+    def withdraw(self, feed: ConsumerFeed) -> None:
+        """The message marked ``started`` never reached a callback after all (a durable
+        stream ended before its loop took it): the mark goes back to the position."""
+        if feed.position is not None and feed.started_recorded not in (None, feed.position):
+            self._write({feed.key + "|started": feed.position})
+            feed.started_recorded = feed.position
+
     def pending(self) -> tuple[Any, ...] | None:
         """The ``HSET`` of what is not written yet, to send ahead of the next read; call
         ``written`` once its round trip succeeded."""
@@ -187,11 +218,12 @@ class Checkpoints:
 
     def settle(self, feeds: list[ConsumerFeed]) -> None:
         """On a clean stop: a ``started`` mark that ran ahead of the last finished message
-        (written with it, for the next) goes back, so a restart repeats nothing."""
-        fields = {f.key + "|started": f.position for f in feeds
-                  if f.position is not None and f.started_recorded not in (None, f.position)}
-        self._write(fields)
-        for feed in feeds:
+        (written with it, for the next) goes back, so a restart repeats nothing; but not
+        where a durable stream's loop held that message when it ended."""
+        ahead = [f for f in feeds if not f.interrupted]
+        self._write({f.key + "|started": f.position for f in ahead
+                     if f.position is not None and f.started_recorded not in (None, f.position)})
+        for feed in ahead:
             feed.started_recorded = feed.position
 
     def _write(self, fields: dict[str, str]) -> None:

@@ -150,8 +150,9 @@ class Driver:
         self._thread.join(DEADLINE)
 
 
-def stream_messages(redis_url: str, gateway_or_keys: Any, subscription: dict[str, Any]) -> list[Any]:
-    """Every message the feed's stream holds, oldest first."""
+def stream_messages(redis_url: str, gateway_or_keys: Any, subscription: dict[str, Any],
+                    after: str | None = None) -> list[Any]:
+    """Every message the feed's stream holds, oldest first (those after entry ID ``after``)."""
     import redis
 
     from hyperliquid_ws.feeds import canonical, key_of
@@ -160,6 +161,7 @@ def stream_messages(redis_url: str, gateway_or_keys: Any, subscription: dict[str
     _, form = canonical(subscription)
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     try:
-        return [json.loads(fields["m"]) for _, fields in client.xrange(keys.stream(key_of(form)))]
+        start = "-" if after is None else f"({after}"
+        return [json.loads(fields["m"]) for _, fields in client.xrange(keys.stream(key_of(form)), start)]
     finally:
         client.close()

@@ -41,17 +41,21 @@ def _without_mark(message: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in message.items() if k != "redelivered"}
 
 
+@pytest.mark.parametrize("read_by", ["callback", "stream"])
 def test_a_named_consumer_killed_mid_stream_loses_nothing_and_repeats_at_most_one(
-        make_gateway, children, redis_server, server) -> None:
+        make_gateway, children, redis_server, server, read_by) -> None:
     gateway = make_gateway()
     feeds = [TRADES, {"type": "trades", "coin": "ETH"}]
     config = {"redis": redis_server.url, "base_url": server.base_url, "name": "durable", "feeds": feeds,
-              "pause": 0.003}
+              "pause": 0.003, "stream": read_by == "stream"}
     driver = Driver(server, 0.01).start()
     try:
-        first = children("first", **config).start()
+        first = children("first", **config, stall_after=60).start()
         first.ready()
         wait_until(lambda: len(first.lines()) >= 60, DEADLINE, "the first run to be mid-stream")
+        # Its 60th message stalls it; kill it once the streams hold 40 more it has not seen.
+        wait_until(lambda: sum(len(stream_messages(redis_server.url, gateway, f)) for f in feeds)
+                   >= len(first.lines()) + 40, DEADLINE, "the first run to fall behind")
         first.kill()  # SIGKILL: no close(), the position is whatever Redis last recorded
         second = children("second", **config).start()
         second.ready()

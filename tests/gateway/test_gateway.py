@@ -399,14 +399,47 @@ def test_the_gateway_command_checks_its_arguments(capsys) -> None:
     assert "Redis URL" in capsys.readouterr().err
 
 
-def test_stream_on_a_named_consumer_warns_that_it_is_not_durable(make_gateway, make_consumer, server,
-                                                                 caplog) -> None:
-    """A message counts as delivered once it is queued for the loop, so a named consumer's
-    stream() would lose what was queued at a crash: the consumer says so (callbacks are
-    the durable path); an unnamed one, which promises nothing across restarts, does not."""
-    make_gateway()
-    with caplog.at_level(logging.WARNING, logger="hyperliquid_ws.gateway.client"):
-        make_consumer().stream(TRADES, timeout=DEADLINE).close()
-        assert not [r for r in caplog.records if "not durable" in r.getMessage()]
-        make_consumer(name="streamer").stream(TRADES, timeout=DEADLINE).close()
-    assert [r for r in caplog.records if "not durable" in r.getMessage()]
+@pytest.mark.parametrize("ending", ["break out of the with block", "client closed mid-message",
+                                    "closed before the loop took one"])
+def test_a_named_consumers_stream_resumes_after_what_its_loop_finished(make_gateway, make_consumer, server,
+                                                                       ending) -> None:
+    """stream() on a named consumer hands the loop one message at a time and records it
+    once the loop is done with it: a clean exit repeats nothing; a message the loop held
+    when the client closed comes again, marked; one no loop took comes again, unmarked."""
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    consumer = make_consumer(name="looper")
+    stream = consumer.stream(TRADES, timeout=DEADLINE).wait(DEADLINE)
+    wait_until(lambda: all(f["position"] for f in consumer.stats()["subscriptions"].values()), DEADLINE,
+               "the consumer placed in the stream")
+    [placed] = [f["position"] for f in consumer.stats()["subscriptions"].values()]
+    advance_until(server, lambda: len(stream_messages(consumer._url, gateway, TRADES, placed)) >= 5,
+                  "five messages")
+    wait_until(lambda: stream.depth == 1, DEADLINE, "a message handed to the stream")
+    seen: list[Any] = []
+    if ending == "break out of the with block":
+        with stream:
+            for message in stream:
+                seen.append(message)
+                if len(seen) == 3:
+                    break
+    elif ending == "client closed mid-message":
+        seen = [next(stream), next(stream), next(stream)]
+        consumer.close()  # while the loop holds the third
+    else:
+        stream.close()
+    assert stream.depth == 0
+    consumer.close()
+    server.advance(3)  # while the named one is away
+    again = Collector()
+    make_consumer(name="looper").subscribe(TRADES, again).wait(DEADLINE)
+    wait_until(lambda: again.messages and again.messages[-1] == stream_messages(consumer._url, gateway, TRADES)[-1],
+               DEADLINE, "the second run to reach the stream's end")
+    marked = [m for m in again.messages if m.get("redelivered")]
+    if ending == "client closed mid-message":
+        assert marked == [again.messages[0]] and again.messages[0] == {**seen[-1], "redelivered": True}
+        again.messages[0] = seen.pop()
+    else:
+        assert marked == []
+    assert seen + again.messages == stream_messages(consumer._url, gateway, TRADES, placed), \
+        "lost or repeated messages"
