@@ -11,6 +11,7 @@ joins them. Every public method is thread-safe, callable from a callback, and
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 import time
@@ -31,7 +32,7 @@ from .broker import ERRORS, connect, masked, translate
 from .channel import Channel
 from .feed import ConsumerFeed
 from .health import Health
-from .keys import DEFAULT_PREFIX, GAP_MARK, Keys, network_of
+from .keys import DEFAULT_PREFIX, GAP_MARK, Keys, network_of, shard_of, shard_of_lease
 from .leases import drop_demand, redis_now_ms, renew_demand
 from .reader import Checkpoints, check_numbered, decode, place, read_round, report_unrecovered, streams_of, xread
 
@@ -203,22 +204,20 @@ class GatewayClient:
             self.close()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Drop this consumer's demand leases, stop and join its threads. Idempotent."""
+        """Drop this consumer's demand leases, stop and join its threads. Idempotent; from
+        a callback it returns at once (the reader ends when the callback returns, recording
+        its position), and a ``close()`` elsewhere (``run_forever``'s) waits for that."""
         first = not self._closing.is_set()
         self._closing.set()
         self._changed.set()
         if not first:
+            self._join(timeout)
             return
         for stream in list(self._streams):
             stream.end()  # wakes their loops, and the reader if it waits on one
         if self._started:
             self._poke()
-            current = threading.current_thread()
-            for thread in self._threads:
-                if thread is not current and thread.is_alive():
-                    thread.join(timeout)
-                    if thread.is_alive():
-                        log.warning("%s: thread %s still running after close()", self._label, thread.name)
+            self._join(timeout)
         with self._lock:
             keys = [*self._feeds, *self._dropped]
         try:
@@ -228,6 +227,16 @@ class GatewayClient:
             log.info("%s: could not drop the demand leases (%s); they expire on their own", self._label,
                      translate(exc, self._url, "closing"))
         self._redis.close()
+
+    def _join(self, timeout: float) -> None:
+        if not self._started:
+            return
+        current = threading.current_thread()
+        for thread in self._threads:
+            if thread is not current and thread.is_alive():
+                thread.join(timeout)
+                if thread.is_alive():
+                    log.warning("%s: thread %s still running after close()", self._label, thread.name)
 
     @property
     def closed(self) -> bool:
@@ -242,7 +251,14 @@ class GatewayClient:
         """Why ``Subscription.wait`` got no answer, when Redis is the reason (else None)."""
         if self._started and not self._health.broker_up:
             return f"Redis at {self.redis_url} is not answering"
-        return None
+        try:
+            leases = [shard_of_lease(k) for k in self._redis.scan_iter(match=self.keys.leaders, count=1000)]
+        except ERRORS:
+            return None
+        if any(lease is not None and shard_of(entry.key, lease[1]) == lease[0] for lease in leases):
+            return None  # a gateway leads this feed's shard: it is just slow to answer
+        return (f"no gateway leads network {self.keys.network} (for this feed's shard) in Redis at "
+                f"{self.redis_url}; start one: hyperliquid-ws gateway --redis URL --base-url {self.base_url}")
 
     def __enter__(self) -> GatewayClient:
         return self
@@ -296,10 +312,7 @@ class GatewayClient:
                     self._redis.expire(self._wake_key, max(60, self._lease_ttl_ms // 1000 * 3))
                     last_renew = now
                 if pending:
-                    statuses = self._redis.hmget(self.keys.status, [f.key for f in pending])
-                    for feed, status in zip(pending, statuses, strict=True):
-                        if status is not None:
-                            feed.settle(status)
+                    self._settle(pending)
                 self._health.up()
             except ERRORS as exc:
                 self._health.down(exc, "renewing the demand leases")
@@ -309,6 +322,21 @@ class GatewayClient:
             wait = 0.05 if pending else renew_every
             if self._changed.wait(wait) and self._closing.is_set():
                 return
+
+    def _settle(self, pending: list[ConsumerFeed]) -> None:
+        """Settle the feeds whose status the gateway published and that is still true:
+        the leader lease it names holds the value it names (a status written by a
+        gateway that has stopped or died since is no answer)."""
+        statuses = [_status_of(text) for text in self._redis.hmget(self.keys.status, [f.key for f in pending])]
+        leaders = sorted({s["leader"] for s in statuses if s is not None and isinstance(s.get("leader"), str)})
+        current = dict(zip(leaders, self._redis.mget(leaders), strict=True)) if leaders else {}
+        for feed, status in zip(pending, statuses, strict=True):
+            if status is None:
+                continue
+            leader = status.get("leader")
+            if isinstance(leader, str) and current.get(leader) != status.get("lease"):
+                continue  # left by a gateway that no longer leads
+            feed.settle(status)
 
     def _read_loop(self) -> None:
         try:
@@ -431,3 +459,14 @@ class GatewayClient:
             except Exception:
                 log.exception("%s: on_error raised", self._label)
 
+
+
+def _status_of(text: str | None) -> dict[str, Any] | None:
+    """A status field of ``P:N:status`` (JSON), or None for none or a malformed one."""
+    if text is None:
+        return None
+    try:
+        status = json.loads(text)
+    except ValueError:
+        return None
+    return status if isinstance(status, dict) else None

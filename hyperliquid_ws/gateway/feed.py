@@ -8,7 +8,6 @@ never mutated, so the reader thread reads it without a lock.
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -48,13 +47,9 @@ class ConsumerFeed:
         self.handles = tuple(h for h in self.handles if h is not handle)
         self.callbacks = tuple(h.callback for h in self.handles)
 
-    def settle(self, text: str) -> None:
-        """Apply the gateway's status for this feed, as JSON (the lease thread)."""
-        try:
-            status = json.loads(text)
-        except ValueError:
-            return
-        state = status.get("state") if isinstance(status, dict) else None
+    def settle(self, status: dict[str, Any]) -> None:
+        """Apply the gateway's status for this feed, one found true (the lease thread)."""
+        state = status.get("state")
         if state == "active":
             self.active = True
             self.settled.set()

@@ -198,6 +198,7 @@ class Gateway:
         except ERRORS as exc:
             log.info("%s: could not release the leader lease (%s); it expires on its own", self.name,
                      translate(exc, self._url, "releasing the lease"))
+        self._appender.lease_value = None  # not leading any more
         self._client.close()
 
     def __enter__(self) -> Gateway:
@@ -301,7 +302,7 @@ class Gateway:
         except (ValueError, HyperliquidWSError) as exc:
             held.handle = None
             self._client.hset(self.keys.status, key, json.dumps(
-                {"state": "refused", "error": str(exc), "kind": type(exc).__name__, "by": self.gateway_id}))
+                {"state": "refused", "error": str(exc), "kind": type(exc).__name__, **self._signature()}))
             held.published_state = "refused"
             return
         timeout = self._backfill_timeout
@@ -320,11 +321,17 @@ class Gateway:
             state, error = held.state
             if state == "pending" or state == held.published_state:
                 continue
-            payload: dict[str, Any] = {"state": state, "by": self.gateway_id}
+            payload: dict[str, Any] = {"state": state, **self._signature()}
             if error is not None:
                 payload.update(error=error, kind="SubscriptionError")
             self._client.hset(self.keys.status, key, json.dumps(payload))
             held.published_state = state
+
+    def _signature(self) -> dict[str, Any]:
+        """What makes a status true: it holds while this leader lease keeps this value
+        (a consumer checks, so a status left by a gateway that stopped or died is not
+        taken for an answer)."""
+        return {"by": self.gateway_id, "leader": self._appender.lease_key, "lease": self._lease.value}
 
     def _stop_upstream(self) -> None:
         upstream, self._upstream = self._upstream, None

@@ -13,8 +13,10 @@ key                          type       what
                                         one knows entries are missing, and how many)
 ``P:N:demand``               zset       demand leases: member ``consumer \\0 F``, score the
                                         lease's expiry (ms, Redis clock)
-``P:N:status``               hash       F -> JSON ``{"state": "active" | "refused", ...}``
-                                        as the gateway holding F last saw it
+``P:N:status``               hash       F -> JSON ``{"state": "active" | "refused",
+                                        "leader": key, "lease": value, ...}`` as the
+                                        gateway holding F last saw it; true only while
+                                        the leader lease named still has that value
 ``P:N:snapshot``             hash       F -> the entry ID of the feed's latest snapshot
                                         message (``isSnapshot``), where unnamed readers start
 ``P:N:leader:K/N``           string     the leader lease of shard K of N: ``gateway/token``
@@ -70,6 +72,14 @@ def parse_shard(text: str) -> tuple[int, int]:
     if not sep or not digits or not 0 <= int(k) < int(n):
         raise ValueError(f"a shard is K/N with 0 <= K < N, such as 0/2, got {text!r}")
     return int(k), int(n)
+
+
+def shard_of_lease(lease_key: str) -> tuple[int, int] | None:
+    """``P:N:leader:K/N`` -> ``(K, N)``; None for any other key."""
+    try:
+        return parse_shard(lease_key.rpartition(":")[2])
+    except ValueError:
+        return None
 
 
 def id_tuple(entry_id: str) -> tuple[int, int]:
@@ -136,6 +146,11 @@ class Keys:
 
     def leader(self, shard: int, shards: int) -> str:
         return f"{self.base}:leader:{shard}/{shards}"
+
+    @property
+    def leaders(self) -> str:
+        """A ``SCAN MATCH`` pattern for every shard's leader lease."""
+        return f"{self.base}:leader:*"
 
     def fence(self, shard: int, shards: int) -> str:
         return f"{self.base}:fence:{shard}/{shards}"

@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
+import threading
 from typing import Any
 
 import pytest
 
 pytest.importorskip("redis")
 
-from hyperliquid_ws import SubscriptionError
+from hyperliquid_ws import HyperliquidTimeoutError, SubscriptionError
 from hyperliquid_ws.gateway import BrokerError, Gateway, GatewayClient, RetentionGapError, network_of, shard_of
 from hyperliquid_ws.gateway.keys import id_tuple, parse_shard
 from hyperliquid_ws.gateway.reader import before, streams_of, xread
@@ -174,6 +176,20 @@ def test_a_refused_subscription_raises_the_servers_error(make_gateway, make_cons
         consumer.subscribe({"type": "trades"}, Collector())  # the client's own validation
 
 
+def test_a_status_left_by_a_stopped_gateway_is_no_answer(make_gateway, make_consumer, server) -> None:
+    """wait() returns once a gateway holds the feed: not on the word of one that has
+    stopped since, and with no gateway it says that none leads, not just "no answer"."""
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)
+    gateway.close()
+    assert not gateway.leading
+    late = make_consumer().subscribe(TRADES, Collector())
+    with pytest.raises(HyperliquidTimeoutError, match=f"no gateway leads network {gateway.keys.network}"):
+        late.wait(1.0)
+    make_gateway()
+    assert late.wait(DEADLINE) is late  # a new leader's word is
+
+
 def test_unsubscribing_lets_the_gateway_go_upstream_after_the_grace(make_gateway, make_consumer, server) -> None:
     gateway = make_gateway()
     consumer = make_consumer()
@@ -230,6 +246,46 @@ def test_a_named_consumers_position_is_in_redis_while_it_waits_for_more(make_gat
     wait_until(recorded, DEADLINE, "the last delivered message recorded as finished, the consumer still reading")
     assert not consumer.closed
     plain.close()
+
+
+def test_close_from_a_callback_records_its_message_before_run_forever_returns(make_gateway, make_consumer,
+                                                                               server) -> None:
+    """A bot that ends itself from a callback: once run_forever() returns (and the
+    process may exit), that message is recorded as finished; a restart repeats nothing."""
+    import redis
+
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    consumer = make_consumer(name="quitter")
+    seen: list[Any] = []
+    main = threading.current_thread()
+
+    def main_runs() -> list[str]:  # the functions on the main thread's stack, innermost first
+        frame, names = sys._current_frames().get(main.ident or 0), []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        return names
+
+    def on_trades(message: Any) -> None:
+        seen.append(message)
+        if len(seen) == 3:  # close from here while the bot's main thread waits in run_forever
+            wait_until(lambda: "run_forever" in main_runs(), DEADLINE, "the main thread in run_forever")
+            consumer.close()
+            wait_until(lambda: "run_forever" not in main_runs() or "join" in main_runs(), DEADLINE,
+                       "run_forever to return or wait for this thread")
+
+    consumer.subscribe(TRADES, on_trades).wait(DEADLINE)
+    advance_until(server, lambda: len(seen) >= 3, "three messages")
+    consumer.run_forever()
+    assert not [t for t in consumer._threads if t.is_alive()], "run_forever returned before the reader ended"
+    plain = redis.Redis.from_url(consumer._url, decode_responses=True)
+    key = json.dumps(TRADES, sort_keys=True, separators=(",", ":"))
+    done, started = plain.hmget(gateway.keys.consumer("quitter"), [key, key + "|started"])
+    third = [entry_id for entry_id, fields in plain.xrange(gateway.keys.stream(key))
+             if json.loads(fields["m"]) == seen[2]]
+    plain.close()
+    assert [done] == third and started in (None, done)
 
 
 def test_a_trimmed_position_is_reported_with_the_lost_range(make_gateway, make_consumer, server) -> None:
@@ -329,7 +385,6 @@ def test_stream_iterates_and_run_forever_ends_on_close(make_gateway, make_consum
     first = next(iter(stream))
     assert first["channel"] == "trades"
     stream.close()
-    import threading
 
     closer = threading.Timer(0.05, consumer.close)
     closer.name = "test-closer"
@@ -363,7 +418,6 @@ def test_shards_split_the_feeds_and_consumers_need_not_know(make_gateway, make_c
 
 
 def test_retention_passing_a_running_consumer_is_reported(make_gateway, make_consumer, server) -> None:
-    import threading
 
     gateway = make_gateway()
     make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
