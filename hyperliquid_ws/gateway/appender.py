@@ -12,7 +12,9 @@ than the last, ``keys.py``) as it is queued, so any message that never reaches t
 leaves a hole its readers see. While Redis is unreachable the buffer holds up to ``max_buffer``
 messages; beyond that the oldest is dropped, counted (``dropped``) and reported, never
 silently. A fenced-off append (another gateway leads now) calls ``on_fenced`` and
-discards the buffer: the new leader backfills from the stream's tail.
+discards the buffer: the new leader backfills from the stream's tail. A lease Redis lost
+while nobody else led (a restart outlasting it) is taken back by the append itself
+(``broker.APPEND``), so that buffer is written, not discarded.
 """
 
 from __future__ import annotations
@@ -65,6 +67,8 @@ class Appender:
         self._last: dict[str, tuple[int, int]] = {}  # feed key -> last assigned entry ID
         self._numbers: dict[str, int] = {}  # feed key -> last assigned entry number
         self.lease_key = ""  # the leader key of the gateway's shard
+        self.term_key = ""  # its term key (the value of the last gateway that won it)
+        self.lease_ttl_ms = 0  # for taking the lease back in APPEND
         self.lease_value: str | None = None  # the leader lease value to write under; None: do not write
         self.on_fenced: Callable[[], None] = lambda: None
         self.appended = 0
@@ -190,7 +194,7 @@ class Appender:
         mode, threshold = self._retention
         limit = str(threshold) if mode == "MAXLEN" else f"{int(time.time() * 1000) - threshold}-0"
         prefix = self._keys.stream("")
-        keys = [self.lease_key, self._keys.snapshot]
+        keys = [self.lease_key, self._keys.snapshot, self.term_key]
         index: dict[str, int] = {}
         streams, encoded, snapshots = [], [], []
         for number, item in enumerate(batch, 1):
@@ -204,7 +208,7 @@ class Appender:
                 snapshots.append(str(number))
         args = [value, mode, limit, ",".join(item.entry_id for item in batch), ",".join(streams),
                 ",".join(str(len(text)) for text in encoded), ",".join(snapshots), b"".join(encoded), prefix,
-                ",".join(str(item.number) for item in batch)]
+                ",".join(str(item.number) for item in batch), self.lease_ttl_ms]
         result = self._channel.evalsha(self._script, keys, args)
         return None if result is None else (int(result[0]), int(result[1]))
 

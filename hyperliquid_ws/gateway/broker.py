@@ -1,4 +1,4 @@
-"""The Redis connection (redis-py) and the two server-side scripts the gateway relies on.
+"""The Redis connection (redis-py) and the server-side scripts the gateway relies on.
 
 ``connect`` checks the URL up front and makes a ``redis.Redis`` with timeouts;
 ``masked`` is the URL as logs, ``repr``, errors and ``stats()`` show it
@@ -9,12 +9,19 @@ Scripts (run atomically by Redis, so a deposed leader can never append):
 - ``APPEND``: a batch of ``XADD`` calls, each with the gateway's own entry ID and entry
   number (field ``n``, ``keys.py``), to the feed streams, trimmed (``MAXLEN ~`` or
   ``MINID ~``), only while the shard's leader lease still holds the caller's
-  ``gateway/token`` value. Returns ``{appended, dups}``: ``dups`` counts the messages
+  ``gateway/token`` value; or while it holds none and the shard's term key still names
+  the caller (Redis lost the lease, restarted say, and nobody has led since): then the
+  lease is the caller's again, taken back in the same call. Returns ``{appended, dups}``: ``dups`` counts the messages
   whose ID was already in (a retry after a lost reply: appends are idempotent); nil when
   fenced off. A snapshot message also records its ID in the snapshot hash. One script
   call per batch, its messages packed into a few arguments (redis-py's per-argument cost
   dominates otherwise): one round trip.
 - ``RENEW``: extend the leader lease only if it is still the caller's.
+- ``ACQUIRE``: take the shard's leader lease if nobody holds it. A caller whose last
+  value the term key still names takes it back under that value (nobody led in
+  between: its buffer and entry numbers stay good); anyone else gets a new fencing token
+  (``INCR`` on the fence key, only when the lease is won) and becomes the term. Returns
+  the value held, or nil.
 """
 
 from __future__ import annotations
@@ -30,7 +37,11 @@ except ImportError as exc:  # the core must stay importable without the extra
     raise ImportError("hyperliquid_ws.gateway needs redis-py: pip install 'hyperliquid-ws[redis]'") from exc
 
 APPEND = """
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return false end
+local lease = redis.call('GET', KEYS[1])
+if lease ~= ARGV[1] then
+  if lease or redis.call('GET', KEYS[3]) ~= ARGV[1] then return false end
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[11])
+end
 local mode, limit, blob = ARGV[2], ARGV[3], ARGV[8]
 local ids, streams, lengths, snapshots = {}, {}, {}, {}
 for v in string.gmatch(ARGV[4], '[^,]+') do ids[#ids + 1] = v end
@@ -58,6 +69,22 @@ return {appended, dups}
 RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
+"""
+
+ACQUIRE = """
+local current = redis.call('GET', KEYS[1])
+if current then
+  if current ~= ARGV[1] then return false end
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return current
+end
+local value = ARGV[1]
+if value == '' or redis.call('GET', KEYS[2]) ~= value then
+  value = ARGV[3] .. '/' .. redis.call('INCR', KEYS[3])
+  redis.call('SET', KEYS[2], value)
+end
+redis.call('SET', KEYS[1], value, 'PX', ARGV[2])
+return value
 """
 
 ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ResponseError)

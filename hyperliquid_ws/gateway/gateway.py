@@ -115,6 +115,8 @@ class Gateway:
         self._appender = Appender(self.name, self._client, redis_url, self.keys, retention=retention,
                                   max_buffer=_count("max_buffer", max_buffer), report=self._report)
         self._appender.lease_key = self.keys.leader(self.shard, self.shards)
+        self._appender.term_key = self.keys.term(self.shard, self.shards)
+        self._appender.lease_ttl_ms = int(self._leader_ttl * 1000)
         self._appender.on_fenced = self._fenced
         self._lease = LeaderLease(self._client, self.keys, self.shard, self.shards, self.gateway_id,
                                   int(self._leader_ttl * 1000))
@@ -127,6 +129,7 @@ class Gateway:
         self._started = False
         self._broker_up = True
         self._last_renew = 0.0
+        self._back_at = -float("inf")  # when Redis last answered again after an outage (monotonic s)
         self.takeovers = 0
         self.step_downs = 0
         self._control = threading.Thread(target=self._run, name=f"{self.name}-control", daemon=True)
@@ -237,12 +240,16 @@ class Gateway:
             self._fenced_flag.clear()
             self._step_down("another gateway took the lease")
         now = time.monotonic()
+        if not self._broker_up:
+            self._back_at = now  # Redis answers again (or this tick fails like the last)
         if self.leading:
             if now - self._last_renew >= self._leader_ttl / 3:
                 if not self._lease.renew(self._renew) and not self._lease.acquire():
                     self._step_down(f"the lease is held by {self._lease.holder()}")
                     return
                 self._last_renew = now
+        elif now - self._back_at < self._leader_ttl:
+            return  # after an outage the leader, cut off too, gets the first chance to take its lease back
         elif self._lease.acquire():
             self._take_over(now)
         else:

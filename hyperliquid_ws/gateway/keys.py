@@ -21,6 +21,9 @@ key                          type       what
                                         message (``isSnapshot``), where unnamed readers start
 ``P:N:leader:K/N``           string     the leader lease of shard K of N: ``gateway/token``
 ``P:N:fence:K/N``            string     the shard's fencing counter (``INCR``: the token)
+``P:N:term:K/N``             string     the lease value of the last gateway that won
+                                        the shard's lease (no expiry): it may take the
+                                        lease back under that value if Redis lost it
 ``P:N:consumer:NAME``        hash       a named consumer's positions: F -> the last entry
                                         ID its callbacks finished, ``F|n`` -> its number,
                                         ``F|started`` -> the one a callback started on
@@ -151,6 +154,9 @@ class Keys:
     def leaders(self) -> str:
         """A ``SCAN MATCH`` pattern for every shard's leader lease."""
         return f"{self.base}:leader:*"
+
+    def term(self, shard: int, shards: int) -> str:
+        return f"{self.base}:term:{shard}/{shards}"
 
     def fence(self, shard: int, shards: int) -> str:
         return f"{self.base}:fence:{shard}/{shards}"

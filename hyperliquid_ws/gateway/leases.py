@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .broker import ACQUIRE
 from .keys import Keys, demand_member, feed_of_member
 
 
@@ -20,29 +21,29 @@ def redis_now_ms(client: Any) -> int:
 class LeaderLease:
     """The leader lease of shard ``shard`` of ``shards``, held under ``gateway/token``.
 
-    The token comes from ``INCR`` on the shard's fence key, so each leadership has its
-    own; the append script refuses every write whose value is not the lease's current one.
+    The token comes from ``INCR`` on the shard's fence key when the lease is won, so each
+    leadership has its own; the append script refuses every write whose value is not the
+    lease's current one. The term key keeps the last winner's value beyond the lease's
+    expiry, so the same leader can take a lease Redis lost back (``broker.ACQUIRE``).
     """
 
     def __init__(self, client: Any, keys: Keys, shard: int, shards: int, gateway: str, ttl_ms: int) -> None:
         self._client = client
         self._key = keys.leader(shard, shards)
+        self._term = keys.term(shard, shards)
         self._fence = keys.fence(shard, shards)
         self._gateway = gateway
+        self._script = client.register_script(ACQUIRE)
         self.ttl_ms = ttl_ms
         self.value: str | None = None  # "gateway/token" while this gateway holds (or held) it
 
     def acquire(self) -> bool:
-        """Take the lease if nobody holds it; keep the old value when re-taking it after a
-        Redis outage (nobody else led in between: the value is still unique)."""
-        value = self.value or f"{self._gateway}/{self._client.incr(self._fence)}"
-        if self._client.set(self._key, value, nx=True, px=self.ttl_ms):
-            self.value = value
-            return True
-        if self._client.get(self._key) == value:
-            return True
-        self.value = None
-        return False
+        """Take the lease if nobody holds it: under the old value when this gateway won it
+        last (nobody led in between), else under a new token. False: another holds it."""
+        value = self._script(keys=[self._key, self._term, self._fence],
+                             args=[self.value or "", self.ttl_ms, self._gateway], client=self._client)
+        self.value = str(value) if value is not None else None
+        return self.value is not None
 
     def renew(self, script: Any) -> bool:
         """Extend the lease; False when another gateway holds it now (step down)."""

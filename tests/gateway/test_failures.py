@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ pytest.importorskip("redis")
 
 import redis
 
+from hyperliquid_ws import BackfillError
 from hyperliquid_ws.gateway import RetentionGapError
 
 from ..conftest import DEADLINE, Collector, wait_until
@@ -172,15 +174,35 @@ def test_the_standby_takes_over_from_a_killed_leader_without_loss_or_duplicates(
         plain.close()
 
 
+def _reading_trades(make_consumer: Any, client: Any, **options: Any) -> tuple[Collector, Collector]:
+    """A consumer (``options``) and the direct client, both on TRADES: ``(got, truth)``."""
+    got, truth = Collector(), Collector()
+    make_consumer(**options).subscribe(TRADES, got).wait(DEADLINE)
+    client.subscribe(TRADES, truth).wait(DEADLINE)
+    return got, truth
+
+
+def _same_trades_and_stream_whole(got: Any, truth: Any, redis_url: str, gateway: Any) -> None:
+    """Once the consumer has the direct client's last trade: the same trades, in the same
+    order, none twice; and the stream numbered 1, 2, 3 ... with no hole."""
+    wait_until(lambda: _tids(got.messages, 0)[-1:] == _tids(truth.messages, 0)[-1:], DEADLINE,
+               "the consumer to see the last trade")
+    since = max(got.messages[0]["data"][0]["time"], truth.messages[0]["data"][0]["time"])
+    tids, true_tids = _tids(got.messages, since), _tids(truth.messages, since)
+    assert len(tids) == len(set(tids)) and tids == true_tids
+    plain = _plain(redis_url)
+    assert _numbered_without_holes(plain, gateway.keys.stream(json.dumps(TRADES, sort_keys=True,
+                                                                        separators=(",", ":"))))
+    plain.close()
+
+
 def test_redis_restarted_under_load_loses_and_repeats_nothing(make_gateway, make_consumer, client,
                                                                redis_server, server) -> None:
     gateway_errors, consumer_errors = Collector(), Collector()
     downs, ups = Collector(), Collector()
     gateway = make_gateway(on_error=gateway_errors)
-    consumer = make_consumer(name="survivor", on_error=consumer_errors, on_disconnect=downs, on_reconnect=ups)
-    got, truth = Collector(), Collector()
-    consumer.subscribe(TRADES, got).wait(DEADLINE)
-    client.subscribe(TRADES, truth).wait(DEADLINE)
+    got, truth = _reading_trades(make_consumer, client, name="survivor", on_error=consumer_errors,
+                                 on_disconnect=downs, on_reconnect=ups)
     driver = Driver(server, 0.02).start()
     try:
         got.wait_for(5)
@@ -196,18 +218,44 @@ def test_redis_restarted_under_load_loses_and_repeats_nothing(make_gateway, make
         got.wait_for(count + 5)
     finally:
         driver.stop()
-    wait_until(lambda: _tids(got.messages, 0)[-1:] == _tids(truth.messages, 0)[-1:], DEADLINE,
-               "the consumer to see the last trade")
-    since = max(got.messages[0]["data"][0]["time"], truth.messages[0]["data"][0]["time"])
-    tids, true_tids = _tids(got.messages, since), _tids(truth.messages, since)
-    assert len(tids) == len(set(tids)) and tids == true_tids
+    _same_trades_and_stream_whole(got, truth, redis_server.url, gateway)
     assert "Redis at redis://127.0.0.1" in str(consumer_errors.messages[0])
     assert not [e for e in consumer_errors.messages if isinstance(e, RetentionGapError)]
     assert gateway.stats()["dropped"] == 0
-    plain = _plain(redis_server.url)
-    assert _numbered_without_holes(plain, gateway.keys.stream(json.dumps(TRADES, sort_keys=True,
-                                                                        separators=(",", ":"))))
-    plain.close()
+
+
+def test_redis_down_longer_than_the_lease_with_a_standby_loses_nothing(make_gateway, make_consumer, client,
+                                                                      redis_server, server) -> None:
+    """Redis restarts and its copy of the leader lease has expired meanwhile: the leader,
+    whose buffer holds the whole outage, takes the lease back under its old value, and the
+    standby (which lost Redis too) lets it. Nothing comes from a backfill bounded by
+    recentTrades: the outage holds more trades than that."""
+    from hyperliquid_ws.testing.info import RECENT_TRADES
+
+    leader = make_gateway(leader_ttl=2.0, demand_poll=0.3)
+    wait_until(lambda: leader.leading, DEADLINE, "the first gateway to lead")
+    standby = make_gateway(leader_ttl=2.0, demand_poll=0.01)  # it would win any race for the lease
+    consumer_errors, ups = Collector(), Collector()
+    got, truth = _reading_trades(make_consumer, client, name="patient", on_error=consumer_errors, on_reconnect=ups)
+    driver = Driver(server, 0.005).start()
+    try:
+        got.wait_for(5)
+        plain = _plain(redis_server.url)
+        expires = time.monotonic() + plain.pttl(leader.keys.leader(0, 1)) / 1000
+        plain.close()
+        redis_server.stop()
+        trades = len(_tids(truth.messages, 0))
+        wait_until(lambda: len(_tids(truth.messages, 0)) > trades + RECENT_TRADES * 3 // 2
+                   and time.monotonic() > expires, 3 * DEADLINE, "the lease to expire, with many trades")
+        redis_server.start()
+        ups.wait_for(1)
+        got.wait_for(len(got.messages) + 5)
+    finally:
+        driver.stop()
+    _same_trades_and_stream_whole(got, truth, redis_server.url, leader)
+    assert not [e for e in consumer_errors.messages if isinstance(e, (RetentionGapError, BackfillError))]
+    assert not any(m.get("backfill") for m in got.messages)
+    assert leader.leading and not standby.leading and leader.stats()["dropped"] == 0
 
 
 def _fifty_feeds() -> list[dict[str, Any]]:
