@@ -141,7 +141,7 @@ class GatewayClient:
                 wire = dict(subscription)
                 if "user" in canonical:
                     wire["user"] = canonical["user"]
-                feed = ConsumerFeed(key, canonical, wire, self.keys.stream(key), feed_type.snapshot)
+                feed = ConsumerFeed(key, canonical, wire, self.keys.stream(key), feed_type.kind)
                 self._feeds[key] = feed
             handle = Subscription(self, cast(Any, feed), callback)
             feed.attach(handle)
@@ -330,6 +330,7 @@ class GatewayClient:
         statuses = [_status_of(text) for text in self._redis.hmget(self.keys.status, [f.key for f in pending])]
         leaders = sorted({s["leader"] for s in statuses if s is not None and isinstance(s.get("leader"), str)})
         current = dict(zip(leaders, self._redis.mget(leaders), strict=True)) if leaders else {}
+        settled = False
         for feed, status in zip(pending, statuses, strict=True):
             if status is None:
                 continue
@@ -337,6 +338,9 @@ class GatewayClient:
             if isinstance(leader, str) and current.get(leader) != status.get("lease"):
                 continue  # left by a gateway that no longer leads
             feed.settle(status)
+            settled = True
+        if settled:
+            self._poke()  # a feed waiting for its status to be placed is read from now
 
     def _read_loop(self) -> None:
         try:

@@ -8,21 +8,28 @@ never mutated, so the reader thread reads it without a lock.
 
 from __future__ import annotations
 
+import re
 import threading
 from typing import Any
 
 from ..errors import SubscriptionError
+from ..feeds import DELTAS, HISTORY, MARKET, STATE
 from ..subscription import Callback, Subscription
+
+_ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
 
 
 class ConsumerFeed:
     def __init__(self, key: str, canonical: dict[str, Any], wire: dict[str, Any], stream: str,
-                 snapshot_feed: bool) -> None:
+                 kind: str = MARKET) -> None:
         self.key = key
         self.canonical = canonical
         self.wire = wire
         self.stream = stream
-        self.snapshot_feed = snapshot_feed  # opens with an isSnapshot message (userFills ...)
+        self.kind = kind  # the feed's kind (feeds.py): STATE, DELTAS, HISTORY ...
+        self.snapshot_feed = kind == HISTORY  # opens with an isSnapshot message (userFills ...)
+        self.fresh_start = kind in (STATE, DELTAS)  # a new reader starts after the holding's tail
+        self.tail: str | None = None  # the stream's last entry ID when the gateway began holding it
         self.handles: tuple[Subscription, ...] = ()
         self.callbacks: tuple[Callback, ...] = ()
         self.active = False  # the gateway holds it upstream
@@ -51,6 +58,8 @@ class ConsumerFeed:
         """Apply the gateway's status for this feed, one found true (the lease thread)."""
         state = status.get("state")
         if state == "active":
+            tail = status.get("tail")
+            self.tail = tail if isinstance(tail, str) and _ENTRY_ID.fullmatch(tail) else None
             self.active = True
             self.settled.set()
         elif state == "refused" and self.error is None:

@@ -301,7 +301,9 @@ class Gateway:
             return
         feed = FEEDS.get(canonical["type"]) or unknown_feed(canonical["type"])
         held = HeldFeed(key, feed, canonical, self._appender)
-        held.seed(self._client.xrevrange(self.keys.stream(key), "+", "-", count=TAIL))
+        tail = self._client.xrevrange(self.keys.stream(key), "+", "-", count=TAIL)
+        held.seed(tail)
+        held.tail_id = tail[0][0] if tail else "0-0"
         with self._lock:
             self._held[key] = held
         try:
@@ -328,7 +330,7 @@ class Gateway:
             state, error = held.state
             if state == "pending" or state == held.published_state:
                 continue
-            payload: dict[str, Any] = {"state": state, **self._signature()}
+            payload: dict[str, Any] = {"state": state, "tail": held.tail_id, **self._signature()}
             if error is not None:
                 payload.update(error=error, kind="SubscriptionError")
             self._client.hset(self.keys.status, key, json.dumps(payload))

@@ -14,7 +14,9 @@ key                          type       what
 ``P:N:demand``               zset       demand leases: member ``consumer \\0 F``, score the
                                         lease's expiry (ms, Redis clock)
 ``P:N:status``               hash       F -> JSON ``{"state": "active" | "refused",
-                                        "leader": key, "lease": value, ...}`` as the
+                                        "leader": key, "lease": value, "tail": the
+                                        stream's last entry ID when the holding
+                                        began, ...}`` as the
                                         gateway holding F last saw it; true only while
                                         the leader lease named still has that value
 ``P:N:snapshot``             hash       F -> the entry ID of the feed's latest snapshot

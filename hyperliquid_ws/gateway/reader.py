@@ -10,7 +10,11 @@ starts (``place``):
   died: it comes again with ``"redelivered": true``;
 - otherwise (unnamed, or named and new) at the live end: from the feed's latest
   snapshot message (userFills ...), else its last entry, as a direct subscribe starts
-  with a snapshot or the current state; an empty stream from its start. A new named
+  with a snapshot or the current state; an empty stream from its start. A state feed
+  (l2Book, bbo, allMids ...) starts only from what the gateway appended since it began
+  holding the feed (its status names the stream's ``tail`` then): the last such entry,
+  for deltas (fastAssetCtxs) the first, the full state; none yet, the next to come. So
+  the first message is never a state left from an earlier holding, hours old. A new named
   consumer records that place at once (with the number of the entry before it), so a
   restart before its first message finished starts there, not at the live end again.
 
@@ -44,6 +48,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import BackfillError
+from ..feeds import DELTAS
 from .channel import Channel
 from .errors import GatewayError, RetentionGapError
 from .feed import ConsumerFeed
@@ -140,24 +145,43 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
                 feed.redeliver = started
             feed.started_recorded = started
             return
-    start = None  # the entry to deliver first
-    if feed.snapshot_feed:
-        snapshot = client.hget(keys.snapshot, feed.key)
-        if snapshot is not None:
-            start = next(iter(client.xrange(feed.stream, snapshot, snapshot)), None)
-    if start is None:
-        start = next(iter(client.xrevrange(feed.stream, "+", "-", count=1)), None)
-    if start is None:
-        feed.position = _BEFORE_ALL
-    else:
-        feed.position = before(start[0])
-        number = entry_number(start[1])
-        feed.number = number - 1 if number is not None else None
+    if feed.fresh_start and feed.tail is None and not feed.settled.is_set():
+        return  # not placed yet: the gateway's status says where its current holding begins
+    position, number = _live_end(client, keys, feed)
+    feed.position, feed.number = position, number
     if name is not None:  # a restart before its first message finished starts here, not at the live end
         fields = {feed.key: feed.position}
         if feed.number is not None:
             fields[feed.key + "|n"] = str(feed.number)
         client.hset(keys.consumer(name), mapping=fields)
+
+
+def _live_end(client: Any, keys: Keys, feed: ConsumerFeed) -> tuple[str, int | None]:
+    """Where a consumer new to ``feed`` starts: the position before the first entry to
+    deliver, and that position's entry number (None: unknown)."""
+    start = None  # the entry to deliver first
+    if feed.snapshot_feed:
+        snapshot = client.hget(keys.snapshot, feed.key)
+        if snapshot is not None:
+            start = next(iter(client.xrange(feed.stream, snapshot, snapshot)), None)
+    elif feed.fresh_start and feed.tail is not None:
+        # Only what the gateway appended since it began holding the feed (after ``tail``)
+        # is current: the last such entry (the latest state), for deltas the first (the
+        # full state the rest build on); none yet, the next one to come.
+        if feed.kind == DELTAS:
+            start = next(iter(client.xrange(feed.stream, f"({feed.tail}", "+", count=1)), None)
+        else:
+            last = next(iter(client.xrevrange(feed.stream, "+", "-", count=1)), None)
+            start = last if last is not None and id_tuple(last[0]) > id_tuple(feed.tail) else None
+        if start is None:
+            at = client.xrange(feed.stream, feed.tail, feed.tail) if feed.tail != _BEFORE_ALL else []
+            return feed.tail, entry_number(at[0][1]) if at else None
+    if start is None:
+        start = next(iter(client.xrevrange(feed.stream, "+", "-", count=1)), None)
+    if start is None:
+        return _BEFORE_ALL, None
+    number = entry_number(start[1])
+    return before(start[0]), number - 1 if number is not None else None
 
 
 def _follows(done: str, recorded: int | None, oldest: int | None) -> bool:

@@ -101,7 +101,7 @@ def test_entry_numbers_that_skip_are_a_gap_with_the_count() -> None:
     from hyperliquid_ws.gateway.feed import ConsumerFeed
     from hyperliquid_ws.gateway.reader import check_numbered, check_trimmed
 
-    feed = ConsumerFeed("k", dict(TRADES), dict(TRADES), "s", False)
+    feed = ConsumerFeed("k", dict(TRADES), dict(TRADES), "s")
     errors: list[BaseException] = []
 
     def read(entry_id: str, fields: dict[str, str]) -> None:
@@ -188,6 +188,41 @@ def test_a_status_left_by_a_stopped_gateway_is_no_answer(make_gateway, make_cons
         late.wait(1.0)
     make_gateway()
     assert late.wait(DEADLINE) is late  # a new leader's word is
+
+
+def test_a_new_consumer_of_a_state_feed_never_starts_with_a_state_from_an_earlier_holding(
+        make_gateway, make_consumer, server) -> None:
+    """The gateway let the book go; the market moved on. A consumer that asks for it
+    again gets the book as it is now, as a direct subscribe would: not the stream's last
+    entry, left from when the feed was last held."""
+    book = {"type": "l2Book", "coin": "BTC"}
+    gateway = make_gateway()
+    first = Collector()
+    handle = make_consumer().subscribe(book, first).wait(DEADLINE)
+    first.wait_for(1)
+    handle.unsubscribe()
+    wait_until(lambda: not gateway.held(), DEADLINE, "the gateway to let the book go")
+    old = stream_messages(gateway.redis_url, gateway, book)
+    server.advance(5)  # nobody holds the book: the stream does not move with it
+    late = Collector()
+    make_consumer().subscribe(book, late).wait(DEADLINE)
+    late.wait_for(1)
+    assert late.messages[0] not in old
+    assert late.messages[0] == stream_messages(gateway.redis_url, gateway, book)[len(old)]
+
+
+def test_a_new_consumer_of_a_deltas_feed_starts_from_its_full_state(make_gateway, make_consumer, server) -> None:
+    """fastAssetCtxs sends the full state, then only what changed: a consumer that joins
+    later starts from that full state and gets every change since, as the first did."""
+    ctxs = {"type": "fastAssetCtxs"}
+    make_gateway()
+    first = Collector()
+    make_consumer().subscribe(ctxs, first).wait(DEADLINE)
+    advance_until(server, lambda: len(first.messages) >= 3, "the full state and two changes")
+    late = Collector()
+    make_consumer().subscribe(ctxs, late).wait(DEADLINE)
+    wait_until(lambda: len(late.messages) >= 3 and late.messages[:3] == first.messages[:3], DEADLINE,
+               "the late consumer to get the full state and what followed")
 
 
 def test_unsubscribing_lets_the_gateway_go_upstream_after_the_grace(make_gateway, make_consumer, server) -> None:
