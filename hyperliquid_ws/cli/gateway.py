@@ -64,6 +64,9 @@ def main(argv: list[str]) -> int:
         gateway.close()
 
     signal.signal(signal.SIGTERM, stop)
+    # Its role as it changes (leading, standing by, stepping down) and the feeds it takes
+    # up and lets go, whatever -v says: what an operator watches.
+    logging.getLogger("hyperliquid_ws.gateway.gateway").setLevel(min(logging.INFO, logging.root.level))
     # This process is the gateway's own: hand the GIL between the upstream reader and the
     # appender every 0.5 ms, not 5 ms (the default would add up to 5 ms to every message).
     sys.setswitchinterval(SWITCH_INTERVAL)

@@ -123,7 +123,8 @@ class GatewayClient:
                   allow_unknown: bool = False) -> Subscription:
         """As ``HyperliquidWS.subscribe``: validate, register the demand, return at once.
 
-        ``callback(message)`` runs on ``<name>-reader`` with the message as the server
+        ``callback(message)`` runs on ``<name>-reader`` (one thread for every feed of this
+        client: a callback that blocks holds them all back) with the message as the server
         sent it (``{"channel", "data"}``, ``"backfill": true`` for backfilled ones and
         ``"redelivered": true`` for one a crash interrupted). The handle's ``wait()``
         returns once the gateway holds the feed upstream, or raises its

@@ -129,6 +129,7 @@ class Gateway:
         self._started = False
         self._broker_up = True
         self._last_renew = 0.0
+        self._role = "starting"  # until the first try for the lease: then "leading" or "standby"
         self._back_at = -float("inf")  # when Redis last answered again after an outage (monotonic s)
         self.takeovers = 0
         self.step_downs = 0
@@ -211,7 +212,7 @@ class Gateway:
         self.close()
 
     def __repr__(self) -> str:
-        role = "leading" if self.leading else "standby"
+        role = "leading" if self.leading else "stopped" if self._closing.is_set() else self._role
         return f"<Gateway {self.name} {self.redis_url} {self.keys.network} shard {self.shard}/{self.shards} {role}>"
 
     # -- the control thread -----------------------------------------------------------------
@@ -253,6 +254,10 @@ class Gateway:
         elif self._lease.acquire():
             self._take_over(now)
         else:
+            if self._role != "standby":
+                self._role = "standby"
+                log.info("%s: standing by; shard %d/%d is led by %s", self.name, self.shard, self.shards,
+                         self._lease.holder())
             return
         wanted = {key for key in wanted_feeds(self._client, self.keys, redis_now_ms(self._client))
                   if shard_of(key, self.shards) == self.shard}
@@ -261,6 +266,7 @@ class Gateway:
 
     def _take_over(self, now: float) -> None:
         self.takeovers += 1
+        self._role = "leading"
         self._last_renew = now
         log.info("%s: leading shard %d/%d as %s", self.name, self.shard, self.shards, self._lease.value)
         self._stop_upstream()  # a leftover from a leadership lost in between, if any
@@ -270,6 +276,7 @@ class Gateway:
 
     def _step_down(self, why: str) -> None:
         self.step_downs += 1
+        self._role = "standby"
         log.warning("%s: no longer leading (%s); standing by", self.name, why)
         self._appender.lease_value = None
         discarded = self._appender.discard()

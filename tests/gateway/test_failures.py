@@ -102,11 +102,31 @@ def test_a_killed_consumers_demand_expires_and_the_feed_is_unsubscribed(make_gat
     assert server.subscriptions() == [TRADES] and gateway.held() == [TRADES]
 
 
-def _gateway_process(redis_url: str, base_url: str, name: str) -> subprocess.Popen[bytes]:
+def _gateway_process(redis_url: str, base_url: str, name: str, stderr: Any = subprocess.DEVNULL,
+                     ) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "hyperliquid_ws", "gateway", "--redis", redis_url, "--base-url", base_url,
                "--leader-ttl", "1", "--grace", "5", "--name", name]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+def test_the_gateway_command_says_whether_it_leads_or_stands_by(redis_server, server, tmp_path) -> None:
+    logs = {name: tmp_path / f"{name}.log" for name in ("gw-a", "gw-b")}
+    processes = []
+    try:
+        with logs["gw-a"].open("wb") as err:
+            processes.append(_gateway_process(redis_server.url, server.base_url, "gw-a", err))
+        wait_until(lambda: "gw-a: leading shard 0/1" in logs["gw-a"].read_text(), DEADLINE, "gw-a to lead")
+        with logs["gw-b"].open("wb") as err:
+            processes.append(_gateway_process(redis_server.url, server.base_url, "gw-b", err))
+        wait_until(lambda: "gw-b: standing by; shard 0/1 is led by " in logs["gw-b"].read_text(), DEADLINE,
+                   "gw-b to stand by")
+        assert "gw-a/" in logs["gw-b"].read_text()  # names the leader
+        assert "standby" not in logs["gw-a"].read_text()
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+            process.wait(DEADLINE)
 
 
 def _tids(messages: list[Any], since: int) -> list[Any]:
