@@ -26,6 +26,7 @@ import logging
 import threading
 import weakref
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,6 +38,8 @@ OVERFLOW_POLICIES = ("drop_oldest", "drop_newest")
 
 # How a ``Handover`` call ended (its ``outcome``).
 DONE = "done"  # the loop finished the message
+PARKED = "parked"  # not yet: the reader goes on with other feeds, and polls it later
+PARK_AFTER = 0.005  # seconds a reader waits for the loop before it parks the message
 UNTAKEN = "untaken"  # the stream ended before the loop took it
 INTERRUPTED = "interrupted"  # the stream ended while the loop held it
 
@@ -140,9 +143,11 @@ class Stream:
         self._close(finished=True)
 
     def end(self) -> None:
-        """End the iteration without unsubscribing: the client is closing (a durable
-        stream's message in hand stays unfinished). Idempotent."""
-        self._close(finished=False, unsubscribe=False)
+        """End the iteration without unsubscribing: the client is closing. A durable
+        stream's message in hand stays unfinished, unless the client is closed from the
+        loop's own body (as ``close()`` from a callback, the message counts as finished).
+        Idempotent."""
+        self._close(finished=self._handover is not None and self._handover.on_loop_thread(), unsubscribe=False)
 
     def _close(self, *, finished: bool, unsubscribe: bool = True) -> None:
         with self._ready:
@@ -189,10 +194,12 @@ class _Feeder:
 
 class Handover:
     """A durable stream's callback: hands ``message`` to the loop and returns once the
-    loop is done with it, or the stream ended. ``outcome`` tells how the last call
-    ended: ``DONE``, ``UNTAKEN`` or ``INTERRUPTED``. One caller at a time (the reader)."""
+    loop is done with it, or the stream ended, or ``PARK_AFTER`` passed. ``outcome``
+    tells how the last call ended: ``DONE``, ``UNTAKEN``, ``INTERRUPTED`` or ``PARKED``
+    (the reader goes on with its other feeds, and polls it once ``wake`` is called). One
+    caller at a time (the reader)."""
 
-    __slots__ = ("__weakref__", "_closed", "_cond", "_holding", "_message", "_offered", "outcome")
+    __slots__ = ("__weakref__", "_closed", "_cond", "_holding", "_loop", "_message", "_offered", "outcome", "wake")
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
@@ -200,7 +207,9 @@ class Handover:
         self._offered = False  # a message waits for the loop to take it
         self._holding = False  # the loop took a message and has not come back
         self._closed = False
+        self._loop: threading.Thread | None = None  # the thread that iterates
         self.outcome = DONE
+        self.wake: Callable[[], None] = lambda: None  # tells the reader a parked message settled
 
     @property
     def closed(self) -> bool:
@@ -217,19 +226,41 @@ class Handover:
                 return
             self._message, self._offered = message, True
             self._cond.notify_all()
-            self._cond.wait_for(lambda: self._closed or not (self._offered or self._holding))
-            if self._offered:
-                self._message, self._offered = None, False
-                self.outcome = UNTAKEN
-            else:
-                self.outcome = INTERRUPTED if self._holding else DONE
+            self._cond.wait_for(lambda: self._closed or not (self._offered or self._holding), PARK_AFTER)
+            self.outcome = self._settle()
+
+    def poll(self) -> str:
+        """A ``PARKED`` message's outcome now (the reader, each round)."""
+        with self._cond:
+            if self.outcome == PARKED:
+                self.outcome = self._settle()
+            return self.outcome
+
+    def _settle(self) -> str:
+        if not (self._offered or self._holding):
+            return DONE
+        if not self._closed:
+            return PARKED  # the loop is slow, or reads another stream first (zip)
+        if self._offered:
+            self._message, self._offered = None, False
+            return UNTAKEN
+        return INTERRUPTED
+
+    def on_loop_thread(self) -> bool:
+        """Is the caller the thread that iterates the stream (its loop's body)?"""
+        return self._loop is threading.current_thread()
 
     def take(self, timeout: float | None) -> tuple[bool, Any]:
         """The loop: done with the message it holds; wait up to ``timeout`` s (None:
         forever) for the next. ``(False, None)`` once closed or timed out."""
+        self._loop = threading.current_thread()
         with self._cond:
             self._holding = False
             self._cond.notify_all()
+            parked = self.outcome == PARKED
+        if parked:
+            self.wake()  # the reader polls parked messages when its read returns
+        with self._cond:
             if not self._cond.wait_for(lambda: self._offered or self._closed, timeout) or self._closed:
                 return False, None
             message, self._message = self._message, None
@@ -243,3 +274,6 @@ class Handover:
                 self._holding = False
             self._closed = True
             self._cond.notify_all()
+            parked = self.outcome == PARKED
+        if parked:
+            self.wake()

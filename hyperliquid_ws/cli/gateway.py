@@ -55,15 +55,19 @@ def main(argv: list[str]) -> int:
     try:
         gateway = Gateway(args.redis, base_url=base_url, shard=args.shard, maxlen=args.maxlen,
                           retention_s=args.retention, grace=args.grace, leader_ttl=args.leader_ttl,
-                          prefix=args.prefix, name=args.name, on_error=_report)
+                          prefix=args.prefix, name=args.name)  # errors: logged once each
     except ValueError as exc:
         print(f"hyperliquid-ws gateway: {exc}", file=sys.stderr)
         return 2
 
+    stopped_by: list[int] = []
+
     def stop(signum: int, frame: FrameType | None) -> None:
+        stopped_by.append(signum)
         gateway.close()
 
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     # Its role as it changes (leading, standing by, stepping down) and the feeds it takes
     # up and lets go, whatever -v says: what an operator watches.
     logging.getLogger("hyperliquid_ws.gateway.gateway").setLevel(min(logging.INFO, logging.root.level))
@@ -72,8 +76,8 @@ def main(argv: list[str]) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL)
     print(f"hyperliquid-ws gateway: {gateway!r}", file=sys.stderr, flush=True)
     gateway.run_forever()
-    return 0
-
-
-def _report(error: BaseException) -> None:
-    print(f"hyperliquid-ws gateway: {error}", file=sys.stderr, flush=True)
+    if stopped_by:
+        how = signal.Signals(stopped_by[0]).name
+        print(f"hyperliquid-ws gateway: stopped ({how}); buffer written, leader lease given up", file=sys.stderr,
+              flush=True)
+    return 130 if stopped_by[:1] == [signal.SIGINT] else 0

@@ -22,11 +22,11 @@ from typing import Any, cast
 
 from ..backoff import Backoff
 from ..dispatch import ErrorHook, call_user
-from ..endpoints import MAINNET_API_URL
+from ..endpoints import MAINNET_API_URL, check_base_url
 from ..errors import HyperliquidWSError
 from ..feeds import canonical as canonical_of
 from ..feeds import key_of
-from ..stream import DONE, UNTAKEN, Handover, Stream
+from ..stream import DONE, PARKED, UNTAKEN, Handover, Stream
 from ..subscription import Entry, Subscription
 from .broker import ERRORS, connect, masked, translate
 from .channel import Channel
@@ -90,8 +90,8 @@ class GatewayClient:
         self._url = redis_url
         self._redis = connect(redis_url, socket_timeout=float(block) + 5.0)
         self.redis_url = masked(redis_url)
-        self.base_url = base_url
-        self.keys = Keys(network_of(base_url), prefix)
+        self.base_url = check_base_url(base_url)  # ValueError, as HyperliquidWS raises
+        self.keys = Keys(network_of(self.base_url), prefix)
         self.name = name
         self.consumer_id = name or f"anon-{uuid.uuid4().hex[:12]}"
         self._label = f"hlws-gw-{name or next(_numbers)}"
@@ -102,6 +102,7 @@ class GatewayClient:
         self._on_error = on_error
         self._feeds: dict[str, ConsumerFeed] = {}
         self._streams: weakref.WeakSet[Stream] = weakref.WeakSet()
+        self._parked: list[ConsumerFeed] = []  # feeds whose message waits for a durable stream's loop (reader)
         self._dropped: list[str] = []  # feed keys whose demand is to be dropped (lease thread)
         self._lock = threading.Lock()
         self._changed = threading.Event()  # feeds changed: the lease thread acts now
@@ -160,12 +161,16 @@ class GatewayClient:
         and records the position once the loop comes back for the next (or the stream is
         closed, or its ``with`` block ends without an exception). A message the loop held
         when it ended otherwise (a crash, an exception, the client closing) comes again
-        after a restart, marked ``"redelivered": true``. While the loop holds a message,
-        this client's other feeds wait too: leave the loop through a ``with`` block or
-        ``close()``. Raises ``ValueError`` as ``subscribe`` does."""
+        after a restart, marked ``"redelivered": true``; ``close()`` on this client from
+        the loop's body counts it finished. A loop slower than ``stream.PARK_AFTER`` does
+        not hold the other feeds back (the reader parks its message and reads on), so
+        streams read in step from one thread work. Raises ``ValueError`` as ``subscribe``."""
         stream = Stream(dict(subscription) if isinstance(subscription, Mapping) else subscription,
                         timeout=timeout, maxsize=maxsize, overflow=overflow, durable=self.name is not None)
-        stream.attach(self.subscribe(subscription, stream.feeder(), allow_unknown=allow_unknown))
+        feeder = stream.feeder()
+        if isinstance(feeder, Handover):
+            feeder.wake = self._poke
+        stream.attach(self.subscribe(subscription, feeder, allow_unknown=allow_unknown))
         self._streams.add(stream)
         return stream
 
@@ -351,6 +356,10 @@ class GatewayClient:
                 with self._lock:
                     feeds = list(self._feeds.values())
                 try:
+                    for feed in list(self._parked):
+                        self._unpark(feed)
+                    for feed in self._parked:  # its loop still holds the message: the mark stays
+                        feed.interrupted = True
                     self._checkpoints.settle(feeds)
                 except ERRORS as exc:
                     log.info("%s: could not settle the positions (%s)", self._label,
@@ -366,10 +375,14 @@ class GatewayClient:
                     wake_position = self._channel.call("XADD", self._wake_key, "MAXLEN", 10, "*", "poke", "0")
                 with self._lock:
                     feeds = list(self._feeds.values())
-                for feed in feeds:
-                    if feed.position is None:
-                        place(self._redis, self.keys, feed, self.name, self._report)
-                positions = {f.stream: f.position for f in feeds if f.position is not None}
+                for parked in list(self._parked):
+                    self._unpark(parked)
+                unplaced = [f for f in feeds if f.position is None]
+                if unplaced and self._checkpoints is not None:
+                    self._checkpoints.flush()
+                for feed in unplaced:
+                    place(self._redis, self.keys, feed, self.name, self._report)
+                positions = {f.stream: f.position for f in feeds if f.position is not None and f.parked is None}
                 positions[self._wake_key] = wake_position
                 reply = read_round(self._channel, self._checkpoints, feeds, xread(positions, self._batch,
                                    self._block_ms), self._report)
@@ -426,14 +439,34 @@ class GatewayClient:
             callbacks = feed.callbacks
             for callback in callbacks:
                 self._call_user(callback, message)
-            if checkpoints is not None and not self._finished(feed, callbacks):
-                return
-            feed.position = entry_id
-            feed.delivered += 1
-            self.delivered += 1
             if checkpoints is not None:
-                following = entries[index + 1][0] if index + 1 < len(entries) else None
-                checkpoints.finished(feed, entry_id, following)
+                if any(isinstance(c, Handover) and c.outcome == PARKED for c in callbacks):
+                    feed.parked = (entry_id, callbacks)  # its loop is slow: the other feeds go on
+                    self._parked.append(feed)
+                    return
+                if not self._finished(feed, callbacks):
+                    return
+            self._advance(feed, entry_id, entries[index + 1][0] if index + 1 < len(entries) else None)
+
+    def _advance(self, feed: ConsumerFeed, entry_id: str, following: str | None) -> None:
+        """``entry_id``'s callbacks are done: the feed's position moves (recorded, named)."""
+        feed.position = entry_id
+        feed.delivered += 1
+        self.delivered += 1
+        if self._checkpoints is not None:
+            self._checkpoints.finished(feed, entry_id, following)
+
+    def _unpark(self, feed: ConsumerFeed) -> None:
+        """A parked message (reader thread, each round): once its loop is done with it (or
+        the stream ended), settle it as ``_deliver`` would have, and read the feed on."""
+        assert feed.parked is not None
+        entry_id, callbacks = feed.parked
+        if any(isinstance(c, Handover) and c.poll() == PARKED for c in callbacks):
+            return
+        feed.parked = None
+        self._parked.remove(feed)
+        if self._finished(feed, callbacks):
+            self._advance(feed, entry_id, None)
 
     def _finished(self, feed: ConsumerFeed, callbacks: tuple[Callable[[Any], None], ...]) -> bool:
         """After a message's callbacks: did every durable stream among them finish it? If

@@ -39,6 +39,7 @@ class ConsumerFeed:
         self.redeliver: str | None = None  # the entry ID whose callback had started before a crash
         self.started_recorded: str | None = None  # the "started" ID last written (named consumers)
         self.interrupted = False  # a durable stream's loop held the started message when it ended
+        self.parked: tuple[str, tuple[Callback, ...]] | None = None  # (entry ID, its callbacks) awaiting a loop
         self.delivered = 0
         self.redelivered = 0
         self.gaps = 0

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..client import HyperliquidWS
 from ..dispatch import ErrorHook
-from ..endpoints import MAINNET_API_URL
+from ..endpoints import MAINNET_API_URL, check_base_url
 from ..errors import HyperliquidWSError
 from ..feeds import FEEDS, lenient_canonical, unknown_feed
 from .appender import Appender
@@ -94,8 +94,8 @@ class Gateway:
             raise ValueError(f"shard must be K/N with 0 <= K < N, got {shard!r}")
         if not isinstance(prefix, str) or not prefix or ":" in prefix:
             raise ValueError(f"prefix must be a non-empty string without ':', got {prefix!r}")
-        self.base_url = base_url
-        self.keys = Keys(network_of(base_url), prefix)
+        self.base_url = check_base_url(base_url)  # ValueError, as HyperliquidWS raises
+        self.keys = Keys(network_of(self.base_url), prefix)
         retention = ("MAXLEN", _count("maxlen", maxlen))
         if retention_s is not None:
             retention = ("MINID", int(_seconds("retention_s", retention_s) * 1000))
@@ -239,7 +239,8 @@ class Gateway:
     def _tick(self) -> None:
         if self._fenced_flag.is_set():
             self._fenced_flag.clear()
-            self._step_down("another gateway took the lease")
+            if self._upstream is not None:  # not already stepped down (a failed renewal)
+                self._step_down("another gateway took the lease")
         now = time.monotonic()
         if not self._broker_up:
             self._back_at = now  # Redis answers again (or this tick fails like the last)
@@ -250,7 +251,8 @@ class Gateway:
                     return
                 self._last_renew = now
         elif now - self._back_at < self._leader_ttl:
-            return  # after an outage the leader, cut off too, gets the first chance to take its lease back
+            self._client.ping()  # Redis answers (the outage is over only if it does) ...
+            return  # ... but the leader, cut off too, gets the first chance to take its lease back
         elif self._lease.acquire():
             self._take_over(now)
         else:
@@ -311,6 +313,11 @@ class Gateway:
         tail = self._client.xrevrange(self.keys.stream(key), "+", "-", count=TAIL)
         held.seed(tail)
         held.tail_id = tail[0][0] if tail else "0-0"
+        released = self._client.hget(self.keys.released, key)
+        if released is not None:
+            self._client.hdel(self.keys.released, key)
+        if released == held.tail_id:  # let go on purpose, nothing appended since: no gap to recover
+            held.skip_backfill()
         with self._lock:
             self._held[key] = held
         try:
@@ -321,8 +328,9 @@ class Gateway:
                 {"state": "refused", "error": str(exc), "kind": type(exc).__name__, **self._signature()}))
             held.published_state = "refused"
             return
-        timeout = self._backfill_timeout
-        self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout))
+        if held.backfills:
+            timeout = self._backfill_timeout
+            self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout))
 
     def _let_go(self, key: str, held: HeldFeed) -> None:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)
@@ -331,6 +339,12 @@ class Gateway:
         with self._lock:
             self._held.pop(key, None)
         self._client.hdel(self.keys.status, key)
+        # The stream stops here on purpose: whoever holds the feed next starts from its tail
+        # without backfilling the time nobody wanted it (which only recentTrades could reach).
+        # A message still queued for it moves the tail past this mark: then the next holder
+        # backfills, as after a takeover (the safe side).
+        last = self._client.xrevrange(self.keys.stream(key), "+", "-", count=1)
+        self._client.hset(self.keys.released, key, last[0][0] if last else "0-0")
 
     def _publish_status(self) -> None:
         for key, held in list(self._held.items()):

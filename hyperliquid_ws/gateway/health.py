@@ -1,9 +1,10 @@
 """Whether Redis answers, as a consumer sees it: one report per outage, and the hooks.
 
 ``down`` and ``up`` are called by the consumer's lease and reader threads after each
-command; only the first failure of an outage reports (``on_error`` gets a
-``BrokerError``, then ``on_disconnect(reason)``), and only the first success after it
-calls ``on_connect(url)`` and ``on_reconnect(downtime_s)``. Thread-safe.
+command; the first success ever calls ``on_connect(url)``; only the first failure of an
+outage reports (``on_error`` gets a ``BrokerError``, then ``on_disconnect(reason)``),
+and only the first success after it calls ``on_connect(url)`` and
+``on_reconnect(downtime_s)``. Thread-safe.
 """
 
 from __future__ import annotations
@@ -30,12 +31,21 @@ class Health:
         self._lock = threading.Lock()
         self.broker_up = True
         self._down_since = 0.0
+        self._met = False  # Redis has answered once: on_connect has been called
 
     def up(self) -> None:
-        if self.broker_up:
+        if self.broker_up and self._met:
             return
         with self._lock:
-            if self.broker_up:
+            if self.broker_up and self._met:
+                return
+            first, self._met = not self._met, True
+            if first and self.broker_up:  # the first answer ever: on_connect, as a client's first connect
+                if self._on_connect is not None:
+                    try:
+                        self._on_connect(self._shown)
+                    except Exception:
+                        log.exception("%s: on_connect raised", self._label)
                 return
             self.broker_up = True
         downtime = time.monotonic() - self._down_since

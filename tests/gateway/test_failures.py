@@ -123,10 +123,15 @@ def test_the_gateway_command_says_whether_it_leads_or_stands_by(redis_server, se
                    "gw-b to stand by")
         assert "gw-a/" in logs["gw-b"].read_text()  # names the leader
         assert "standby" not in logs["gw-a"].read_text()
+        processes[0].send_signal(signal.SIGINT)  # Ctrl-C: the CLI's exit status for it, and a word on stopping
+        assert processes[0].wait(DEADLINE) == 130
+        assert "stopped (SIGINT); buffer written, leader lease given up" in logs["gw-a"].read_text()
+        wait_until(lambda: "gw-b: leading shard 0/1" in logs["gw-b"].read_text(), DEADLINE, "gw-b to lead at once")
     finally:
         for process in processes:
-            process.send_signal(signal.SIGTERM)
-            process.wait(DEADLINE)
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(DEADLINE)
 
 
 def _tids(messages: list[Any], since: int) -> list[Any]:

@@ -211,6 +211,26 @@ def test_a_new_consumer_of_a_state_feed_never_starts_with_a_state_from_an_earlie
     assert late.messages[0] == stream_messages(gateway.redis_url, gateway, book)[len(old)]
 
 
+def test_a_feed_let_go_on_purpose_is_not_backfilled_when_wanted_again(make_gateway, make_consumer,
+                                                                      server) -> None:
+    """Nobody wanted the trades for a while, so the gateway let them go: whoever wants
+    them next starts at the live end, with no backfill of the idle time (and no gap
+    alarm for what recentTrades cannot reach)."""
+    gateway_errors, errors = Collector(), Collector()
+    gateway = make_gateway(on_error=gateway_errors)
+    first = make_consumer()
+    first.subscribe(TRADES, Collector()).wait(DEADLINE)
+    advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
+    first.close()
+    wait_until(lambda: not gateway.held(), DEADLINE, "the trades let go after the grace")
+    server.advance(20)  # trades nobody wants
+    late = Collector()
+    make_consumer(on_error=errors).subscribe(TRADES, late).wait(DEADLINE)
+    advance_until(server, lambda: len(late.messages) >= 3, "live trades")
+    assert not [m for m in late.messages if m.get("backfill")]
+    assert errors.messages == [] and gateway_errors.messages == []
+
+
 def test_a_new_consumer_of_a_deltas_feed_starts_from_its_full_state(make_gateway, make_consumer, server) -> None:
     """fastAssetCtxs sends the full state, then only what changed: a consumer that joins
     later starts from that full state and gets every change since, as the first did."""
@@ -281,6 +301,65 @@ def test_a_named_consumers_position_is_in_redis_while_it_waits_for_more(make_gat
     wait_until(recorded, DEADLINE, "the last delivered message recorded as finished, the consumer still reading")
     assert not consumer.closed
     plain.close()
+
+
+def test_two_durable_streams_read_in_step_from_one_thread(make_gateway, make_consumer, server) -> None:
+    """zip() over two streams of a named consumer: the reader does not wait on one loop
+    for good (it parks a message its loop has not finished within a few ms and reads the
+    other feeds), so the pairs come, and a restart repeats none of them."""
+    eth = {"type": "trades", "coin": "ETH"}
+    make_gateway()
+    holder = make_consumer()  # holds the demand throughout
+    for feed in (TRADES, eth):
+        holder.subscribe(feed, Collector()).wait(DEADLINE)
+    connects: list[str] = []
+    consumer = make_consumer(name="zipper", on_connect=connects.append)
+    pairs: list[tuple[Any, Any]] = []
+    done = threading.Event()
+
+    def loop() -> None:
+        with consumer.stream(TRADES) as btc, consumer.stream(eth) as ether:
+            for pair in zip(btc, ether, strict=False):
+                pairs.append(pair)
+                if len(pairs) == 5:
+                    break
+        done.set()
+
+    thread = threading.Thread(target=loop, name="test-zip-loop")
+    thread.start()
+    advance_until(server, done.is_set, "five pairs")
+    thread.join(DEADLINE)
+    assert connects == [consumer.redis_url]  # on_connect at the first answer, as a client's first connect
+    consumer.close()
+    again = {feed["coin"]: Collector() for feed in (TRADES, eth)}
+    resumed = make_consumer(name="zipper")
+    for feed in (TRADES, eth):
+        resumed.subscribe(feed, again[feed["coin"]]).wait(DEADLINE)
+    advance_until(server, lambda: all(c.messages for c in again.values()), "more of both")
+    for index, coin in enumerate(("BTC", "ETH")):
+        seen = [pair[index] for pair in pairs]
+        assert not [m for m in again[coin].messages if m in seen or m.get("redelivered")]
+
+
+def test_a_feed_subscribed_again_in_a_callback_repeats_nothing(make_gateway, make_consumer, server) -> None:
+    """A named consumer swaps a feed's handler from inside it (unsubscribe, subscribe):
+    the new handler starts after the message the old one finished, unmarked."""
+    make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    consumer = make_consumer(name="swapper")
+    first, second = Collector(), Collector()
+    handles: list[Any] = []
+
+    def swap(message: Any) -> None:
+        first(message)
+        if len(first.messages) == 3:
+            handles[0].unsubscribe()
+            consumer.subscribe(TRADES, second)
+
+    handles.append(consumer.subscribe(TRADES, swap).wait(DEADLINE))
+    advance_until(server, lambda: len(second.messages) >= 3, "the new handler's messages")
+    assert first.messages[:3] == first.messages and not [m for m in second.messages if m in first.messages]
+    assert not [m for m in second.messages if m.get("redelivered")]
 
 
 def test_close_from_a_callback_records_its_message_before_run_forever_returns(make_gateway, make_consumer,
@@ -362,8 +441,8 @@ def test_a_position_in_a_stream_trimmed_empty_is_checked_by_its_number(make_gate
 
 
 def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway, make_consumer, server) -> None:
-    """A feed the gateway let go is wanted again while ``/info`` answers nothing (posts
-    held): its gap backfill hangs, yet the lease (1 s) is renewed and the book feed the
+    """A feed whose holder died (its let-go mark removed) is wanted again while ``/info``
+    answers nothing (posts held): its gap backfill hangs, yet the lease (1 s) is renewed and the book feed the
     gateway holds goes on flowing for more than two lease lifetimes, without a step-down.
     When the backfill gives up (``backfill_timeout``), the gateway and the consumer that
     wanted the feed each get a ``BackfillError`` for the range, and live trades go on."""
@@ -381,6 +460,11 @@ def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway
     advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
     first.close()
     wait_until(lambda: TRADES not in gateway.held(), DEADLINE, "the trades feed let go after the grace")
+    import redis
+
+    plain = redis.Redis.from_url(gateway._url, decode_responses=True)  # forget the let-go, as if its holder had died:
+    plain.hdel(gateway.keys.released, json.dumps(TRADES, sort_keys=True, separators=(",", ":")))  # a gap to recover
+    plain.close()
     server.hold_posts()
     try:
         make_consumer(on_error=errors).subscribe(TRADES, trades).wait(DEADLINE)  # held again: backfill from the tail
@@ -489,7 +573,7 @@ def test_the_gateway_command_checks_its_arguments(capsys) -> None:
 
 
 @pytest.mark.parametrize("ending", ["break out of the with block", "client closed mid-message",
-                                    "closed before the loop took one"])
+                                    "closed before the loop took one", "client closed from the loop body"])
 def test_a_named_consumers_stream_resumes_after_what_its_loop_finished(make_gateway, make_consumer, server,
                                                                        ending) -> None:
     """stream() on a named consumer hands the loop one message at a time and records it
@@ -514,7 +598,15 @@ def test_a_named_consumers_stream_resumes_after_what_its_loop_finished(make_gate
                     break
     elif ending == "client closed mid-message":
         seen = [next(stream), next(stream), next(stream)]
-        consumer.close()  # while the loop holds the third
+        closer = threading.Thread(target=consumer.close, name="test-closer")  # not the loop's own thread
+        closer.start()
+        closer.join(DEADLINE)
+    elif ending == "client closed from the loop body":  # as close() from a callback: the message is done
+        with stream:
+            for message in stream:
+                seen.append(message)
+                if len(seen) == 3:
+                    consumer.close()
     else:
         stream.close()
     assert stream.depth == 0
