@@ -430,8 +430,12 @@ class Subscription:
         Raises ``SubscriptionError`` with the server's text if it was refused, and
         ``HyperliquidTimeoutError`` (a ``TimeoutError``) if no answer came in time; its
         text says when the connection was not up (``not connected to wss://...``, with
-        the last reason) rather than blame a server that was never reached.
+        the last reason) rather than blame a server that was never reached. ``timeout``:
+        seconds (0 polls) or None (no limit); anything else raises ``ValueError``.
         """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not timeout >= 0):
+            raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
         if not self._entry.settled.wait(timeout):
             problem = self._owner._link_problem(self._entry)  # offline, say so: no server was reached
             raise HyperliquidTimeoutError(

@@ -31,7 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--testnet", action="store_true", help=f"use {TESTNET_API_URL}")
     where.add_argument("--base-url", help=f"HTTP API root (default {MAINNET_API_URL})")
     parser.add_argument("--shard", default="0/1", help="K/N: hold the feeds that hash to shard K of N")
-    parser.add_argument("--maxlen", type=int, default=100_000, help="entries kept per stream (MAXLEN ~)")
+    parser.add_argument("--maxlen", type=int, default=None,
+                        help="entries kept per stream (MAXLEN ~; default 100,000; or --retention)")
     parser.add_argument("--retention", type=float, default=None,
                         help="keep entries this many seconds instead (MINID ~)")
     parser.add_argument("--grace", type=float, default=30.0, help="seconds a feed nobody wants stays subscribed")

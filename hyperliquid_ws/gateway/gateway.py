@@ -36,6 +36,7 @@ from .leases import LeaderLease, redis_now_ms, wanted_feeds
 log = logging.getLogger(__name__)
 
 _numbers = itertools.count(1)
+DEFAULT_MAXLEN = 100_000  # entries kept per stream when neither maxlen nor retention_s is given
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -56,10 +57,10 @@ class Gateway:
     ``redis_url``: ``redis://[:password@]host:6379/0`` (masked wherever it is shown).
     ``base_url``: the upstream API root, as for ``HyperliquidWS``; it also names the
     network in every key (``keys.py``). ``shard``: ``"K/N"`` or ``(K, N)``, this
-    gateway holds the feeds whose key hashes to K of N. Retention per stream:
-    ``maxlen`` entries (``MAXLEN ~``), or with ``retention_s`` the entries younger than
-    that many seconds (``MINID ~``). ``grace`` (s): how long a feed nobody wants stays
-    subscribed upstream. ``leader_ttl`` (s): the leader lease; a standby takes over
+    gateway holds the feeds whose key hashes to K of N. Retention per stream, one of:
+    ``maxlen`` entries (``MAXLEN ~``; 100,000 when neither is given), or ``retention_s``,
+    the entries younger than that many seconds (``MINID ~``). ``grace`` (s): how long a
+    feed nobody wants stays subscribed upstream. ``leader_ttl`` (s): the leader lease; a standby takes over
     within about that long after the leader dies. ``max_buffer`` (messages): held while
     Redis is unreachable. ``backfill_timeout`` (s): the most each ``/info`` request of a
     takeover's backfill may take (a failed backfill goes into the stream as a gap mark:
@@ -75,7 +76,7 @@ class Gateway:
         base_url: str = MAINNET_API_URL,
         shard: str | tuple[int, int] = (0, 1),
         prefix: str = DEFAULT_PREFIX,
-        maxlen: int = 100_000,
+        maxlen: int | None = None,
         retention_s: float | None = None,
         grace: float = 30.0,
         leader_ttl: float = 3.0,
@@ -96,7 +97,9 @@ class Gateway:
             raise ValueError(f"prefix must be a non-empty string without ':', got {prefix!r}")
         self.base_url = check_base_url(base_url)  # ValueError, as HyperliquidWS raises
         self.keys = Keys(network_of(self.base_url), prefix)
-        retention = ("MAXLEN", _count("maxlen", maxlen))
+        if maxlen is not None and retention_s is not None:
+            raise ValueError("give maxlen (entries kept per stream) or retention_s (their age), not both")
+        retention = ("MAXLEN", _count("maxlen", DEFAULT_MAXLEN if maxlen is None else maxlen))
         if retention_s is not None:
             retention = ("MINID", int(_seconds("retention_s", retention_s) * 1000))
         self._grace = _seconds("grace", grace)
@@ -336,15 +339,16 @@ class Gateway:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)
         if held.handle is not None:
             held.handle.unsubscribe()
-        with self._lock:
-            self._held.pop(key, None)
-        self._client.hdel(self.keys.status, key)
         # The stream stops here on purpose: whoever holds the feed next starts from its tail
         # without backfilling the time nobody wanted it (which only recentTrades could reach).
         # A message still queued for it moves the tail past this mark: then the next holder
-        # backfills, as after a takeover (the safe side).
+        # backfills, as after a takeover (the safe side). Marked before the feed leaves
+        # ``held()``, so whoever sees it gone sees the mark.
         last = self._client.xrevrange(self.keys.stream(key), "+", "-", count=1)
         self._client.hset(self.keys.released, key, last[0][0] if last else "0-0")
+        with self._lock:
+            self._held.pop(key, None)
+        self._client.hdel(self.keys.status, key)
 
     def _publish_status(self) -> None:
         for key, held in list(self._held.items()):

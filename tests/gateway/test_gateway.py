@@ -136,6 +136,17 @@ def test_bad_values_fail_in_the_constructor_and_urls_are_masked() -> None:
         Gateway("redis://localhost:6379/0", grace=0)
     with pytest.raises(ValueError, match="name"):
         GatewayClient("redis://localhost:6379/0", name="a b")
+    with pytest.raises(ValueError, match="not both"):
+        Gateway("redis://localhost:6379/0", maxlen=10, retention_s=5)
+    for bad in ("garbage", "ws://127.0.0.1:1"):
+        with pytest.raises(ValueError, match="base_url"):
+            Gateway("redis://localhost:6379/0", base_url=bad)
+        with pytest.raises(ValueError, match="base_url"):
+            GatewayClient("redis://localhost:6379/0", base_url=bad)
+    unreachable = GatewayClient("redis://127.0.0.1:1/0")
+    with pytest.raises(ValueError, match="timeout"):
+        unreachable.subscribe(TRADES, print).wait(-1)
+    unreachable.close()
     secret = "s3cretPassw0rdXYZ"
     gateway = Gateway(f"redis://:{secret}@127.0.0.1:1/0")
     consumer = GatewayClient(f"redis://:{secret}@127.0.0.1:1/0")
