@@ -350,11 +350,13 @@ def test_a_feed_that_keeps_up_loses_nothing_to_another_feeds_backlog(make_client
     slow_feed, fast_feed = {"type": "l2Book", "coin": "ETH"}, {"type": "bbo", "coin": "BTC"}
     client.subscribe(slow_feed, blocked_until(release, slow)).wait()
     client.subscribe(fast_feed, fast).wait()
-    for n in range(200):
-        server.publish(slow_feed, book_or_bbo(slow_feed, n))
-        server.publish(fast_feed, book_or_bbo(fast_feed, n))
-    assert [m["data"]["time"] for m in fast.wait_for(201)[1:]] == list(range(200))  # after the snapshot
-    release.set()
+    try:
+        for n in range(200):
+            server.publish(slow_feed, book_or_bbo(slow_feed, n))
+            server.publish(fast_feed, book_or_bbo(fast_feed, n))
+        assert [m["data"]["time"] for m in fast.wait_for(201)[1:]] == list(range(200))  # after the snapshot
+    finally:
+        release.set()  # a failure above must not also leave the blocked callback's thread behind
     wait_until(lambda: client.stats()["queues"]["dispatch"] == 0, what="the backlog served")
     (stats,) = [s for s in client.stats()["subscriptions"] if s["subscription"] == slow_feed]
     assert stats["dropped_slow_consumer"] >= 201 - 50 - 1

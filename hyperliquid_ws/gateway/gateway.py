@@ -316,11 +316,6 @@ class Gateway:
         tail = self._client.xrevrange(self.keys.stream(key), "+", "-", count=TAIL)
         held.seed(tail)
         held.tail_id = tail[0][0] if tail else "0-0"
-        released = self._client.hget(self.keys.released, key)
-        if released is not None:
-            self._client.hdel(self.keys.released, key)
-        if released == held.tail_id:  # let go on purpose, nothing appended since: no gap to recover
-            held.skip_backfill()
         with self._lock:
             self._held[key] = held
         try:
@@ -339,13 +334,6 @@ class Gateway:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)
         if held.handle is not None:
             held.handle.unsubscribe()
-        # The stream stops here on purpose: whoever holds the feed next starts from its tail
-        # without backfilling the time nobody wanted it (which only recentTrades could reach).
-        # A message still queued for it moves the tail past this mark: then the next holder
-        # backfills, as after a takeover (the safe side). Marked before the feed leaves
-        # ``held()``, so whoever sees it gone sees the mark.
-        last = self._client.xrevrange(self.keys.stream(key), "+", "-", count=1)
-        self._client.hset(self.keys.released, key, last[0][0] if last else "0-0")
         with self._lock:
             self._held.pop(key, None)
         self._client.hdel(self.keys.status, key)

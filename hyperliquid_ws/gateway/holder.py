@@ -91,12 +91,6 @@ class HeldFeed:
         """Is there a gap to recover (a feed whose stream a holding before this one left)?"""
         return self._held is not None
 
-    def skip_backfill(self) -> None:
-        """The feed was let go on purpose and the stream has not moved since: nothing to
-        recover (before ``subscribe``: no live frame is held)."""
-        self._held = None
-        self.gap_start_ms = None
-
     def deliver(self, message: Any) -> None:
         """Upstream callback (the gateway client's threads)."""
         with self._lock:

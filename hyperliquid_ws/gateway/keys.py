@@ -19,9 +19,6 @@ key                          type       what
                                         began, ...}`` as the
                                         gateway holding F last saw it; true only while
                                         the leader lease named still has that value
-``P:N:released``             hash       F -> the stream's last entry ID when a gateway let
-                                        F go (nobody wanted it): the next holder does not
-                                        backfill the time in between
 ``P:N:snapshot``             hash       F -> the entry ID of the feed's latest snapshot
                                         message (``isSnapshot``), where unnamed readers start
 ``P:N:leader:K/N``           string     the leader lease of shard K of N: ``gateway/token``
@@ -147,10 +144,6 @@ class Keys:
     @property
     def status(self) -> str:
         return f"{self.base}:status"
-
-    @property
-    def released(self) -> str:
-        return f"{self.base}:released"
 
     @property
     def snapshot(self) -> str:
