@@ -52,15 +52,19 @@ GAP_MARK = "hlws_gap"  # an entry whose m is {GAP_MARK: {"start_ms", "end_ms", "
 # could not backfill, where it is in the stream (consumers report it, callbacks never see it)
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
 def network_of(base_url: str) -> str:
-    """``mainnet``/``testnet`` for Hyperliquid's own APIs, else the URL's ``host:port``."""
-    trimmed = base_url.rstrip("/")
-    if trimmed == MAINNET_API_URL.rstrip("/"):
-        return "mainnet"
-    if trimmed == TESTNET_API_URL.rstrip("/"):
-        return "testnet"
-    parts = urlsplit(base_url)
-    host = parts.hostname or "local"
+    """``mainnet``/``testnet`` for Hyperliquid's own APIs, however the URL spells them
+    (case, an explicit default port, a path), else the URL's ``host:port``."""
+    parts = urlsplit(base_url.strip())
+    host = parts.hostname or "local"  # lowercased by urlsplit
+    port = parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    for name, known in (("mainnet", MAINNET_API_URL), ("testnet", TESTNET_API_URL)):
+        ours = urlsplit(known)
+        if host == ours.hostname and port == (ours.port or _DEFAULT_PORTS[ours.scheme]):
+            return name
     return f"{host}:{parts.port}" if parts.port else host
 
 

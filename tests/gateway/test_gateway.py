@@ -68,6 +68,9 @@ def test_keys_network_and_shards_are_stable() -> None:
     assert network_of("https://api.hyperliquid.xyz") == "mainnet"
     assert network_of("https://api.hyperliquid-testnet.xyz/") == "testnet"
     assert network_of("http://127.0.0.1:8765") == "127.0.0.1:8765"
+    for spelling in ("HTTPS://API.HYPERLIQUID.XYZ", "https://api.hyperliquid.xyz:443", "https://api.hyperliquid.xyz/info",
+                     " https://api.hyperliquid.xyz/ "):
+        assert network_of(spelling) == "mainnet", spelling  # consumers and gateways must meet
     assert shard_of('{"coin":"BTC","type":"trades"}', 4) == shard_of('{"coin":"BTC","type":"trades"}', 4)
     spread = {shard_of(json.dumps({"type": "trades", "coin": f"C{i}"}), 3) for i in range(50)}
     assert spread == {0, 1, 2}
