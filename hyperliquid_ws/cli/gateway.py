@@ -61,10 +61,10 @@ def main(argv: list[str]) -> int:
         print(f"hyperliquid-ws gateway: {exc}", file=sys.stderr)
         return 2
 
-    stopped_by: list[int] = []
+    stopped_by: list[tuple[int, bool]] = []  # (signal, whether it led then)
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        stopped_by.append(signum)
+        stopped_by.append((signum, gateway.leading))
         gateway.close()
 
     signal.signal(signal.SIGTERM, stop)
@@ -77,8 +77,10 @@ def main(argv: list[str]) -> int:
     sys.setswitchinterval(SWITCH_INTERVAL)
     print(f"hyperliquid-ws gateway: {gateway!r}", file=sys.stderr, flush=True)
     gateway.run_forever()
-    if stopped_by:
-        how = signal.Signals(stopped_by[0]).name
-        print(f"hyperliquid-ws gateway: stopped ({how}); buffer written, leader lease given up", file=sys.stderr,
-              flush=True)
-    return 130 if stopped_by[:1] == [signal.SIGINT] else 0
+    if not stopped_by:
+        return 0
+    signum, led = stopped_by[0]
+    role = ("it led: what Redis took of its buffer is written, and its lease is given up (or expires)" if led
+            else "it was standing by")
+    print(f"hyperliquid-ws gateway: stopped ({signal.Signals(signum).name}); {role}", file=sys.stderr, flush=True)
+    return 130 if signum == signal.SIGINT else 0

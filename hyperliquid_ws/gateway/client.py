@@ -498,7 +498,6 @@ class GatewayClient:
                 log.exception("%s: on_error raised", self._label)
 
 
-
 def _status_of(text: str | None) -> dict[str, Any] | None:
     """A status field of ``P:N:status`` (JSON), or None for none or a malformed one."""
     if text is None:

@@ -60,8 +60,8 @@ class Gateway:
     gateway holds the feeds whose key hashes to K of N. Retention per stream, one of:
     ``maxlen`` entries (``MAXLEN ~``; 100,000 when neither is given), or ``retention_s``,
     the entries younger than that many seconds (``MINID ~``). ``grace`` (s): how long a
-    feed nobody wants stays subscribed upstream. ``leader_ttl`` (s): the leader lease; a standby takes over
-    within about that long after the leader dies. ``max_buffer`` (messages): held while
+    feed nobody wants stays subscribed upstream. ``leader_ttl`` (s): the leader lease; a
+    standby takes over within about that long after the leader dies. ``max_buffer`` (messages): held while
     Redis is unreachable. ``backfill_timeout`` (s): the most each ``/info`` request of a
     takeover's backfill may take (a failed backfill goes into the stream as a gap mark:
     consumers get a ``BackfillError``). ``client_options`` go to the upstream ``HyperliquidWS``.
@@ -273,11 +273,11 @@ class Gateway:
         self.takeovers += 1
         self._role = "leading"
         self._last_renew = now
-        log.info("%s: leading shard %d/%d as %s", self.name, self.shard, self.shards, self._lease.value)
         self._stop_upstream()  # a leftover from a leadership lost in between, if any
         options = {"on_error": self._report, **self._client_options}
         self._upstream = HyperliquidWS(self.base_url, name=f"{self.name}-upstream", **options)
         self._appender.lease_value = self._lease.value
+        log.info("%s: leading shard %d/%d as %s", self.name, self.shard, self.shards, self._lease.value)  # now true
 
     def _step_down(self, why: str) -> None:
         self.step_downs += 1
@@ -326,9 +326,8 @@ class Gateway:
                 {"state": "refused", "error": str(exc), "kind": type(exc).__name__, **self._signature()}))
             held.published_state = "refused"
             return
-        if held.backfills:
-            timeout = self._backfill_timeout
-            self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout))
+        timeout = self._backfill_timeout
+        self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout))
 
     def _let_go(self, key: str, held: HeldFeed) -> None:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)

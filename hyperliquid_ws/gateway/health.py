@@ -40,14 +40,14 @@ class Health:
             if self.broker_up and self._met:
                 return
             first, self._met = not self._met, True
-            if first and self.broker_up:  # the first answer ever: on_connect, as a client's first connect
-                if self._on_connect is not None:
-                    try:
-                        self._on_connect(self._shown)
-                    except Exception:
-                        log.exception("%s: on_connect raised", self._label)
-                return
-            self.broker_up = True
+            recovered, self.broker_up = not self.broker_up, True
+        if not recovered:  # the first answer ever: on_connect, as a client's first connect
+            if first and self._on_connect is not None:
+                try:
+                    self._on_connect(self._shown)
+                except Exception:
+                    log.exception("%s: on_connect raised", self._label)
+            return
         downtime = time.monotonic() - self._down_since
         log.info("%s: Redis at %s reachable again after %.1f s", self._label, self._shown, downtime)
         try:

@@ -86,11 +86,6 @@ class HeldFeed:
         if self.feed.type in PLANS:
             self._held = []
 
-    @property
-    def backfills(self) -> bool:
-        """Is there a gap to recover (a feed whose stream a holding before this one left)?"""
-        return self._held is not None
-
     def deliver(self, message: Any) -> None:
         """Upstream callback (the gateway client's threads)."""
         with self._lock:

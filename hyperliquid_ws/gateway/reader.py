@@ -233,10 +233,7 @@ class Checkpoints:
     def flush(self) -> None:
         """Write what is kept for the next read now (before a feed is placed from Redis:
         a feed subscribed again in this process must see its own last position)."""
-        command = self.pending()
-        if command is not None:
-            self._channel.call(*command)
-            self._unwritten = {}
+        self._write({})
 
     def pending(self) -> tuple[Any, ...] | None:
         """The ``HSET`` of what is not written yet, to send ahead of the next read; call
