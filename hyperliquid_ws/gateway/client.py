@@ -129,7 +129,9 @@ class GatewayClient:
         sent it (``{"channel", "data"}``, ``"backfill": true`` for backfilled ones and
         ``"redelivered": true`` for one a crash interrupted). The handle's ``wait()``
         returns once the gateway holds the feed upstream, or raises its
-        ``SubscriptionError``. Raises ``ValueError`` for a malformed subscription.
+        ``SubscriptionError``. Raises ``ValueError`` for a malformed subscription, and on a
+        named consumer for a feed it already reads (its position is kept per feed: a second
+        handle would miss what the first took alone, a replayed backlog after a restart).
         """
         if not callable(callback):
             raise ValueError(f"callback must be callable, got {callback!r}")
@@ -139,6 +141,10 @@ class GatewayClient:
         key = key_of(canonical)
         with self._lock:
             feed = self._feeds.get(key)
+            if feed is not None and self.name is not None:
+                raise ValueError(f"named consumer {self.name!r} already reads {feed.wire}: its position in Redis is "
+                                 f"per feed, so each feed takes one callback or stream (fan out from that one, or "
+                                 f"read the feed under another name)")
             if feed is None:
                 wire = dict(subscription)
                 if "user" in canonical:

@@ -316,6 +316,11 @@ class Gateway:
         tail = self._client.xrevrange(self.keys.stream(key), "+", "-", count=TAIL)
         held.seed(tail)
         held.tail_id = tail[0][0] if tail else "0-0"
+        released = self._client.hget(self.keys.released, key)
+        if released is not None:
+            self._client.hdel(self.keys.released, key)
+        if released == held.tail_id and not self._read_by_name(key):
+            held.skip_backfill()  # see _let_go
         with self._lock:
             self._held[key] = held
         try:
@@ -333,9 +338,25 @@ class Gateway:
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)
         if held.handle is not None:
             held.handle.unsubscribe()
+        # The stream stops here on purpose. Whoever holds the feed next skips the backfill
+        # of the time nobody wanted it (which only recentTrades could reach, with a false
+        # gap alarm to every new reader) unless a named consumer has read the feed: away,
+        # it may come back for that time. A message still queued for the feed moves the
+        # tail past this mark: the next holder then backfills, as after a takeover (the
+        # safe side). Marked before the feed leaves ``held()``: whoever sees it gone sees it.
+        last = self._client.xrevrange(self.keys.stream(key), "+", "-", count=1)
+        self._client.hset(self.keys.released, key, last[0][0] if last else "0-0")
         with self._lock:
             self._held.pop(key, None)
         self._client.hdel(self.keys.status, key)
+
+    def _read_by_name(self, key: str) -> bool:
+        """Has any named consumer a position in feed ``key`` (it may resume from it)?"""
+        names = list(self._client.scan_iter(match=self.keys.consumers, count=1000))
+        pipe = self._client.pipeline(transaction=False)
+        for name in names:
+            pipe.hexists(name, key)
+        return any(pipe.execute()) if names else False
 
     def _publish_status(self) -> None:
         for key, held in list(self._held.items()):

@@ -86,6 +86,13 @@ class HeldFeed:
         if self.feed.type in PLANS:
             self._held = []
 
+    def skip_backfill(self) -> None:
+        """Nothing to recover (before ``subscribe``: no live frame is held): the feed was
+        let go on purpose, the stream has not moved since, and no reader can need the time
+        in between (``Gateway._hold``)."""
+        self._held = None
+        self.gap_start_ms = None
+
     def deliver(self, message: Any) -> None:
         """Upstream callback (the gateway client's threads)."""
         with self._lock:

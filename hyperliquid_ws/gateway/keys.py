@@ -19,6 +19,10 @@ key                          type       what
                                         began, ...}`` as the
                                         gateway holding F last saw it; true only while
                                         the leader lease named still has that value
+``P:N:released``             hash       F -> the stream's last entry ID when a gateway let
+                                        F go (nobody wanted it): the next holder skips
+                                        the backfill of the time in between if no named
+                                        consumer has a position in F (none can need it)
 ``P:N:snapshot``             hash       F -> the entry ID of the feed's latest snapshot
                                         message (``isSnapshot``), where unnamed readers start
 ``P:N:leader:K/N``           string     the leader lease of shard K of N: ``gateway/token``
@@ -150,6 +154,10 @@ class Keys:
         return f"{self.base}:status"
 
     @property
+    def released(self) -> str:
+        return f"{self.base}:released"
+
+    @property
     def snapshot(self) -> str:
         return f"{self.base}:snapshot"
 
@@ -159,7 +167,7 @@ class Keys:
     @property
     def leaders(self) -> str:
         """A ``SCAN MATCH`` pattern for every shard's leader lease."""
-        return f"{self.base}:leader:*"
+        return f"{_glob_escaped(self.base)}:leader:*"
 
     def term(self, shard: int, shards: int) -> str:
         return f"{self.base}:term:{shard}/{shards}"
@@ -170,8 +178,18 @@ class Keys:
     def consumer(self, name: str) -> str:
         return f"{self.base}:consumer:{name}"
 
+    @property
+    def consumers(self) -> str:
+        """A ``SCAN MATCH`` pattern for every named consumer's positions."""
+        return f"{_glob_escaped(self.base)}:consumer:*"
+
     def wake(self, consumer: str) -> str:
         return f"{self.base}:wake:{consumer}"
+
+
+def _glob_escaped(text: str) -> str:
+    """``text`` matched literally by ``SCAN MATCH`` (a prefix may hold ``*?[]\\``)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def demand_member(consumer: str, feed_key: str) -> str:

@@ -225,6 +225,54 @@ def test_a_new_consumer_of_a_state_feed_never_starts_with_a_state_from_an_earlie
     assert late.messages[0] == stream_messages(gateway.redis_url, gateway, book)[len(old)]
 
 
+def test_a_feed_let_go_with_no_named_reader_is_not_backfilled_when_wanted_again(make_gateway, make_consumer,
+                                                                                server) -> None:
+    """Nobody wanted the trades for a while, and no named consumer ever read them, so the
+    gateway let them go: whoever wants them next starts at the live end, with no backfill
+    of the idle time (and no false gap alarm for what recentTrades cannot reach)."""
+    gateway_errors, errors = Collector(), Collector()
+    gateway = make_gateway(on_error=gateway_errors)
+    first = make_consumer()
+    first.subscribe(TRADES, Collector()).wait(DEADLINE)
+    advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
+    first.close()
+    wait_until(lambda: not gateway.held(), DEADLINE, "the trades let go after the grace")
+    server.advance(20)  # trades nobody wants
+    late = Collector()
+    make_consumer(on_error=errors).subscribe(TRADES, late).wait(DEADLINE)
+    advance_until(server, lambda: len(late.messages) >= 3, "live trades")
+    assert not [m for m in late.messages if m.get("backfill")]
+    assert errors.messages == [] and gateway_errors.messages == []
+
+
+def test_a_named_consumer_away_while_its_feed_was_let_go_gets_the_time_between(make_gateway, make_consumer,
+                                                                              server) -> None:
+    """The only reader of the trades is a named consumer; it goes away longer than its
+    lease and the grace, so the gateway lets the feed go. Back, it gets every trade of
+    the time nobody held the feed (backfilled), then the live ones: none lost, none twice."""
+    import requests
+
+    gateway = make_gateway()
+    seen, errors = Collector(), Collector()
+    away = make_consumer(name="away", lease_ttl=0.5)
+    away.subscribe(TRADES, seen).wait(DEADLINE)
+    advance_until(server, lambda: len(seen.messages) >= 2, "trades read")
+    away.close()
+    wait_until(lambda: not gateway.held(), DEADLINE, "the trades let go after the grace")
+    server.advance(3)  # trades while nobody holds the feed: few enough for recentTrades to reach
+    missed = [t["tid"] for t in requests.post(f"{server.base_url}/info", json={"type": "recentTrades", "coin": "BTC"},
+                                              timeout=DEADLINE).json()
+              if t["time"] > seen.messages[-1]["data"][-1]["time"]]
+    assert missed, "the market moved while the consumer was away"
+    back = Collector()
+    make_consumer(name="away", on_error=errors).subscribe(TRADES, back).wait(DEADLINE)
+    wait_until(lambda: len([t for m in back.messages for t in m["data"]]) >= len(missed), DEADLINE,
+               "the time in between delivered")
+    tids = [t["tid"] for m in back.messages for t in m["data"]]
+    assert sorted(tids[:len(missed)]) == sorted(missed) and len(set(tids)) == len(tids)
+    assert all(m.get("backfill") for m in back.messages[:1]) and errors.messages == []
+
+
 def test_a_new_consumer_of_a_deltas_feed_starts_from_its_full_state(make_gateway, make_consumer, server) -> None:
     """fastAssetCtxs sends the full state, then only what changed: a consumer that joins
     later starts from that full state and gets every change since, as the first did."""
@@ -245,8 +293,8 @@ def test_unsubscribing_lets_the_gateway_go_upstream_after_the_grace(make_gateway
     handle = consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
     assert gateway.held() == [TRADES] and server.subscriptions() == [TRADES]
     handle.unsubscribe()
-    wait_until(lambda: not server.subscriptions(), DEADLINE, "the upstream unsubscribe")
-    assert gateway.held() == []
+    wait_until(lambda: not server.subscriptions() and gateway.held() == [], DEADLINE,
+               "the upstream unsubscribe, then the feed out of held()")
 
 
 def test_a_named_consumer_resumes_after_the_last_message_it_finished(make_gateway, make_consumer, server) -> None:
@@ -270,6 +318,36 @@ def test_a_named_consumer_resumes_after_the_last_message_it_finished(make_gatewa
     wait_until(lambda: first.messages + second.messages == stream_messages(again._url, gateway, TRADES),
                DEADLINE, "everything in the stream exactly once")
     assert not any("redelivered" in m for m in second.messages)
+
+
+def test_a_named_consumer_reads_each_feed_through_one_handle(make_gateway, make_consumer, server) -> None:
+    """Its position is per feed: a second handle on a feed it reads would miss what the
+    first took alone (a replayed backlog), and two durable streams of one feed zipped in
+    one thread would wait on each other. Both are refused with a clear error; after an
+    unsubscribe the feed takes a new handle, which resumes where the first stopped."""
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    consumer = make_consumer(name="single")
+    first = Collector()
+    handle = consumer.subscribe(TRADES, first).wait(DEADLINE)
+    with pytest.raises(ValueError, match=r"named consumer 'single' already reads .*one callback or stream"):
+        consumer.subscribe(TRADES, Collector())
+    with pytest.raises(ValueError, match="already reads"):
+        consumer.stream(TRADES)
+    assert consumer.stats()["subscriptions"][handle._entry.key]["listeners"] == 1
+    advance_until(server, lambda: len(first.messages) >= 3, "three messages")
+    handle.unsubscribe()
+    wait_until(lambda: not consumer.stats()["subscriptions"], DEADLINE, "the feed dropped")
+    server.advance(3)
+    second = Collector()
+    consumer.subscribe(TRADES, second).wait(DEADLINE)
+    wait_until(lambda: first.messages + second.messages == stream_messages(consumer._url, gateway, TRADES),
+               DEADLINE, "everything in the stream exactly once")
+    unnamed = make_consumer()
+    both = [Collector(), Collector()]
+    for collector in both:
+        unnamed.subscribe(TRADES, collector).wait(DEADLINE)  # unnamed: any number of handles, as a direct client
+    advance_until(server, lambda: both[0].messages and both[1].messages, "both handles fed")
 
 
 def test_a_named_consumers_position_is_in_redis_while_it_waits_for_more(make_gateway, make_consumer,
@@ -435,8 +513,8 @@ def test_a_position_in_a_stream_trimmed_empty_is_checked_by_its_number(make_gate
 
 
 def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway, make_consumer, server) -> None:
-    """A feed the gateway let go is wanted again while ``/info`` answers nothing (posts
-    held): its gap backfill hangs, yet the lease (1 s) is renewed and the book feed the
+    """A feed the gateway let go (a named consumer read it) is wanted again while ``/info``
+    answers nothing (posts held): its gap backfill hangs, yet the lease (1 s) is renewed and the book feed the
     gateway holds goes on flowing for more than two lease lifetimes, without a step-down.
     When the backfill gives up (``backfill_timeout``), the gateway and the consumer that
     wanted the feed each get a ``BackfillError`` for the range, and live trades go on."""
@@ -449,7 +527,7 @@ def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway
     gateway = make_gateway(backfill_timeout=2.0, on_error=gateway_errors)
     books = Collector()
     make_consumer().subscribe(book, books).wait(DEADLINE)
-    first = make_consumer()
+    first = make_consumer(name="reader")  # a named reader of the trades: the time nobody held them is backfilled
     first.subscribe(TRADES, Collector()).wait(DEADLINE)
     advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
     first.close()
