@@ -42,7 +42,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import deque
 from typing import Any
 
 from bench.payloads import l2book_frame
@@ -83,7 +82,7 @@ class Path:
     what else listens on each feed (one of ``RECORD``)."""
 
     def __init__(self, workload: str, extra: str = "serve") -> None:
-        from hyperliquid_ws.dispatch import Dispatcher
+        from hyperliquid_ws.dispatch import Dispatcher, Ready
         from hyperliquid_ws.feeds import canonical
         from hyperliquid_ws.guard import FrameGuard
         from hyperliquid_ws.registry import Registry
@@ -92,7 +91,7 @@ class Path:
         kind, _, feeds = workload.partition(":")
         self.kind, self.loads = kind, loads
         self.dispatcher = Dispatcher("hotpath", None, threads=0)
-        self.ready: deque[Any] = deque()
+        self.ready = Ready()
         registry = Registry()
         self.router = Router(registry, self.dispatcher, None, FrameGuard("hotpath"), self.ready)
         self.coins = [f"C{n}" for n in range(int(feeds or 1))]

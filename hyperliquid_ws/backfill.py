@@ -86,7 +86,7 @@ class Backfiller:
         self._stop = threading.Event()
         self._workers: list[threading.Thread] = []
         self._idle = 0  # workers waiting for a job
-        self._reports: Ready = deque()  # the hook lane, for <name>-backfill-hooks to serve
+        self._reports = Ready()  # the hook lane, for <name>-backfill-hooks to serve
         self._reported = threading.Condition()
         self._hooks: threading.Thread | None = None
         self.gaps_backfilled = 0
@@ -268,7 +268,7 @@ class Backfiller:
         entry's lock is let go. Returns (backfilled messages delivered, whether the hold
         was still ``hold_id``: no if it gave up meanwhile)."""
         pending: deque[tuple[Any, bool]] = deque((message, True) for message in messages)
-        ready: Ready = deque()  # emptied by each serve
+        ready = Ready()  # emptied by each serve
 
         def submit(lane: Lane, message: Any) -> None:
             self._dispatcher.submit(lane, message, ready)

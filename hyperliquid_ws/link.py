@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from .backfill import Backfiller, now_ms
 from .backoff import Backoff
 from .connection import Connection
 from .dial import Route
-from .dispatch import Dispatcher, Lane
+from .dispatch import Dispatcher, Ready
 from .guard import FrameGuard
 from .keepalive import Keepalive
 from .plans import PLANS
@@ -69,7 +68,7 @@ class Link:
         self.registry = Registry()
         dispatcher = settings.dispatcher
         # lanes this link's own threads serve, when callbacks run on them
-        self.ready: deque[Lane] | None = deque() if dispatcher.on_connection_threads else None
+        self.ready: Ready | None = Ready() if dispatcher.on_connection_threads else None
         ready = self.ready
         self.guard = FrameGuard(name)  # served right after the read that found the bad frame
         self.guard.report = lambda error: dispatcher.report(error, ready)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
-from collections import deque
 from typing import Any
 
 from .dispatch import Lane, Ready
@@ -71,7 +70,7 @@ class Pool:
         key = key_of(canonical)
         route = feed.route_of(canonical)
         dispatcher = self._settings.dispatcher
-        first: Ready = deque()  # a late joiner's first message, served by the backfill thread
+        first = Ready()  # a late joiner's first message, served by the backfill thread
 
         def give(lane: Lane, message: Any) -> None:
             dispatcher.submit(lane, message, first)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from collections import deque
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -34,7 +33,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from hyperliquid_ws.dispatch import Dispatcher, Lane
+from hyperliquid_ws.dispatch import Dispatcher, Lane, Ready
 from hyperliquid_ws.errors import BadFrameError, HyperliquidWSError
 from hyperliquid_ws.feeds import FEED_OF_CHANNEL, FEEDS, canonical
 from hyperliquid_ws.frames import CHUNK, FrameReader, ProtocolError
@@ -534,7 +533,7 @@ class Harness:
     def __init__(self) -> None:
         self.errors: list[BaseException] = []
         self.dispatcher = Dispatcher("fuzz", self.errors.append, threads=0)
-        self.ready: deque[Lane] = deque()
+        self.ready = Ready()
         self.guard = FrameGuard("fuzz")
         self.guard.report = lambda error: self.dispatcher.report(error, self.ready)
         self.registry = Registry()

@@ -3,6 +3,7 @@ is never silent."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -173,3 +174,98 @@ def test_with_both_connection_threads_blocked_the_link_is_busy_not_dead(server, 
     second.open.set()
     assert fast.wait_for(3) == frames  # read once a thread came back: nothing lost, in order
     assert client.stats()["reconnects"] == 0
+
+
+def _trade_frame(coin: str, tid: int) -> dict:
+    trade = {"coin": coin, "side": "B", "px": "100.0", "sz": "1.0", "time": 1_700_000_000_000 + tid,
+             "hash": "0x" + "0" * 64, "tid": tid, "users": ["0x" + "1" * 40, "0x" + "2" * 40]}
+    return {"channel": "trades", "data": [trade]}
+
+
+@pytest.mark.parametrize("order", ["slow-first", "fast-first"])
+def test_a_callback_blocked_in_a_group_of_lanes_holds_only_its_own(server, make_client, order):
+    """The reader serves the lanes of one read as a group (one lock for all). Frames of
+    two feeds come in one TCP write, so in one read: the slow feed's callback blocks.
+    Slow first, the fast lane is taken but not begun: the relay serves it. Fast first, it
+    was served but not handed back: the relay hands it back, so its next frame flows."""
+    from hyperliquid_ws.testing.wire import encode_frame
+
+    client = make_client()
+    gate, fast, threads = Gate(), Collector(), Collector()
+
+    def on_fast(message) -> None:
+        threads(threading.current_thread().name)
+        fast(message)
+
+    client.subscribe(SLOW, gate).wait()
+    client.subscribe(FAST, on_fast).wait()
+    slow_frame, first, second = _trade_frame("BTC", 1), _trade_frame("ETH", 2), _trade_frame("ETH", 3)
+    pair = [slow_frame, first] if order == "slow-first" else [first, slow_frame]
+    server.send_raw(b"".join(encode_frame(json.dumps(f, separators=(",", ":"))) for f in pair))
+    assert gate.entered.wait(DEADLINE)
+    assert fast.wait_for(1) == [first]
+    server.push(second)
+    assert fast.wait_for(2) == [first, second]  # while the slow callback still blocks
+    assert not gate.open.is_set() and threads.messages[-1] == f"{client.name}-relay"
+    gate.open.set()
+    wait_until(lambda: len(gate.messages) == 1, what="the slow frame delivered")
+
+
+def test_two_threads_serving_one_ready_keep_each_lane_in_order_and_alone():
+    """The reader and the relay serve the same ``Ready``: claimed groups, begun by
+    whichever thread comes first, handed back by either. 40 lanes, 20,000 messages from a
+    reader thread that serves after each batch, a relay that serves whenever it can, and
+    callbacks that now and then sleep: each lane gets every message once, in order, and
+    never runs on two threads at once."""
+    import random
+    import time
+
+    from hyperliquid_ws.dispatch import Dispatcher, Lane, Ready
+
+    dispatcher = Dispatcher("groups", None, threads=0)
+    ready = Ready()
+    got: dict[int, list[int]] = {n: [] for n in range(40)}
+    inside: dict[int, int] = dict.fromkeys(range(40), 0)
+    overlaps: list[int] = []
+    rng = random.Random(7)
+    naps = {(rng.randrange(40), rng.randrange(500)) for _ in range(60)}  # (lane, message number) that sleep
+
+    def callback_of(n: int):
+        def callback(message: int) -> None:
+            inside[n] += 1
+            if inside[n] > 1:
+                overlaps.append(n)
+            if (n, message) in naps:
+                time.sleep(0.002)
+            got[n].append(message)
+            inside[n] -= 1
+        return callback
+
+    lanes = [Lane((callback_of(n),), f"lane-{n}") for n in range(40)]
+    numbers = dict.fromkeys(range(40), 0)  # the next message number of each lane
+    done = threading.Event()
+
+    def relay() -> None:
+        while not done.is_set():
+            dispatcher.serve(ready)
+            time.sleep(0.0005)
+
+    helper = threading.Thread(target=relay, name="groups-relay")
+    helper.start()
+    try:
+        for _ in range(200):
+            items = []
+            for _ in range(100):
+                n = rng.randrange(40)
+                items.append((lanes[n], numbers[n]))
+                numbers[n] += 1
+            dispatcher.submit_many(items, ready)
+            dispatcher.serve(ready)
+        wait_until(lambda: sum(map(len, got.values())) == 20_000, DEADLINE, "every message served")
+    finally:
+        done.set()
+        helper.join(DEADLINE)
+    assert not overlaps
+    for n, messages in got.items():
+        assert messages == list(range(len(messages))), f"lane {n} out of order or repeated"
+    assert dispatcher.delivered == 20_000 and dispatcher.depth == 0
