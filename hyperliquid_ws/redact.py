@@ -91,8 +91,8 @@ def _parseable(netloc_of: SplitResult) -> bool:
 
 
 def redact_url(url: str) -> str:
-    """``url`` with its credentials masked; a URL without any comes back unchanged. When
-    in doubt (a user info cut short by an unencoded ``/``, ``?`` or ``#``, a host and port
+    """``url`` with its credentials masked (and any ``#fragment``); a URL without any comes
+    back unchanged. When in doubt (a user info cut short by an unencoded ``/``, ``?`` or ``#``, a host and port
     that do not parse), more is masked, never less."""
     if not isinstance(url, str) or "://" not in url:
         return url
@@ -109,7 +109,8 @@ def redact_url(url: str) -> str:
     segments = parts.path.split("/")
     path = "/".join(_redact_segment(segment) for segment in segments)
     query = _redact_params(parts.query)
-    return urlunsplit((parts.scheme, netloc, path, query, parts.fragment))
+    fragment = MASK if parts.fragment else ""  # never sent to a server, shown by nothing: masked whole
+    return urlunsplit((parts.scheme, netloc, path, query, fragment))
 
 
 def _redact_pair(pair: str) -> str:
@@ -134,6 +135,8 @@ def secrets_of(url: str | None) -> set[str]:
         found.add(base64.b64encode(f"{unquote(user)}:{unquote(password)}".encode()).decode())
     if cut is None and not _parseable(parts):
         found.add(parts.netloc)
+    if parts.fragment:
+        found.add(parts.fragment)
     found.update(s for s in parts.path.split("/") if looks_like_key(unquote(s)))
     params = [*_SEPARATORS.split(parts.query), *(p for s in parts.path.split("/") for p in s.split(";")[1:])]
     found.update(raw for pair in params

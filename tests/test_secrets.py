@@ -42,6 +42,7 @@ SECRETS = (USER_SECRET, QUERY_SECRET, PROXY_SECRET)
     ("https://node.example/?a=1;apikey=hunter2", "https://node.example/?a=1;apikey=***"),
     ("https://node.example/ws;apikey=hunter2", "https://node.example/ws;apikey=***"),
     ("wss://api.hyperliquid-testnet.xyz/ws", "wss://api.hyperliquid-testnet.xyz/ws"),
+    ("redis://:pw@127.0.0.1:6379/0#fragS3CRETtext", "redis://***@127.0.0.1:6379/0#***"),  # a fragment: whole
 ])
 def test_redact_url(url: str, shown: str) -> None:
     assert redact_url(url) == shown

@@ -17,6 +17,8 @@ Scripts (run atomically by Redis, so a deposed leader can never append):
   call per batch, its messages packed into a few arguments (redis-py's per-argument cost
   dominates otherwise): one round trip.
 - ``RENEW``: extend the leader lease only if it is still the caller's.
+- ``RELEASE``: delete the leader lease only if it is still the caller's (a clean stop:
+  a lease that expired and went to a standby meanwhile is left alone).
 - ``ACQUIRE``: take the shard's leader lease if nobody holds it. A caller whose last
   value the term key still names takes it back under that value (nobody led in
   between: its buffer and entry numbers stay good); anyone else gets a new fencing token
@@ -26,6 +28,7 @@ Scripts (run atomically by Redis, so a deposed leader can never append):
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ..redact import redact_url
@@ -71,6 +74,11 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[
 return 0
 """
 
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 ACQUIRE = """
 local current = redis.call('GET', KEYS[1])
 if current then
@@ -97,10 +105,19 @@ def connect(url: str, *, socket_timeout: float = 5.0) -> Any:
     if not isinstance(url, str) or not url.startswith(("redis://", "rediss://", "unix://")):
         raise ValueError(f"a Redis URL starts with redis://, rediss:// or unix://, got {masked(url)!r}")
     try:
-        return redis.Redis.from_url(url, decode_responses=True, socket_timeout=socket_timeout,
-                                    socket_connect_timeout=socket_timeout, health_check_interval=0)
-    except ValueError as exc:
-        raise ValueError(f"cannot use Redis URL {masked(url)}: {exc}") from None
+        client = redis.Redis.from_url(url, decode_responses=True, socket_timeout=socket_timeout,
+                                      socket_connect_timeout=socket_timeout, health_check_interval=0)
+        pool = client.connection_pool
+        pool.connection_class(**pool.connection_kwargs)  # an option the connection does not take: now, not later
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"cannot use Redis URL {masked(url)}: {scrubbed(exc, url)}") from None
+    return client
+
+
+def remaining(deadline: float, least: float = 0.05) -> float:
+    """Seconds left until ``deadline`` (``time.monotonic()``), at least ``least``: the
+    socket timeout of a command that must fit in what is left of a ``close(timeout)``."""
+    return max(least, deadline - time.monotonic())
 
 
 def masked(url: Any) -> str:
@@ -111,11 +128,15 @@ def translate(exc: BaseException, url: str, doing: str) -> BrokerError:
     """A ``BrokerError`` saying what failed, with the URL masked (the cause's own text
     can quote the URL: it is scrubbed of the password)."""
     shown = masked(url)
+    return BrokerError(f"Redis at {shown}: {doing} failed: {type(exc).__name__}: {scrubbed(exc, url)}", url=shown,
+                       cause=exc)
+
+
+def scrubbed(exc: BaseException, url: str) -> str:
+    """``exc``'s text without ``url``'s password."""
     text = str(exc)
     password = _password_of(url)
-    if password:
-        text = text.replace(password, "***")
-    return BrokerError(f"Redis at {shown}: {doing} failed: {type(exc).__name__}: {text}", url=shown, cause=exc)
+    return text.replace(password, "***") if password else text
 
 
 def _password_of(url: str) -> str | None:

@@ -34,7 +34,17 @@ from .feed import ConsumerFeed
 from .health import Health
 from .keys import DEFAULT_PREFIX, GAP_MARK, Keys, network_of, shard_of, shard_of_lease
 from .leases import drop_demand, redis_now_ms, renew_demand
-from .reader import Checkpoints, check_numbered, decode, place, read_round, report_unrecovered, streams_of, xread
+from .reader import (
+    Checkpoints,
+    check_numbered,
+    decode,
+    place,
+    read_round,
+    report_unrecovered,
+    since_start,
+    streams_of,
+    xread,
+)
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +154,8 @@ class GatewayClient:
             if feed is not None and self.name is not None:
                 raise ValueError(f"named consumer {self.name!r} already reads {feed.wire}: its position in Redis is "
                                  f"per feed, so each feed takes one callback or stream (fan out from that one, or "
-                                 f"read the feed under another name)")
+                                 f"read the feed under another name; a stream of it counts until it is closed: "
+                                 f"close() it, or read it in a with block)")
             if feed is None:
                 wire = dict(subscription)
                 if "user" in canonical:
@@ -216,37 +227,47 @@ class GatewayClient:
             self.close()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Drop this consumer's demand leases, stop and join its threads. Idempotent; from
-        a callback it returns at once (the reader ends when the callback returns, recording
-        its position), and a ``close()`` elsewhere (``run_forever``'s) waits for that."""
+        """Drop this consumer's demand leases, stop and join its threads, within about
+        ``timeout`` s (a Redis that does not answer costs no more; the leases then expire
+        on their own, a thread still in a Redis call ends at its socket timeout).
+        Idempotent; from a callback it returns at once (the reader ends when the callback
+        returns, recording its position), and a ``close()`` elsewhere (``run_forever``'s)
+        waits for that."""
+        deadline = time.monotonic() + timeout
         first = not self._closing.is_set()
         self._closing.set()
         self._changed.set()
         if not first:
-            self._join(timeout)
+            self._join(deadline)
             return
         for stream in list(self._streams):
             stream.end()  # wakes their loops, and the reader if it waits on one
-        if self._started:
-            self._poke()
-            self._join(timeout)
-        with self._lock:
-            keys = [*self._feeds, *self._dropped]
+        closer = connect(self._url, socket_timeout=max(0.2, timeout / 3))  # close's own two round trips
         try:
-            drop_demand(self._redis, self.keys, self.consumer_id, keys)
-            self._redis.delete(self._wake_key)
-        except ERRORS as exc:
-            log.info("%s: could not drop the demand leases (%s); they expire on their own", self._label,
-                     translate(exc, self._url, "closing"))
+            if self._started:
+                self._poke(closer)
+                self._join(deadline)
+            with self._lock:
+                keys = [*self._feeds, *self._dropped]
+            try:
+                pipe = closer.pipeline(transaction=False)
+                drop_demand(pipe, self.keys, self.consumer_id, keys)
+                pipe.delete(self._wake_key)
+                pipe.execute()
+            except ERRORS as exc:
+                log.info("%s: could not drop the demand leases (%s); they expire on their own", self._label,
+                         translate(exc, self._url, "closing"))
+        finally:
+            closer.close()
         self._redis.close()
 
-    def _join(self, timeout: float) -> None:
+    def _join(self, deadline: float) -> None:
         if not self._started:
             return
         current = threading.current_thread()
         for thread in self._threads:
             if thread is not current and thread.is_alive():
-                thread.join(timeout)
+                thread.join(max(0.0, deadline - time.monotonic()))
                 if thread.is_alive():
                     log.warning("%s: thread %s still running after close()", self._label, thread.name)
 
@@ -292,19 +313,26 @@ class GatewayClient:
         for thread in self._threads:
             thread.start()
 
-    def _poke(self) -> None:
-        """Wake the reader's blocked XREAD (best effort: it wakes within ``block`` anyway)."""
+    def _poke(self, client: Any = None) -> None:
+        """Wake the reader's blocked XREAD (best effort: it wakes within ``block`` anyway);
+        ``client``: the connection to send it on (a close's own), else the client's."""
         if not self._started:
             return
         try:
-            self._redis.xadd(self._wake_key, {"poke": "1"}, maxlen=10, approximate=False)
+            (client or self._redis).xadd(self._wake_key, {"poke": "1"}, maxlen=10, approximate=False)
         except ERRORS:
             log.debug("%s: poke failed", self._label, exc_info=True)
 
     def _lease_loop(self) -> None:
         renew_every = self._lease_ttl_ms / 3000
         last_renew = 0.0
+        failures = 0
+        pending: list[ConsumerFeed] = []
+        owed = False  # the feeds changed since the last renewal that went through
         while not self._closing.is_set():
+            if self._changed.is_set():
+                self._changed.clear()  # before the snapshot: a subscribe after it sets it again for the next round
+                owed = True
             try:
                 with self._lock:
                     feeds = list(self._feeds.values())
@@ -317,20 +345,28 @@ class GatewayClient:
                     raise
                 now = time.monotonic()
                 pending = [f for f in feeds if not f.settled.is_set()]
-                if now - last_renew >= renew_every or self._changed.is_set():
-                    self._changed.clear()
-                    expiry = redis_now_ms(self._redis) + self._lease_ttl_ms
+                if now - last_renew >= renew_every or owed:
+                    redis_now = redis_now_ms(self._redis)
+                    expiry = redis_now + self._lease_ttl_ms
                     renew_demand(self._redis, self.keys, self.consumer_id, [f.key for f in feeds], expiry)
                     self._redis.expire(self._wake_key, max(60, self._lease_ttl_ms // 1000 * 3))
-                    last_renew = now
+                    last_renew, owed = now, False
+                    for feed in feeds:
+                        if feed.subscribed_ms is None:
+                            feed.subscribed_ms = redis_now  # the demand is in: a holding from now on is its own
                 if pending:
                     self._settle(pending)
                 self._health.up()
+                failures = 0
             except ERRORS as exc:
                 self._health.down(exc, "renewing the demand leases")
             except Exception as exc:  # never end silently (STYLE 10a)
                 log.exception("%s: lease loop failed; going on", self._label)
                 self._report(HyperliquidWSError(f"{self._label}: lease loop failed: {exc!r}"))
+                failures += 1
+                if self._closing.wait(self._backoff.delay(failures - 1)):
+                    return
+                continue
             wait = 0.05 if pending else renew_every
             if self._changed.wait(wait) and self._closing.is_set():
                 return
@@ -383,7 +419,8 @@ class GatewayClient:
                     feeds = list(self._feeds.values())
                 for parked in list(self._parked):
                     self._unpark(parked)
-                unplaced = [f for f in feeds if f.position is None]
+                held_back = {f.key for f in self._parked}  # an earlier handle's message still in a loop's hands:
+                unplaced = [f for f in feeds if f.position is None and f.key not in held_back]  # its end first
                 if unplaced and self._checkpoints is not None:
                     self._checkpoints.flush()
                 for feed in unplaced:
@@ -430,11 +467,16 @@ class GatewayClient:
                 continue
             if isinstance(message, dict) and GAP_MARK in message:  # a gap the gateway could not backfill
                 report_unrecovered(feed, message[GAP_MARK], self._report)
-                feed.position = entry_id
-                if checkpoints is not None:
-                    following = entries[index + 1][0] if index + 1 < len(entries) else None
-                    checkpoints.finished(feed, entry_id, following)
+                self._pass(feed, entry_id, entries, index)
                 continue
+            if feed.since_ms is not None and isinstance(message, dict) and message.get("backfill") is True:
+                data = message.get("data")
+                recent = since_start(feed, data)
+                if recent is None:  # wholly from before this consumer began: never its own
+                    self._pass(feed, entry_id, entries, index)
+                    continue
+                if recent is not data:
+                    message = {**message, "data": recent}
             if feed.redeliver is not None:
                 if entry_id == feed.redeliver and isinstance(message, dict):
                     message["redelivered"] = True
@@ -453,6 +495,15 @@ class GatewayClient:
                 if not self._finished(feed, callbacks):
                     return
             self._advance(feed, entry_id, entries[index + 1][0] if index + 1 < len(entries) else None)
+
+    def _pass(self, feed: ConsumerFeed, entry_id: str, entries: list[tuple[str, dict[str, str]]],
+              index: int) -> None:
+        """Move past an entry no callback gets (a gap mark, a backfill from before this
+        consumer began), recorded as a finished one is (named)."""
+        feed.position = entry_id
+        if self._checkpoints is not None:
+            following = entries[index + 1][0] if index + 1 < len(entries) else None
+            self._checkpoints.finished(feed, entry_id, following)
 
     def _advance(self, feed: ConsumerFeed, entry_id: str, following: str | None) -> None:
         """``entry_id``'s callbacks are done: the feed's position moves (recorded, named)."""

@@ -13,7 +13,7 @@ import threading
 from typing import Any
 
 from ..errors import SubscriptionError
-from ..feeds import DELTAS, HISTORY, MARKET, STATE
+from ..feeds import HISTORY, MARKET
 from ..subscription import Callback, Subscription
 
 _ENTRY_ID = re.compile(r"[0-9]+-[0-9]+")
@@ -28,8 +28,10 @@ class ConsumerFeed:
         self.stream = stream
         self.kind = kind  # the feed's kind (feeds.py): STATE, DELTAS, HISTORY ...
         self.snapshot_feed = kind == HISTORY  # opens with an isSnapshot message (userFills ...)
-        self.fresh_start = kind in (STATE, DELTAS)  # a new reader starts after the holding's tail
+        self.fresh_start = kind != HISTORY  # a new reader starts after the tail of the holding it joins
         self.tail: str | None = None  # the stream's last entry ID when the gateway began holding it
+        self.began_ms: int | None = None  # when that holding began (ms, Redis' clock)
+        self.subscribed_ms: int | None = None  # when this consumer's demand for it first went in (Redis' clock)
         self.handles: tuple[Subscription, ...] = ()
         self.callbacks: tuple[Callback, ...] = ()
         self.active = False  # the gateway holds it upstream
@@ -37,6 +39,8 @@ class ConsumerFeed:
         self.settled = threading.Event()  # first "active" or refusal
         self.position: str | None = None  # the last entry ID handed to the callbacks (None: not placed yet)
         self.redeliver: str | None = None  # the entry ID whose callback had started before a crash
+        self.since_ms: int | None = None  # placed at the live end (not a snapshot feed): backfilled items
+        # older than this (ms, Redis clock, less a margin) came before it subscribed, and are not its own
         self.started_recorded: str | None = None  # the "started" ID last written (named consumers)
         self.interrupted = False  # a durable stream's loop held the started message when it ended
         self.parked: tuple[str, tuple[Callback, ...]] | None = None  # (entry ID, its callbacks) awaiting a loop
@@ -59,8 +63,9 @@ class ConsumerFeed:
         """Apply the gateway's status for this feed, one found true (the lease thread)."""
         state = status.get("state")
         if state == "active":
-            tail = status.get("tail")
+            tail, began = status.get("tail"), status.get("began")
             self.tail = tail if isinstance(tail, str) and _ENTRY_ID.fullmatch(tail) else None
+            self.began_ms = began if type(began) is int else None
             self.active = True
             self.settled.set()
         elif state == "refused" and self.error is None:

@@ -27,7 +27,7 @@ from ..endpoints import MAINNET_API_URL, check_base_url
 from ..errors import HyperliquidWSError
 from ..feeds import FEEDS, lenient_canonical, unknown_feed
 from .appender import Appender
-from .broker import ERRORS, RENEW, connect, masked, translate
+from .broker import ERRORS, RENEW, connect, masked, remaining, translate
 from .errors import GatewayError
 from .holder import TAIL, Backfills, HeldFeed
 from .keys import DEFAULT_PREFIX, Keys, network_of, parse_shard, shard_of
@@ -189,22 +189,27 @@ class Gateway:
             self.close()
 
     def close(self, timeout: float = 5.0) -> None:
-        """Stop: write what is buffered (within ``timeout`` s), unsubscribe upstream, give
-        the leader lease up, join every thread. Idempotent, any thread."""
+        """Stop: write what is buffered, unsubscribe upstream, give the leader lease up,
+        join every thread, all within about ``timeout`` s (a Redis that does not answer
+        costs no more). Idempotent, any thread."""
+        deadline = time.monotonic() + timeout
         first = not self._closing.is_set()
         self._closing.set()
         if not first or not self._started:
             return
         if self._control is not threading.current_thread():
-            self._control.join(timeout)
+            self._control.join(remaining(deadline))
         self._stop_upstream()  # first: nothing more comes in (a backfill in flight ends) ...
-        self._backfills.stop(timeout)
-        self._appender.stop(timeout)  # ... then what is buffered goes out
+        self._backfills.stop(remaining(deadline))
+        self._appender.stop(remaining(deadline))  # ... then what is buffered goes out
+        closer = connect(self._url, socket_timeout=remaining(deadline, 0.2))
         try:
-            self._lease.release()
+            self._lease.release(closer)
         except ERRORS as exc:
             log.info("%s: could not release the leader lease (%s); it expires on its own", self.name,
                      translate(exc, self._url, "releasing the lease"))
+        finally:
+            closer.close()
         self._appender.lease_value = None  # not leading any more
         self._client.close()
 
@@ -316,6 +321,7 @@ class Gateway:
         tail = self._client.xrevrange(self.keys.stream(key), "+", "-", count=TAIL)
         held.seed(tail)
         held.tail_id = tail[0][0] if tail else "0-0"
+        held.began_ms = redis_now_ms(self._client)
         released = self._client.hget(self.keys.released, key)
         if released is not None:
             self._client.hdel(self.keys.released, key)
@@ -363,7 +369,8 @@ class Gateway:
             state, error = held.state
             if state == "pending" or state == held.published_state:
                 continue
-            payload: dict[str, Any] = {"state": state, "tail": held.tail_id, **self._signature()}
+            payload: dict[str, Any] = {"state": state, "tail": held.tail_id, "began": held.began_ms,
+                                       **self._signature()}
             if error is not None:
                 payload.update(error=error, kind="SubscriptionError")
             self._client.hset(self.keys.status, key, json.dumps(payload))

@@ -53,6 +53,7 @@ class HeldFeed:
         self.handle: Subscription | None = None
         self.published_state: str | None = None  # the status last written to Redis
         self.tail_id = "0-0"  # the stream's last entry ID when this gateway began holding it
+        self.began_ms = 0  # when it began (ms, Redis' clock)
         self.unwanted_since: float | None = None  # monotonic: when demand went away
         self._lock = threading.Lock()
         self._held: list[Any] | None = None

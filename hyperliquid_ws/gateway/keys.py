@@ -16,7 +16,8 @@ key                          type       what
 ``P:N:status``               hash       F -> JSON ``{"state": "active" | "refused",
                                         "leader": key, "lease": value, "tail": the
                                         stream's last entry ID when the holding
-                                        began, ...}`` as the
+                                        began, "began": then (ms, Redis' clock),
+                                        ...}`` as the
                                         gateway holding F last saw it; true only while
                                         the leader lease named still has that value
 ``P:N:released``             hash       F -> the stream's last entry ID when a gateway let

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .broker import ACQUIRE
+from .broker import ACQUIRE, RELEASE
 from .keys import Keys, demand_member, feed_of_member
 
 
@@ -34,6 +34,7 @@ class LeaderLease:
         self._fence = keys.fence(shard, shards)
         self._gateway = gateway
         self._script = client.register_script(ACQUIRE)
+        self._release = client.register_script(RELEASE)
         self.ttl_ms = ttl_ms
         self.value: str | None = None  # "gateway/token" while this gateway holds (or held) it
 
@@ -51,11 +52,13 @@ class LeaderLease:
             return False
         return bool(script(keys=[self._key], args=[self.value, self.ttl_ms], client=self._client))
 
-    def release(self) -> None:
-        """Give the lease up at once (a clean stop), so a standby need not wait for expiry."""
-        if self.value is not None and self._client.get(self._key) == self.value:
-            self._client.delete(self._key)
-        self.value = None
+    def release(self, client: Any = None) -> None:
+        """Give the lease up at once (a clean stop), so a standby need not wait for expiry;
+        only if it is still this gateway's (``broker.RELEASE``). ``client``: the connection
+        to send it on (a close's own, with a short timeout), else the lease's."""
+        value, self.value = self.value, None
+        if value is not None:
+            self._release(keys=[self._key], args=[value], client=client or self._client)
 
     def holder(self) -> str | None:
         value = self._client.get(self._key)

@@ -8,15 +8,20 @@ starts (``place``):
   was trimmed away, a ``RetentionGapError`` goes to ``on_error`` first. If the
   ``F|started`` field names the next entry, its callback had begun when the process
   died: it comes again with ``"redelivered": true``;
-- otherwise (unnamed, or named and new) at the live end: from the feed's latest
-  snapshot message (userFills ...), else its last entry, as a direct subscribe starts
-  with a snapshot or the current state; an empty stream from its start. A state feed
-  (l2Book, bbo, allMids ...) starts only from what the gateway appended since it began
-  holding the feed (its status names the stream's ``tail`` then): the last such entry,
-  for deltas (fastAssetCtxs) the first, the full state; none yet, the next to come. So
-  the first message is never a state left from an earlier holding, hours old. A new named
-  consumer records that place at once (with the number of the entry before it), so a
-  restart before its first message finished starts there, not at the live end again.
+- otherwise (unnamed, or named and new) at the live end: a feed that opens with a
+  snapshot (userFills ...) from its latest snapshot message, as a direct subscribe starts
+  with one; an empty stream from its start. Any other feed (trades, candles, l2Book,
+  orderUpdates ...) starts only from what the gateway appended since it began the
+  holding the consumer joins (its status names the stream's ``tail`` then): the last
+  such entry (the current state, the latest trade), for deltas (fastAssetCtxs) the
+  first, the full state; none yet, the next to come. So the first message is never one
+  left from an earlier holding, hours old. Such a consumer also notes when it began
+  (``since_ms``, Redis' clock less ``SINCE_MARGIN_MS``): what a backfill appends from
+  before then (the time nobody held the feed, for a named consumer that was away) is not
+  its own, as a direct client never gets trades from before it subscribed; items older
+  are left out of backfilled messages, a gap mark wholly older is not reported. A new
+  named consumer records its place at once (with the number of the entry before it), so
+  a restart before its first message finished starts there, not at the live end again.
 
 While it reads, each entry's number (field ``n``) must be one more than the last one's:
 a skip means entries went before the consumer read them (retention passed it while it
@@ -48,15 +53,18 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import BackfillError
-from ..feeds import DELTAS
+from ..feeds import DELTAS, STATE
+from ..history import SHAPES, Shape
 from .channel import Channel
 from .errors import GatewayError, RetentionGapError
 from .feed import ConsumerFeed
 from .keys import MESSAGE_FIELD, Keys, entry_number, id_tuple, number_of
+from .leases import redis_now_ms
 
 log = logging.getLogger(__name__)
 
 _BEFORE_ALL = "0-0"
+SINCE_MARGIN_MS = 2000  # clocks differ (Redis', the exchange's): a backfilled item this close to a start is kept
 
 
 def before(entry_id: str) -> str:
@@ -77,14 +85,46 @@ def report_gap(feed: ConsumerFeed, last_id: str, first_id: str, report: Callable
 
 def report_unrecovered(feed: ConsumerFeed, mark: Any, report: Callable[[BaseException], None]) -> None:
     """A ``keys.GAP_MARK`` entry: the gateway's backfill of this range failed (after a
-    takeover); a ``BackfillError`` to ``on_error``, as a direct client's would be."""
-    feed.gaps += 1
+    takeover); a ``BackfillError`` to ``on_error``, as a direct client's would be. Not for
+    a range wholly before the consumer began (``since_ms``): none of it was its own."""
     fields = mark if isinstance(mark, dict) else {}
     start, end = fields.get("start_ms"), fields.get("end_ms")
+    if feed.since_ms is not None and isinstance(end, int) and end < feed.since_ms:
+        log.debug("%s: a gap from before this consumer began (%s ms < %s ms)", feed.key, end, feed.since_ms)
+        return
+    feed.gaps += 1
     error = BackfillError(dict(feed.wire), start if isinstance(start, int) else 0, end if isinstance(end, int) else 0,
                           GatewayError(f"the gateway could not backfill it: {fields.get('error', 'unknown')}"))
     log.warning("%s", error)
     report(error)
+
+
+def since_start(feed: ConsumerFeed, data: Any) -> Any:
+    """A backfilled message's ``data`` without the items older than ``feed.since_ms``
+    (None: nothing left); ``data`` itself when all are newer, or when its items cannot be
+    read (better twice than never). A candle counts by its close time (``T``)."""
+    since = feed.since_ms
+    if since is None:
+        return data
+    feed_type = feed.canonical.get("type")
+    if feed_type == "candle":
+        close = data.get("T") if isinstance(data, dict) else None
+        return None if type(close) is int and close < since else data
+    shape = SHAPES.get(str(feed_type))
+    if shape is not None and not isinstance(shape, Shape):
+        shape = shape(data)
+    if shape is None:
+        return data
+    try:
+        items = shape.items(data)
+        if not isinstance(items, list):
+            return data
+        kept = [item for item in items if not (type(when := shape.time(item)) is int and when < since)]
+    except (KeyError, TypeError, IndexError, AttributeError):
+        return data
+    if len(kept) == len(items):
+        return data
+    return shape.rebuild(data, kept) if kept else None
 
 
 def check_numbered(feed: ConsumerFeed, entry_id: str, fields: dict[str, str],
@@ -149,6 +189,9 @@ def place(client: Any, keys: Keys, feed: ConsumerFeed, name: str | None,
         return  # not placed yet: the gateway's status says where its current holding begins
     position, number = _live_end(client, keys, feed)
     feed.position, feed.number = position, number
+    if not feed.snapshot_feed:
+        began = feed.subscribed_ms if feed.subscribed_ms is not None else redis_now_ms(client)
+        feed.since_ms = began - SINCE_MARGIN_MS
     if name is not None:  # a restart before its first message finished starts here, not at the live end
         fields = {feed.key: feed.position}
         if feed.number is not None:
@@ -167,8 +210,11 @@ def _live_end(client: Any, keys: Keys, feed: ConsumerFeed) -> tuple[str, int | N
     elif feed.fresh_start and feed.tail is not None:
         # Only what the gateway appended since it began holding the feed (after ``tail``)
         # is current: the last such entry (the latest state), for deltas the first (the
-        # full state the rest build on); none yet, the next one to come.
-        if feed.kind == DELTAS:
+        # full state the rest build on), for events (trades ...) of a holding that began
+        # after this consumer subscribed the first too (all of them are its own); none
+        # yet, the next one to come.
+        if feed.kind == DELTAS or (feed.kind != STATE and feed.began_ms is not None
+                                   and feed.subscribed_ms is not None and feed.began_ms >= feed.subscribed_ms):
             start = next(iter(client.xrange(feed.stream, f"({feed.tail}", "+", count=1)), None)
         else:
             last = next(iter(client.xrevrange(feed.stream, "+", "-", count=1)), None)

@@ -96,6 +96,18 @@ class RedisServer:
         """SIGTERM and wait (Redis writes its data and exits)."""
         self._signal(signal.SIGTERM, timeout)
 
+    def pause(self) -> None:
+        """SIGSTOP: Redis stops answering while its sockets stay open (a hung host, a
+        long fork); connects still succeed (the kernel accepts), commands wait. ``resume``
+        ends it."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT after ``pause``: Redis answers what waited."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGCONT)
+
     def kill(self, timeout: float = 10.0) -> None:
         self._signal(signal.SIGKILL, timeout)
 

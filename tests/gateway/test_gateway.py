@@ -341,8 +341,13 @@ def test_a_named_consumer_reads_each_feed_through_one_handle(make_gateway, make_
     server.advance(3)
     second = Collector()
     consumer.subscribe(TRADES, second).wait(DEADLINE)
-    wait_until(lambda: first.messages + second.messages == stream_messages(consumer._url, gateway, TRADES),
-               DEADLINE, "everything in the stream exactly once")
+
+    def from_its_first() -> list[Any]:
+        everything = stream_messages(consumer._url, gateway, TRADES)
+        return everything[everything.index(first.messages[0]):]
+
+    wait_until(lambda: first.messages + second.messages == from_its_first(), DEADLINE,
+               "everything in the stream from its first message on, exactly once")
     unnamed = make_consumer()
     both = [Collector(), Collector()]
     for collector in both:
@@ -691,3 +696,121 @@ def test_a_named_consumers_stream_resumes_after_what_its_loop_finished(make_gate
         assert marked == []
     assert seen + again.messages == stream_messages(consumer._url, gateway, TRADES, placed), \
         "lost or repeated messages"
+
+
+def test_close_keeps_to_its_timeout_when_redis_stops_answering(make_gateway, make_consumer, redis_server) -> None:
+    """Redis is SIGSTOPped: every command waits out its socket timeout (5 s and more).
+    ``close(timeout=1)`` of a consumer and of the gateway still returns within about a
+    second each (the leases expire on their own; the threads end at their timeouts)."""
+    gateway = make_gateway()
+    consumer = make_consumer(name="patient")
+    consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
+    redis_server.pause()
+    try:
+        for closing in (consumer, gateway):
+            returned = threading.Event()
+            closer = threading.Thread(target=lambda c=closing, r=returned: (c.close(timeout=1.0), r.set()),
+                                      name="test-closer")
+            closer.start()
+            assert returned.wait(4.0), f"{closing!r}.close(timeout=1) still running after 4 s"
+            closer.join()
+    finally:
+        redis_server.resume()
+
+
+def test_new_readers_of_a_feed_held_again_get_nothing_from_before_they_began(make_gateway, make_consumer, server,
+                                                                           monkeypatch) -> None:
+    """A named consumer read the trades once and left; the gateway let them go; more trades
+    went by, unwanted, than recentTrades holds. Held again, the feed is backfilled (the
+    named one may come back for that time), yet a new unnamed and a new named consumer get
+    none of it: no backfilled trade from before they subscribed, no BackfillError, and not
+    the earlier holding's last entry as their first message (second attack, findings 3-4)."""
+    import time
+
+    import requests
+
+    from hyperliquid_ws.gateway import reader
+
+    monkeypatch.setattr(reader, "SINCE_MARGIN_MS", 200, raising=False)  # one clock here: a short margin, wait
+    gateway = make_gateway()
+    seen = Collector()
+    archiver = make_consumer(name="archiver")
+    archiver.subscribe(TRADES, seen).wait(DEADLINE)
+    advance_until(server, lambda: len(seen.messages) >= 2, "the archiver reads")
+    archiver.close()
+    wait_until(lambda: not gateway.held(), DEADLINE, "the trades let go after the grace")
+    old = stream_messages(gateway.redis_url, gateway, TRADES)
+    server.advance(400)  # unwanted trades, more than recentTrades returns
+    latest = max(t["time"] for t in requests.post(f"{server.base_url}/info", timeout=DEADLINE,
+                                                  json={"type": "recentTrades", "coin": "BTC"}).json())
+    wait_until(lambda: time.time() * 1000 > latest + 400, DEADLINE, "those trades older than the margin")
+    begun = time.time() * 1000
+    errors, unnamed, fresh = Collector(), Collector(), Collector()
+    make_consumer(on_error=errors).subscribe(TRADES, unnamed).wait(DEADLINE)
+    make_consumer(name="fresh", on_error=errors).subscribe(TRADES, fresh).wait(DEADLINE)
+    wait_until(lambda: any(m.get("backfill") for m in stream_messages(gateway.redis_url, gateway, TRADES)),
+               DEADLINE, "the gateway's backfill for the archiver")
+    advance_until(server, lambda: len(unnamed.messages) >= 3 and len(fresh.messages) >= 3, "live trades")
+    for got in (unnamed, fresh):
+        assert got.messages[0] not in old
+        assert not [t for m in got.messages if m.get("backfill") for t in m["data"] if t["time"] < begun - 200]
+    assert errors.messages == []
+
+
+def test_a_named_durable_stream_handed_to_another_thread_repeats_nothing(make_gateway, make_consumer,
+                                                                          server) -> None:
+    """Thread A's loop is slow on a message (the reader parks it) and closes its stream;
+    thread B opens the feed again between A's unsubscribe and the end of A's handover (the
+    window the second attack hit by chance). B goes on after A's message: no repeat, none
+    marked redelivered, nothing skipped."""
+    gateway = make_gateway()
+    make_consumer().subscribe(TRADES, Collector()).wait(DEADLINE)  # holds the demand throughout
+    consumer = make_consumer(name="handoff")
+    first = consumer.stream(TRADES, timeout=DEADLINE)
+    wait_until(lambda: all(f["position"] for f in consumer.stats()["subscriptions"].values()), DEADLINE,
+               "the consumer placed in the stream")
+    [placed] = [f["position"] for f in consumer.stats()["subscriptions"].values()]
+    advance_until(server, lambda: len(stream_messages(consumer._url, gateway, TRADES, placed)) >= 4, "four messages")
+    taken = [next(first), next(first)]
+    wait_until(lambda: consumer._parked, DEADLINE, "the loop's message parked (the loop is slow)")
+    first._handle.unsubscribe()  # A's close, first half
+    second = Collector()
+    consumer.subscribe(TRADES, second)  # B, in between
+    wait_until(lambda: consumer.stats()["subscriptions"], DEADLINE, "B's feed registered")
+    first.close()  # A's close, second half: the message in hand counts as finished
+    wait_until(lambda: len(taken) + len(second.messages) >= len(stream_messages(consumer._url, gateway, TRADES,
+                                                                                placed)),
+               DEADLINE, "B reaching the stream's end")
+    assert taken + second.messages == stream_messages(consumer._url, gateway, TRADES, placed)
+    assert not any(m.get("redelivered") for m in second.messages)
+
+
+def test_a_feed_subscribed_again_at_once_has_its_demand_lease_back_at_once(make_gateway, make_consumer,
+                                                                            server) -> None:
+    """Unsubscribe then subscribe again, sixty times: each time the demand lease is in
+    Redis again within a moment (a subscribe between the lease thread's look at the feeds
+    and its renewal was left out until the next renewal, lease_ttl / 3 later)."""
+    import redis
+
+    make_gateway()
+    consumer = make_consumer()  # lease_ttl 10 s: renewed every 3.3 s on its own
+    plain = redis.Redis.from_url(consumer._url, decode_responses=True)
+    member = f"{consumer.consumer_id}\0" + json.dumps(TRADES, sort_keys=True, separators=(",", ":"))
+    try:
+        handle = consumer.subscribe(TRADES, Collector()).wait(DEADLINE)
+        for round_ in range(60):
+            handle.unsubscribe()
+            handle = consumer.subscribe(TRADES, Collector())
+            wait_until(lambda: plain.zscore(consumer.keys.demand, member) is not None, 1.0,
+                       f"the demand lease back in round {round_}")
+    finally:
+        plain.close()
+
+
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/0?ssl_cert_reqs=none", "redis://h:6379/0?socket_timeout=x"])
+def test_a_redis_url_option_the_connection_does_not_take_is_refused_up_front(url) -> None:
+    """``?ssl_cert_reqs=`` on ``redis://`` (meant ``rediss://``): a ValueError in the
+    constructor, not a TypeError at the first subscribe and a flood from its threads."""
+    for make in (lambda: GatewayClient(url), lambda: Gateway(url)):
+        with pytest.raises(ValueError, match="cannot use Redis URL"):
+            make()
