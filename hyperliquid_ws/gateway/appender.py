@@ -81,7 +81,7 @@ class Appender:
     def start(self) -> None:
         self.thread.start()
 
-    def stop(self, timeout: float) -> None:
+    def stop(self, timeout: float | None) -> None:
         """Stop after one last attempt to write what is buffered (bounded by ``timeout``)."""
         self._stop.set()
         with self._ready:

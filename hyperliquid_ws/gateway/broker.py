@@ -28,6 +28,7 @@ Scripts (run atomically by Redis, so a deposed leader can never append):
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -98,7 +99,7 @@ return value
 ERRORS = (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError, redis.ResponseError)
 
 
-def connect(url: str, *, socket_timeout: float = 5.0) -> Any:
+def connect(url: str, *, socket_timeout: float | None = 5.0) -> Any:
     """A ``redis.Redis`` for ``url`` (``redis://``, ``rediss://`` or ``unix://``), replies
     decoded as text (typed ``Any``: the gateway reads replies by the commands' documented shapes).
     Raises ``ValueError`` for a URL redis-py cannot read; no I/O yet."""
@@ -114,9 +115,23 @@ def connect(url: str, *, socket_timeout: float = 5.0) -> Any:
     return client
 
 
-def remaining(deadline: float, least: float = 0.05) -> float:
+def close_deadline(timeout: float | None) -> float:
+    """When a ``close(timeout)`` must be done by (``time.monotonic()``): ``math.inf`` for
+    ``None`` (no bound). Raises ``ValueError`` for anything but seconds >= 0 or ``None``."""
+    if timeout is None:
+        return math.inf
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0:
+        raise ValueError(f"timeout must be a number of seconds >= 0, or None to wait as long as it takes, "
+                         f"got {timeout!r}")
+    return time.monotonic() + timeout
+
+
+def remaining(deadline: float, least: float = 0.05) -> float | None:
     """Seconds left until ``deadline`` (``time.monotonic()``), at least ``least``: the
-    socket timeout of a command that must fit in what is left of a ``close(timeout)``."""
+    socket timeout of a command (or a join) that must fit in what is left of a
+    ``close(timeout)``; ``None`` (no bound) for ``math.inf``."""
+    if deadline == math.inf:
+        return None
     return max(least, deadline - time.monotonic())
 
 

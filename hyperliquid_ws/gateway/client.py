@@ -28,7 +28,7 @@ from ..feeds import canonical as canonical_of
 from ..feeds import key_of
 from ..stream import DONE, PARKED, UNTAKEN, Handover, Stream
 from ..subscription import Entry, Subscription
-from .broker import ERRORS, connect, masked, translate
+from .broker import ERRORS, close_deadline, connect, masked, remaining, translate
 from .channel import Channel
 from .feed import ConsumerFeed
 from .health import Health
@@ -226,14 +226,15 @@ class GatewayClient:
         finally:
             self.close()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float | None = 5.0) -> None:
         """Drop this consumer's demand leases, stop and join its threads, within about
         ``timeout`` s (a Redis that does not answer costs no more; the leases then expire
-        on their own, a thread still in a Redis call ends at its socket timeout).
-        Idempotent; from a callback it returns at once (the reader ends when the callback
-        returns, recording its position), and a ``close()`` elsewhere (``run_forever``'s)
-        waits for that."""
-        deadline = time.monotonic() + timeout
+        on their own, a thread still in a Redis call ends at its socket timeout); ``None``
+        waits as long as that takes. Idempotent; from a callback it returns at once (the
+        reader ends when the callback returns, recording its position), and a ``close()``
+        elsewhere (``run_forever``'s) waits for that. Raises ``ValueError`` for a negative
+        ``timeout``."""
+        deadline = close_deadline(timeout)
         first = not self._closing.is_set()
         self._closing.set()
         self._changed.set()
@@ -242,11 +243,14 @@ class GatewayClient:
             return
         for stream in list(self._streams):
             stream.end()  # wakes their loops, and the reader if it waits on one
-        closer = connect(self._url, socket_timeout=max(0.2, timeout / 3))  # close's own two round trips
+        # Close's own connection, for its two round trips (the poke, the leases dropped):
+        # each may take a share of the timeout, and the joins what is left between them.
+        share = None if timeout is None else max(0.05, timeout / 4)
+        closer = connect(self._url, socket_timeout=share)
         try:
             if self._started:
                 self._poke(closer)
-                self._join(deadline)
+                self._join(deadline - (share or 0.0))
             with self._lock:
                 keys = [*self._feeds, *self._dropped]
             try:
@@ -267,7 +271,7 @@ class GatewayClient:
         current = threading.current_thread()
         for thread in self._threads:
             if thread is not current and thread.is_alive():
-                thread.join(max(0.0, deadline - time.monotonic()))
+                thread.join(remaining(deadline, 0.0))
                 if thread.is_alive():
                     log.warning("%s: thread %s still running after close()", self._label, thread.name)
 

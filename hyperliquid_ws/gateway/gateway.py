@@ -27,7 +27,7 @@ from ..endpoints import MAINNET_API_URL, check_base_url
 from ..errors import HyperliquidWSError
 from ..feeds import FEEDS, lenient_canonical, unknown_feed
 from .appender import Appender
-from .broker import ERRORS, RENEW, connect, masked, remaining, translate
+from .broker import ERRORS, RENEW, close_deadline, connect, masked, remaining, translate
 from .errors import GatewayError
 from .holder import TAIL, Backfills, HeldFeed
 from .keys import DEFAULT_PREFIX, Keys, network_of, parse_shard, shard_of
@@ -188,21 +188,24 @@ class Gateway:
         finally:
             self.close()
 
-    def close(self, timeout: float = 5.0) -> None:
+    def close(self, timeout: float | None = 5.0) -> None:
         """Stop: write what is buffered, unsubscribe upstream, give the leader lease up,
         join every thread, all within about ``timeout`` s (a Redis that does not answer
-        costs no more). Idempotent, any thread."""
-        deadline = time.monotonic() + timeout
+        costs no more); ``None`` waits as long as that takes. Idempotent, any thread.
+        Raises ``ValueError`` for a negative ``timeout``."""
+        deadline = close_deadline(timeout)
         first = not self._closing.is_set()
         self._closing.set()
         if not first or not self._started:
             return
+        last = None if timeout is None else max(0.05, timeout / 4)  # kept for the lease's release
+        joins = deadline - (last or 0.0)
         if self._control is not threading.current_thread():
-            self._control.join(remaining(deadline))
+            self._control.join(remaining(joins, 0.0))
         self._stop_upstream()  # first: nothing more comes in (a backfill in flight ends) ...
-        self._backfills.stop(remaining(deadline))
-        self._appender.stop(remaining(deadline))  # ... then what is buffered goes out
-        closer = connect(self._url, socket_timeout=remaining(deadline, 0.2))
+        self._backfills.stop(remaining(joins, 0.0))
+        self._appender.stop(remaining(joins, 0.0))  # ... then what is buffered goes out
+        closer = connect(self._url, socket_timeout=remaining(deadline))
         try:
             self._lease.release(closer)
         except ERRORS as exc:
@@ -333,14 +336,27 @@ class Gateway:
             held.handle = upstream.subscribe(canonical, held.deliver, allow_unknown=canonical["type"] not in FEEDS)
         except (ValueError, HyperliquidWSError) as exc:
             held.handle = None
-            self._client.hset(self.keys.status, key, json.dumps(
-                {"state": "refused", "error": str(exc), "kind": type(exc).__name__, **self._signature()}))
+            held.refusal = json.dumps(
+                {"state": "refused", "error": str(exc), "kind": type(exc).__name__, **self._signature()})
+            self._client.hset(self.keys.status, key, held.refusal)
             held.published_state = "refused"
             return
         timeout = self._backfill_timeout
         self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout))
 
     def _let_go(self, key: str, held: HeldFeed) -> None:
+        # The status goes first, then the demand is read again: a consumer renews its
+        # demand before it reads the status, so one that read this holding's status before
+        # it went is seen here and keeps the feed held (it would take a message of this
+        # holding for the live end of the next); one that reads after waits for the next.
+        self._client.hdel(self.keys.status, key)
+        if key in wanted_feeds(self._client, self.keys, redis_now_ms(self._client)):
+            held.unwanted_since = None
+            held.published_state = None  # the status comes back, as it was
+            if held.refusal is not None:
+                self._client.hset(self.keys.status, key, held.refusal)
+            log.debug("%s: %s wanted again as it was let go; still held", self.name, key)
+            return
         log.info("%s: nobody wants %s; unsubscribing upstream", self.name, key)
         if held.handle is not None:
             held.handle.unsubscribe()
@@ -354,7 +370,6 @@ class Gateway:
         self._client.hset(self.keys.released, key, last[0][0] if last else "0-0")
         with self._lock:
             self._held.pop(key, None)
-        self._client.hdel(self.keys.status, key)
 
     def _read_by_name(self, key: str) -> bool:
         """Has any named consumer a position in feed ``key`` (it may resume from it)?"""

@@ -52,6 +52,7 @@ class HeldFeed:
         self._appender = appender
         self.handle: Subscription | None = None
         self.published_state: str | None = None  # the status last written to Redis
+        self.refusal: str | None = None  # the status of a subscription the upstream client refused
         self.tail_id = "0-0"  # the stream's last entry ID when this gateway began holding it
         self.began_ms = 0  # when it began (ms, Redis' clock)
         self.unwanted_since: float | None = None  # monotonic: when demand went away
@@ -208,7 +209,7 @@ class Backfills:
                 self._thread.start()
             self._ready.notify()
 
-    def stop(self, timeout: float) -> None:
+    def stop(self, timeout: float | None) -> None:
         with self._ready:
             self._stopping = True
             self._jobs.clear()
