@@ -356,9 +356,9 @@ class HyperliquidWS:
             return  # in a forked child: the sockets are the parent's; leave them be
         timeout = self._close_timeout
         if first:
+            self._dispatcher.stop()  # first: a connection thread serving a backlog stops after its callback
             self._pool.stop(timeout)
             self._backfiller.stop(timeout)
-            self._dispatcher.stop()
             self._scrubber.uninstall()
             self._stopped.set()
         else:

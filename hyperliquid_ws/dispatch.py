@@ -29,7 +29,10 @@ the oldest waiting message of the lane that is furthest behind is dropped (the l
 message is for, when it holds at least its fair share, ``max_backlog`` / lanes with
 messages waiting; else the longest): counted (``Lane.dropped``, in ``stats()``),
 logged, and reported to ``on_error`` as a ``SlowConsumerError``. So a feed whose
-callbacks keep up loses nothing to the others' backlog. A serving thread takes at most
+callbacks keep up loses nothing to the others' backlog. The reports wait on
+``on_error``'s own lane, which is never dropped from for a feed's sake and not held to
+``lane_limit`` (only to ``HOOK_LIMIT``): thirty feeds overflowing in one read give
+thirty reports. A serving thread takes at most
 ``TAKE`` messages of a lane at a time, so what is held by threads stays small too.
 
 Live frames held while a feed is backfilled (``subscription.Entry.held``) count in
@@ -46,7 +49,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
-from .errors import CallbackError, SlowConsumerError
+from .errors import CallbackError, SlowConsumerError, shown
 from .guard import Throttle
 
 log = logging.getLogger(__name__)
@@ -58,6 +61,7 @@ PACE_LOW = 64  # ... until the callbacks are down to this many
 PACE_WAIT = 0.002  # seconds; the longest such pause (and none while one timed out)
 TAKE = 256  # messages of one lane a thread takes to serve at once
 LONG = 64  # messages waiting on a lane from which its queue is a deque (a list below: see ``Lane``)
+HOOK_LIMIT = 100_000  # reports waiting on a hook's lane (on_error too slow for them) beyond which its oldest go
 DEFAULT_MAX_BACKLOG = 20_000  # messages: ~270 MB of 20-level books (13 KB parsed), ~35 MB of trades
 
 
@@ -83,7 +87,7 @@ def callback_failed(callback: Callback, argument: Any, exc: BaseException, on_er
     if callback is on_error:
         _hook_raised(callback, exc)
         return
-    log.error("callback %r raised", callback, exc_info=exc)
+    log.error("callback %s raised", shown(callback), exc_info=exc)
     if on_error is not None:
         try:
             on_error(CallbackError(callback, argument, exc))
@@ -95,7 +99,7 @@ def _hook_raised(hook: ErrorHook, exc: BaseException) -> None:
     since = _HOOK_ERRORS.allow(id(hook))
     if since is not None:
         more = f" ({since} more times since the last report)" if since else ""
-        log.error("on_error hook %r raised%s", hook, more, exc_info=exc)
+        log.error("on_error hook %s raised%s", shown(hook), more, exc_info=exc)
 
 
 class Lane:
@@ -111,15 +115,16 @@ class Lane:
     """
 
     # Laid out in this order, what is touched per message first (with many feeds, fewer cold cache lines).
-    __slots__ = ("queue", "scheduled", "callbacks", "dropped", "name", "skipped")  # noqa: RUF023
+    __slots__ = ("queue", "scheduled", "callbacks", "dropped", "name", "skipped", "hook")  # noqa: RUF023
 
-    def __init__(self, callbacks: tuple[Callback, ...], name: str) -> None:
+    def __init__(self, callbacks: tuple[Callback, ...], name: str, *, hook: bool = False) -> None:
         self.callbacks = callbacks
         self.name = name
         self.queue: list[Any] | deque[Any] = []
         self.scheduled = False  # in the ready queue, or being served
         self.dropped = 0
         self.skipped = 0  # with one dispatcher thread: drops whose place in ``_order`` was passed
+        self.hook = hook  # a hook's lane (on_error's reports): see Dispatcher._furthest_behind
 
 
 Batch = list[Any] | deque[Any]  # messages a thread took from a lane to serve
@@ -249,14 +254,15 @@ class Dispatcher:
             queue = lane.queue
             lane_full = len(queue) >= self._lane_limit
             if (lane_full or waiting >= room) and backlogged:
-                victim = self._furthest_behind(lane)
-                _pop_oldest(victim.queue)
-                waiting -= 1
-                if not victim.queue:
-                    backlogged.discard(victim)
-                victim.dropped += 1
-                if victim.dropped == 1 or victim.dropped % 1000 == 0:
-                    overflowed.append((victim, victim.dropped, lane_full))
+                victim = self._furthest_behind(lane, waiting >= room)
+                if victim is not None:
+                    _pop_oldest(victim.queue)
+                    waiting -= 1
+                    if not victim.queue:
+                        backlogged.discard(victim)
+                    victim.dropped += 1
+                    if victim.dropped == 1 or victim.dropped % 1000 == 0:
+                        overflowed.append((victim, victim.dropped, lane_full and victim is lane))
             if not queue:
                 backlogged.add(lane)
             elif type(queue) is list and len(queue) >= LONG:
@@ -269,13 +275,28 @@ class Dispatcher:
         self._waiting = waiting
         return overflowed
 
-    def _furthest_behind(self, lane: Lane) -> Lane:
-        """The lane to drop from: ``lane`` itself if it is over ``lane_limit`` or holds
-        its fair share of ``max_backlog``, else the longest (a scan, only then)."""
+    def _furthest_behind(self, lane: Lane, over_backlog: bool) -> Lane | None:
+        """The lane to drop from as a message comes for ``lane`` (over ``lane_limit``, or
+        ``over_backlog``): ``lane`` itself if it is over ``lane_limit`` or holds its fair
+        share of ``max_backlog``, else the longest (a scan, only then). None: drop nothing.
+
+        A hook's lane (``on_error``'s: the reports of the drops themselves, one per lane at
+        its first drop and every 1,000th) is never dropped from for another's sake, nor
+        held to ``lane_limit``: over ``max_backlog`` a report takes the place of the
+        longest feed's oldest message, or waits beyond the bound when only reports wait.
+        ``HOOK_LIMIT`` alone bounds it."""
         length = len(lane.queue)
-        if length >= self._lane_limit or length * len(self._backlogged) >= self._max_backlog:
+        if lane.hook:
+            if length >= HOOK_LIMIT:
+                return lane
+            if not over_backlog:
+                return None
+        elif length >= self._lane_limit or length * len(self._backlogged) >= self._max_backlog:
             return lane
-        return max(self._backlogged, key=lambda other: len(other.queue))
+        feeds = [other for other in self._backlogged if not other.hook]
+        if feeds:
+            return max(feeds, key=lambda other: len(other.queue))
+        return lane if lane.queue and not lane.hook else None
 
     def _take(self, lane: Lane) -> Batch:
         """Up to ``TAKE`` of ``lane``'s messages, for a thread to serve (lock held)."""
@@ -417,7 +438,7 @@ class Dispatcher:
     def hook_lane(self, hook: Callback) -> Lane:
         lane = self._hook_lanes.get(hook)
         if lane is None:
-            lane = self._hook_lanes.setdefault(hook, Lane((hook,), getattr(hook, "__qualname__", "hook")))
+            lane = self._hook_lanes.setdefault(hook, Lane((hook,), getattr(hook, "__qualname__", "hook"), hook=True))
         return lane
 
     def stop(self) -> None:

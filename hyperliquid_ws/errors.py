@@ -38,6 +38,15 @@ class ServerError(HyperliquidWSError):
         self.server_text = server_text  # whole
 
 
+def shown(thing: Any) -> str:
+    """``repr(thing)``, or a stand-in when its ``__repr__`` raises: the report (or log
+    line) of a failing callback must not fail in turn."""
+    try:
+        return repr(thing)
+    except Exception:
+        return f"<{type(thing).__qualname__} object (its repr raised)>"
+
+
 class CallbackError(HyperliquidWSError):
     """A user callback raised; handed to the ``on_error`` hook, never raised.
 
@@ -46,8 +55,8 @@ class CallbackError(HyperliquidWSError):
     """
 
     def __init__(self, callback: Any, message: Any, original: BaseException) -> None:
-        name = getattr(callback, "__qualname__", repr(callback))
-        super().__init__(f"callback {name} raised {original!r}")
+        name = getattr(callback, "__qualname__", None)
+        super().__init__(f"callback {name if isinstance(name, str) else shown(callback)} raised {shown(original)}")
         self.callback = callback
         self.message = message
         self.original = original

@@ -35,6 +35,33 @@ def test_a_raising_callback_is_isolated(server, make_client):
     assert isinstance(failures[0].original, RuntimeError) and failures[0].message == first
 
 
+@pytest.mark.hyperliquid_server(trades_replay=0)
+@pytest.mark.parametrize("callback_threads", [0, 2])
+def test_a_callback_whose_error_cannot_be_shown_is_still_reported(server, make_client, callback_threads):
+    """An exception whose ``repr()`` raises, from a callable whose ``repr()`` raises too:
+    the ``CallbackError`` still reaches ``on_error`` (building its text used to fail, and
+    the report was lost as if the hook had raised)."""
+
+    class Unshowable(Exception):
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    class Callback:
+        def __call__(self, message):
+            raise Unshowable("x")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr either")
+
+    errors = Collector()
+    client = make_client(on_error=errors, callback_threads=callback_threads)
+    client.subscribe({"type": "trades", "coin": "BTC"}, Callback()).wait()
+    frame = server.emit({"type": "trades", "coin": "BTC"})
+    [failure] = errors.wait_for(1)
+    assert isinstance(failure, CallbackError) and isinstance(failure.original, Unshowable)
+    assert failure.message == frame and "its repr raised" in str(failure)
+
+
 def test_callbacks_run_on_the_reader_by_default_and_on_dispatcher_threads_when_asked(server, make_client):
     default, pooled = make_client(), make_client(callback_threads=2)
     got, got_pooled = Collector(), Collector()

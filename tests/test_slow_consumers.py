@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 
 import pytest
 
@@ -180,6 +181,57 @@ def _trade_frame(coin: str, tid: int) -> dict:
     trade = {"coin": coin, "side": "B", "px": "100.0", "sz": "1.0", "time": 1_700_000_000_000 + tid,
              "hash": "0x" + "0" * 64, "tid": tid, "users": ["0x" + "1" * 40, "0x" + "2" * 40]}
     return {"channel": "trades", "data": [trade]}
+
+
+@both_modes
+def test_every_subscription_that_drops_is_reported_however_many_drop_at_once(server, make_client,
+                                                                             callback_threads):
+    """Thirty subscriptions overflow in one read: each gets its SlowConsumerError. (The
+    reports wait on on_error's own lane, which used to obey the same lane_limit: two of
+    the thirty arrived, the rest were dropped as if on_error were a slow feed.)"""
+    from hyperliquid_ws.testing.wire import encode_frame
+
+    errors, opened = Collector(), threading.Event()
+    client = make_client(lane_limit=2, on_error=errors, callback_threads=callback_threads)
+    handles = [client.subscribe(SLOW, lambda message: opened.wait(DEADLINE * 3)) for _ in range(30)]
+    for handle in handles:
+        handle.wait()
+    frames = [_trade_frame("BTC", tid) for tid in range(1, 6)]
+    server.send_raw(b"".join(encode_frame(json.dumps(f, separators=(",", ":"))) for f in frames))  # one read
+    wait_until(lambda: client.stats()["subscriptions"][0]["dropped_slow_consumer"] == 30 * 3,
+               what="three drops on each of the thirty")
+    opened.set()
+    wait_until(lambda: len([e for e in errors.messages if isinstance(e, SlowConsumerError)]) >= 30,
+               what="thirty reports")
+    wait_until(lambda: client.stats()["queues"]["dispatch"] == 0, what="every lane served")
+    reports = [e for e in errors.messages if isinstance(e, SlowConsumerError)]
+    assert len(reports) == 30 and all(e.dropped == 1 and e.setting == "lane_limit" for e in reports)
+
+
+@both_modes
+def test_close_stops_after_the_callback_in_progress_however_long_the_backlog(server, make_client,
+                                                                             callback_threads):
+    """Two hundred messages wait behind a callback that takes 20 ms each. ``close()``
+    lets the one in progress finish and begins no other (on the connection's threads it
+    used to go on serving the backlog until ``close_timeout``, then warn that the reader
+    did not stop)."""
+    from hyperliquid_ws.testing.wire import encode_frame
+
+    client = make_client(callback_threads=callback_threads)
+    began, closing = [], threading.Event()
+
+    def slow(message) -> None:
+        began.append(closing.is_set())
+        time.sleep(0.02)  # the work of a slow callback
+
+    client.subscribe(SLOW, slow).wait()
+    frames = [_trade_frame("BTC", tid) for tid in range(1, 201)]
+    server.send_raw(b"".join(encode_frame(json.dumps(f, separators=(",", ":"))) for f in frames))
+    wait_until(lambda: len(began) >= 3, what="the backlog being served")
+    closing.set()
+    client.close()
+    assert began.count(True) <= 1, f"{began.count(True)} callbacks began after close()"
+    assert len(began) < 200
 
 
 @pytest.mark.parametrize("order", ["slow-first", "fast-first"])
