@@ -33,7 +33,7 @@ from .channel import Channel
 from .feed import ConsumerFeed
 from .health import Health
 from .keys import DEFAULT_PREFIX, GAP_MARK, Keys, network_of, shard_of, shard_of_lease
-from .leases import drop_demand, redis_now_ms, renew_demand
+from .leases import MIN_TTL, drop_demand, redis_now_ms, renew_demand
 from .reader import (
     Checkpoints,
     check_numbered,
@@ -59,8 +59,8 @@ class GatewayClient:
     ``redis_url`` is the gateway's Redis; ``base_url`` names the network exactly as the
     gateway's does. ``name`` makes the consumer durable: its position in each feed is
     kept in Redis and a restart resumes after the last message its callbacks finished
-    (``reader.py``). Unnamed consumers start at the live end. ``lease_ttl`` (s): how long
-    this consumer's demand outlives it if it dies. ``block`` (s): the longest ``XREAD``
+    (``reader.py``). Unnamed consumers start at the live end. ``lease_ttl`` (s, at least
+    0.5): how long this consumer's demand outlives it if it dies. ``block`` (s): the longest ``XREAD``
     wait. ``batch``: entries read per call. Hooks: ``on_error(error)`` gets
     ``CallbackError``, ``BrokerError``, ``RetentionGapError``; ``on_disconnect(reason)``
     and ``on_connect(url)``/``on_reconnect(downtime_s)`` mark a Redis outage and its end.
@@ -88,6 +88,9 @@ class GatewayClient:
         for label, value in (("lease_ttl", lease_ttl), ("block", block)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"{label} must be a positive number of seconds, got {value!r}")
+        if lease_ttl < MIN_TTL:
+            raise ValueError(f"lease_ttl must be at least {MIN_TTL} s (renewed every third of it, a shorter lease "
+                             f"lapses on an ordinary pause and the gateway lets the feeds go), got {lease_ttl!r}")
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValueError(f"batch must be a whole number >= 1, got {batch!r}")
         if backoff is not None and not isinstance(backoff, Backoff):

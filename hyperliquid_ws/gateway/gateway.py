@@ -31,7 +31,7 @@ from .broker import ERRORS, RENEW, close_deadline, connect, masked, remaining, t
 from .errors import GatewayError
 from .holder import TAIL, Backfills, HeldFeed
 from .keys import DEFAULT_PREFIX, Keys, network_of, parse_shard, shard_of
-from .leases import LeaderLease, redis_now_ms, wanted_feeds
+from .leases import MIN_TTL, LeaderLease, redis_now_ms, wanted_feeds
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,8 @@ class Gateway:
     gateway holds the feeds whose key hashes to K of N. Retention per stream, one of:
     ``maxlen`` entries (``MAXLEN ~``; 100,000 when neither is given), or ``retention_s``,
     the entries younger than that many seconds (``MINID ~``). ``grace`` (s): how long a
-    feed nobody wants stays subscribed upstream. ``leader_ttl`` (s): the leader lease; a
-    standby takes over within about that long after the leader dies. ``max_buffer`` (messages): held while
+    feed nobody wants stays subscribed upstream. ``leader_ttl`` (s, at least 0.5): the leader
+    lease; a standby takes over within about that long after the leader dies. ``max_buffer`` (messages): held while
     Redis is unreachable. ``backfill_timeout`` (s): the most each ``/info`` request of a
     takeover's backfill may take (a failed backfill goes into the stream as a gap mark:
     consumers get a ``BackfillError``). ``client_options`` go to the upstream ``HyperliquidWS``.
@@ -104,6 +104,9 @@ class Gateway:
             retention = ("MINID", int(_seconds("retention_s", retention_s) * 1000))
         self._grace = _seconds("grace", grace)
         self._leader_ttl = _seconds("leader_ttl", leader_ttl)
+        if self._leader_ttl < MIN_TTL:
+            raise ValueError(f"leader_ttl must be at least {MIN_TTL} s (renewed every third of it, a shorter lease "
+                             f"lapses on an ordinary pause and the standby takes over), got {leader_ttl!r}")
         self._demand_poll = _seconds("demand_poll", demand_poll)
         self._backfill_timeout = _seconds("backfill_timeout", backfill_timeout)
         if on_error is not None and not callable(on_error):

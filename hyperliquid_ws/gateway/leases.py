@@ -11,6 +11,8 @@ from typing import Any
 from .broker import ACQUIRE, RELEASE
 from .keys import Keys, demand_member, feed_of_member
 
+MIN_TTL = 0.5  # s: the shortest lease (leader or demand) a gateway or consumer takes
+
 
 def redis_now_ms(client: Any) -> int:
     """Redis' own clock (ms): every lease is measured on it, so hosts need no common clock."""

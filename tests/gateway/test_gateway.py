@@ -141,6 +141,10 @@ def test_bad_values_fail_in_the_constructor_and_urls_are_masked() -> None:
         GatewayClient("redis://localhost:6379/0", name="a b")
     with pytest.raises(ValueError, match="not both"):
         Gateway("redis://localhost:6379/0", maxlen=10, retention_s=5)
+    with pytest.raises(ValueError, match=r"leader_ttl must be at least 0.5 s"):
+        Gateway("redis://localhost:6379/0", leader_ttl=0.01)
+    with pytest.raises(ValueError, match=r"lease_ttl must be at least 0.5 s"):
+        GatewayClient("redis://localhost:6379/0", lease_ttl=0.01)
     for bad in ("garbage", "ws://127.0.0.1:1"):
         with pytest.raises(ValueError, match="base_url"):
             Gateway("redis://localhost:6379/0", base_url=bad)
