@@ -323,7 +323,7 @@ class Gateway:
             log.warning("%s: ignoring demand for %r: not a subscription", self.name, key)
             return
         feed = FEEDS.get(canonical["type"]) or unknown_feed(canonical["type"])
-        held = HeldFeed(key, feed, canonical, self._appender)
+        held = HeldFeed(key, feed, canonical, self._appender, self._report)
         tail = self._client.xrevrange(self.keys.stream(key), "+", "-", count=TAIL)
         held.seed(tail)
         held.tail_id = tail[0][0] if tail else "0-0"

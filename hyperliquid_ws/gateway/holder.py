@@ -13,7 +13,12 @@ again) neither repeats nor skips what the stream already holds:
   is dropped if it equals the tail entry;
 - while the gap from the tail's time to now is backfilled over the upstream client's
   ``info()`` (the client's ``plans.PLANS``), live frames are held, then appended
-  after the backfilled messages (marked ``"backfill": true``).
+  after the backfilled messages (marked ``"backfill": true``). At most ``HOLD_LIMIT``
+  of them: a feed whose backfill has not come by then (a takeover of many feeds,
+  backfilled one after another, behind a slow ``/info``) gives it up, as the client's
+  own hold does. Its gap goes into the stream as a ``keys.GAP_MARK`` entry (every
+  consumer reports it as a ``BackfillError``, and so does the gateway's ``on_error``),
+  its held frames follow, and whatever the backfill brings later is dropped.
 
 ``deliver`` runs on the upstream client's callback threads; ``backfill`` on the
 gateway's ``<name>-backfill`` thread (``Backfills``), so a slow ``/info`` never holds up
@@ -42,11 +47,14 @@ log = logging.getLogger(__name__)
 
 TAIL = 200  # entries read back to seed the dedupe memory
 SETTLE = 1000  # live messages after a takeover that are still checked against the tail
+HOLD_LIMIT = 10_000  # live messages of one feed held for its backfill, beyond which it gives the backfill up
 
 
 class HeldFeed:
-    def __init__(self, feed_key: str, feed: Feed, canonical: dict[str, Any], appender: Appender) -> None:
+    def __init__(self, feed_key: str, feed: Feed, canonical: dict[str, Any], appender: Appender,
+                 report: Callable[[BaseException], None] | None = None) -> None:
         self.feed_key = feed_key
+        self._report = report
         self.feed = feed
         self.canonical = canonical
         self._appender = appender
@@ -58,6 +66,7 @@ class HeldFeed:
         self.unwanted_since: float | None = None  # monotonic: when demand went away
         self._lock = threading.Lock()
         self._held: list[Any] | None = None
+        self._gave_up = False  # the hold reached HOLD_LIMIT: the gap is marked, the backfill not wanted
         self._tracker: Tracker | CandleTracker | None = None
         if feed.type == "candle":
             self._tracker = CandleTracker()
@@ -99,10 +108,24 @@ class HeldFeed:
         """Upstream callback (the gateway client's threads)."""
         with self._lock:
             self.received += 1
-            if self._held is not None:
-                self._held.append(message)
-            else:
+            if self._held is None:
                 self._admit(message)
+                return
+            self._held.append(message)
+            if len(self._held) < HOLD_LIMIT:
+                return
+            start_ms, end_ms = self.gap_start_ms or 0, int(time.time() * 1000)
+            problem = BackfillError(dict(self.canonical), start_ms, end_ms, RuntimeError(
+                f"{HOLD_LIMIT} live messages came while this feed waited for its backfill: given up"))
+            self._gave_up = True
+            self._appender.put(self.feed_key, {GAP_MARK: {"start_ms": start_ms, "end_ms": end_ms,
+                                                          "error": str(problem.cause)}})
+            held, self._held = self._held, None
+            for kept in held:
+                self._admit(kept)
+        log.warning("%s", problem)
+        if self._report is not None:
+            self._report(problem)
 
     def backfill(self, info: Callable[[dict[str, Any]], Any]) -> BaseException | None:
         """Recover the gap since the stream's tail and release the held frames; returns
@@ -123,6 +146,10 @@ class HeldFeed:
             except Exception as exc:
                 problem = exc
         with self._lock:
+            if self._gave_up:  # the hold gave up meanwhile: the gap is marked, live frames came after it
+                log.info("%s: backfill came after its hold gave up; dropped (%d messages)", self.feed_key,
+                         len(messages))
+                return None
             if problem is not None:
                 mark = {"start_ms": start_ms, "end_ms": end_ms, "error": str(problem) or repr(problem)}
                 self._appender.put(self.feed_key, {GAP_MARK: mark})

@@ -557,6 +557,40 @@ def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway
     advance_until(server, lambda: trades.messages, "live trades after the gap")
 
 
+def test_a_feed_that_waits_too_long_for_its_backfill_gives_it_up_and_flows(make_gateway, make_consumer, server,
+                                                                          monkeypatch) -> None:
+    """While ``/info`` hangs, the live trades held for the feed's backfill reach
+    ``holder.HOLD_LIMIT`` (20 here): the gateway gives the backfill up rather than hold
+    frames without bound (a takeover of a thousand feeds, backfilled one after another,
+    could hold minutes of every one). The gap goes into the stream where it is, so the
+    consumer's ``on_error`` and the gateway's each get a ``BackfillError``, and the held
+    trades and the ones after them flow, in order, while ``/info`` still hangs."""
+    from hyperliquid_ws import BackfillError
+    from hyperliquid_ws.gateway import holder
+
+    monkeypatch.setattr(holder, "HOLD_LIMIT", 20, raising=False)
+    gateway_errors, errors, trades = Collector(), Collector(), Collector()
+    gateway = make_gateway(backfill_timeout=60.0, on_error=gateway_errors)
+    first = make_consumer(name="reader")  # a named reader: the time nobody held the trades is backfilled
+    first.subscribe(TRADES, Collector()).wait(DEADLINE)
+    advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
+    first.close()
+    wait_until(lambda: TRADES not in gateway.held(), DEADLINE, "the trades feed let go after the grace")
+    server.hold_posts()
+    try:
+        make_consumer(on_error=errors).subscribe(TRADES, trades).wait(DEADLINE)  # held again: its backfill hangs
+        advance_until(server, lambda: len(trades.messages) >= 25, "the held trades and more, flowing")
+        (reported,) = [e for e in gateway_errors.wait_for(1) if isinstance(e, BackfillError)]
+        (gap,) = errors.wait_for(1)
+    finally:
+        server.hold_posts(False)
+    assert "given up" in str(reported) and reported.subscription == TRADES
+    assert isinstance(gap, BackfillError) and gap.subscription == TRADES and gap.start_ms <= gap.end_ms
+    tids = [t["tid"] for m in trades.messages for t in m["data"]]
+    assert tids == sorted(set(tids)), "the trades repeat or go out of order"
+    assert not any(m.get("backfill") for m in trades.messages)
+
+
 def test_callback_errors_go_to_on_error_and_the_reader_goes_on(make_gateway, make_consumer, server) -> None:
     make_gateway()
     errors = Collector()
