@@ -64,6 +64,17 @@ def gone_after_three(make_gateway: Any, make_consumer: Any, server: Any, name: s
 
 # -- pure parts ------------------------------------------------------------------------------
 
+def read_by_name_then_let_go(make_consumer: Any, gateway: Any, server: Any) -> None:
+    """A named consumer reads the trades, then leaves; the gateway lets them go after the
+    grace. Held again, the feed is backfilled from the stream's tail (the named one may
+    come back for the time nobody held it)."""
+    first = make_consumer(name="reader")
+    first.subscribe(TRADES, Collector()).wait(DEADLINE)
+    advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
+    first.close()
+    wait_until(lambda: TRADES not in gateway.held(), DEADLINE, "the trades feed let go after the grace")
+
+
 def test_keys_network_and_shards_are_stable() -> None:
     assert network_of("https://api.hyperliquid.xyz") == "mainnet"
     assert network_of("https://api.hyperliquid-testnet.xyz/") == "testnet"
@@ -536,11 +547,7 @@ def test_a_hanging_takeover_backfill_does_not_cost_the_leader_lease(make_gateway
     gateway = make_gateway(backfill_timeout=2.0, on_error=gateway_errors)
     books = Collector()
     make_consumer().subscribe(book, books).wait(DEADLINE)
-    first = make_consumer(name="reader")  # a named reader of the trades: the time nobody held them is backfilled
-    first.subscribe(TRADES, Collector()).wait(DEADLINE)
-    advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
-    first.close()
-    wait_until(lambda: TRADES not in gateway.held(), DEADLINE, "the trades feed let go after the grace")
+    read_by_name_then_let_go(make_consumer, gateway, server)
     server.hold_posts()
     try:
         make_consumer(on_error=errors).subscribe(TRADES, trades).wait(DEADLINE)  # held again: backfill from the tail
@@ -571,11 +578,7 @@ def test_a_feed_that_waits_too_long_for_its_backfill_gives_it_up_and_flows(make_
     monkeypatch.setattr(holder, "HOLD_LIMIT", 20, raising=False)
     gateway_errors, errors, trades = Collector(), Collector(), Collector()
     gateway = make_gateway(backfill_timeout=60.0, on_error=gateway_errors)
-    first = make_consumer(name="reader")  # a named reader: the time nobody held the trades is backfilled
-    first.subscribe(TRADES, Collector()).wait(DEADLINE)
-    advance_until(server, lambda: first.stats()["delivered"] >= 2, "trades in the stream")
-    first.close()
-    wait_until(lambda: TRADES not in gateway.held(), DEADLINE, "the trades feed let go after the grace")
+    read_by_name_then_let_go(make_consumer, gateway, server)
     server.hold_posts()
     try:
         make_consumer(on_error=errors).subscribe(TRADES, trades).wait(DEADLINE)  # held again: its backfill hangs
