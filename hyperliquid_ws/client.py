@@ -45,7 +45,7 @@ from .backoff import Backoff
 from .dial import Route
 from .dispatch import DEFAULT_MAX_BACKLOG, Dispatcher, ErrorHook
 from .endpoints import MAINNET_API_URL, check_base_url, info_url, socket_url
-from .errors import HyperliquidWSError
+from .errors import HyperliquidTimeoutError, HyperliquidWSError
 from .feeds import canonical
 from .frames import DEFAULT_MAX_MESSAGE_SIZE
 from .limits import Limits
@@ -59,6 +59,7 @@ from .stats import collect
 from .stream import Stream
 from .subscription import Entry, Subscription
 from .tls import PathLike, tls_settings
+from .weights import items_weight, request_weight
 
 log = logging.getLogger(__name__)
 
@@ -290,17 +291,38 @@ class HyperliquidWS:
         reason = connection.last_disconnect_reason
         return f"not connected to {connection.shown_url}" + (f" ({reason})" if reason else "")
 
-    def info(self, request: dict[str, Any], *, timeout: float = 10.0) -> Any:
+    def info(self, request: dict[str, Any], *, timeout: float = 10.0, paced: bool = False) -> Any:
         """Ask an info request over the socket; return exactly what HTTP ``POST /info``
         would (the reply payload's ``data``). Blocks the calling thread only.
 
+        Its weight (``weights.py``, protocol.md §9.1) is counted in the client's REST
+        weight budget (``Limits.info_weight_per_window``), which paces the backfill's
+        HTTP requests: whether the exchange counts socket posts in that budget is
+        UNCONFIRMED (protocol.md §5), and counting them is the safe side. ``paced=True``
+        also waits for room in the budget first, within ``timeout`` (bulk requests, such
+        as the gateway's takeover backfill); by default it is sent at once.
+
         Raises ``RequestError`` if the server answers with an error,
-        ``HyperliquidTimeoutError`` (a ``TimeoutError``) if no answer comes in time,
-        and ``ConnectionLostError`` if the link drops while it is in flight.
+        ``HyperliquidTimeoutError`` (a ``TimeoutError``) if no answer comes in time (or,
+        paced, no room in the budget: then ``sent`` is False), and
+        ``ConnectionLostError`` if the link drops while it is in flight.
         """
         if not isinstance(request, dict) or not isinstance(request.get("type"), str):
             raise ValueError(f"an info request is a dict with a 'type', such as {{'type': 'allMids'}}, got {request!r}")
-        return self._post("info", request, timeout)
+        timeout = _positive("timeout", timeout)
+        budget = self._backfiller.weights
+        if paced:
+            started = time.monotonic()
+            if not budget.acquire(request_weight(request), self._closed, timeout):
+                self._check_usable()
+                raise HyperliquidTimeoutError(f"{self.name}: no room in the REST weight budget for {request['type']} "
+                                              f"within {timeout} s", sent=False)
+            timeout = max(0.001, timeout - (time.monotonic() - started))
+        else:
+            budget.charge(request_weight(request))
+        answer = self._post("info", request, timeout)
+        budget.charge(items_weight(request["type"], answer))
+        return answer
 
     def action(self, signed: dict[str, Any], *, timeout: float = 10.0) -> Any:
         """Send a signed exchange action over the socket; return the exchange's answer.

@@ -27,7 +27,8 @@ class Limits:
       ``weights.py``, protocol.md §9.1): a request beyond it waits, so a reconnect that
       backfills hundreds of feeds is paced instead of refused with HTTP 429. The server
       counts every request from the IP: lower it when other programs there use the
-      REST API too.
+      REST API too. ``info()`` over the socket is counted in it as well (whether the
+      server does is UNCONFIRMED), and waits for room with ``paced=True``.
     """
 
     max_subscriptions: int = 1000

@@ -173,6 +173,20 @@ def test_a_reconnect_that_backfills_many_feeds_keeps_to_the_rest_weight_budget(s
     assert budget["waited"] > 0 and budget["max"] == 50
 
 
+def test_info_over_the_socket_is_counted_in_the_rest_weight_budget_and_paced_when_asked(server, make_client):
+    """Whether the exchange counts socket posts in the REST budget is UNCONFIRMED: the
+    client counts them (so its own backfill leaves room for them) and, with
+    ``paced=True``, waits for room first: twelve allMids (weight 2) against 10 per 0.5 s
+    all come back, some after a wait; unpaced ones are sent at once and only counted."""
+    client = make_client(limits=Limits(info_weight_per_window=10, info_window=0.5))
+    budget = lambda: client.stats()["limits"]["info_weight_in_window"]  # noqa: E731
+    assert isinstance(client.info({"type": "allMids"}), dict)
+    assert budget()["used"] >= 2 and budget()["waited"] == 0
+    for _ in range(12):
+        assert isinstance(client.info({"type": "allMids"}, paced=True), dict)
+    assert budget()["waited"] > 0
+
+
 def test_a_trades_gap_longer_than_recent_trades_is_reported_never_silent(server, make_client):
     """recentTrades holds the latest trades only (100 in the local server). A gap with more
     trades than that: the latest ones are delivered (once, in order), and the rest of the

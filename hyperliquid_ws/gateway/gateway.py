@@ -345,7 +345,7 @@ class Gateway:
             held.published_state = "refused"
             return
         timeout = self._backfill_timeout
-        self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout))
+        self._backfills.add(held, lambda body: upstream.info(body, timeout=timeout, paced=True))
 
     def _let_go(self, key: str, held: HeldFeed) -> None:
         # The status goes first, then the demand is read again: a consumer renews its
