@@ -16,6 +16,12 @@ and the spread). Workloads: ``trades:N`` (one trade a frame, round robin over N 
 and ``l2Book:N`` (20 levels a side).
 
     python -m bench.hotpath --workload trades:1 --workload trades:1000 --instructions
+    python -m bench.hotpath --read-bytes 16384 --instructions   # in reads as the client makes them
+
+``--read-bytes N`` cuts each batch into socket reads of at most N bytes (the client reads
+``frames.CHUNK``, 16 KiB: about 50 trades or 10 books), each routed, queued and served
+in turn, so the per-read costs are shared as in the client; by default a batch is one
+read, which shares them over 800 frames and flatters them.
 
 ``--record`` measures what recording adds to the ``serve`` stage instead: a second
 plain callback on each feed (``second``: the shared entry's fan-out, for comparison), a
@@ -48,7 +54,8 @@ from bench.payloads import l2book_frame
 
 STAGES = ("gen", "parse", "route", "serve")  # gen: building the frames alone, subtracted
 RECORD = ("serve", "second", "queue", "none", "gzip", "gzip-zlib")  # --record: serve plus each of these
-BATCH = 800  # frames per socket read, about what the connection hands over at full speed
+BATCH = 800  # frames a batch: one socket read unless ``READ_BYTES`` cuts it into several
+READ_BYTES = 0  # bytes a socket read brings at most (``--read-bytes``; 0: the whole batch is one read)
 _TOTAL = re.compile(rb"^summary:\s*(\d+)", re.MULTILINE)
 
 
@@ -152,20 +159,40 @@ class Path:
                        % (coins[n % len(coins)].encode(), 1_700_000_000_000 + tid, tid, tid, 1, 2))
         return out
 
-    def run(self, stage: str, frames: list[bytes]) -> None:
+    def run(self, stage: str, reads: list[list[bytes]]) -> None:
+        """``reads``: the batch as socket reads (``split``)."""
         if stage == "parse":
             loads = self.loads
-            for frame in frames:
-                loads(frame)
+            for frames in reads:
+                for frame in frames:
+                    loads(frame)
         elif stage == "route":
-            self.router.handle_all(frames)
-            self.router._batch.clear()
+            for frames in reads:
+                self.router.handle_all(frames)
+                self.router._batch.clear()
         elif stage == "serve":
-            self.router.handle_all(frames)
-            self.router.flush()
-            self.dispatcher.serve(self.ready)
+            for frames in reads:
+                self.router.handle_all(frames)
+                self.router.flush()
+                self.dispatcher.serve(self.ready)
             if self.recorder is not None:
                 self.recorder._drain()
+
+
+def split(frames: list[bytes]) -> list[list[bytes]]:
+    """The batch as the socket reads that would bring it: each at most ``READ_BYTES``
+    (at least one frame), or one read of all (``READ_BYTES`` 0)."""
+    if not READ_BYTES:
+        return [frames]
+    reads: list[list[bytes]] = [[]]
+    size = 0
+    for frame in frames:
+        if reads[-1] and size + len(frame) > READ_BYTES:
+            reads.append([])
+            size = 0
+        reads[-1].append(frame)
+        size += len(frame)
+    return reads
 
 
 def timed(workload: str, stage: str, repeats: int) -> list[float]:
@@ -175,9 +202,9 @@ def timed(workload: str, stage: str, repeats: int) -> list[float]:
     path = Path(workload, extra or "serve")
     out = []
     for _ in range(repeats):
-        frames = path.frames()
+        reads = split(path.frames())
         started = time.perf_counter()
-        path.run(stage, frames)
+        path.run(stage, reads)
         out.append((time.perf_counter() - started) / BATCH * 1e6)
     return out
 
@@ -186,7 +213,7 @@ def _instructions(workload: str, stage: str, batches: int) -> int:
     with tempfile.TemporaryDirectory() as out:
         profile = os.path.join(out, "callgrind.out")
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={profile}", sys.executable,
-                        "-m", "bench.hotpath", "--run", f"{workload},{stage},{batches}"],
+                        "-m", "bench.hotpath", "--run", f"{workload},{stage},{batches},{READ_BYTES}"],
                        check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "0"})
         with open(profile, "rb") as file:
             match = _TOTAL.search(file.read())
@@ -201,13 +228,15 @@ def counted(workload: str, stage: str) -> float:
 
 
 def _run_batches(spec: str) -> None:
-    workload, stage, batches = spec.split(",")
+    global READ_BYTES
+    workload, stage, batches, read_bytes = spec.split(",")
+    READ_BYTES = int(read_bytes)
     stage, _, extra = stage.partition("+")
     path = Path(workload, extra or "serve")
     for _ in range(int(batches)):
-        frames = path.frames()
+        reads = split(path.frames())
         if stage != "gen":
-            path.run(stage, frames)
+            path.run(stage, reads)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,8 +246,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--instructions", action="store_true", help="count instructions with callgrind")
     parser.add_argument("--repeats", type=int, default=200, help="timed batches per stage")
     parser.add_argument("--record", action="store_true", help="what recording adds to serve (see above)")
+    parser.add_argument("--read-bytes", type=int, default=0,
+                        help="cut each batch into socket reads of at most this many bytes, as the client "
+                             "reads (hyperliquid_ws.frames.CHUNK: 16384); 0: the whole batch as one read")
     parser.add_argument("--run", help=argparse.SUPPRESS)  # one callgrind child
     args = parser.parse_args(argv)
+    global READ_BYTES
+    READ_BYTES = args.read_bytes
     if args.run:
         _run_batches(args.run)
         return 0
@@ -242,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
         whole = runs["serve"][len(runs["serve"]) // 10 : -len(runs["serve"]) // 10 or None]
         print(f"| {workload} | " + " | ".join(f"{c:.2f}" for c in cells)
               + f" | {medians['serve']:.2f} [{whole[0]:.2f}-{whole[-1]:.2f}] |", flush=True)
-    print(f"\n{BATCH} frames a batch, as one socket read; the client's own router and dispatcher, "
+    reads = f"in socket reads of at most {READ_BYTES:,} bytes" if READ_BYTES else "as one socket read"
+    print(f"\n{BATCH} frames a batch, {reads}; the client's own router and dispatcher, "
           "callbacks on the same thread; frames built outside the measurement.")
     return 0
 
