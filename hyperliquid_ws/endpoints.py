@@ -39,6 +39,11 @@ def check_base_url(base_url: str) -> str:
                          f"{redact_url(base_url)!r} (percent-encode them in the password: %2F, %3F, %23)")
     if parts.fragment:
         raise ValueError(f"base_url must not carry a fragment, got {redact_url(base_url)!r}")
+    endpoint = parts.path.rpartition("/")[2]
+    if endpoint in ("ws", "info", "exchange"):  # a URL of one endpoint, not the root the client adds them to
+        root = urlunsplit(parts._replace(path=parts.path[: -len(endpoint) - 1], query=""))
+        raise ValueError(f"base_url is the API root (the client adds /ws and /info to it), got "
+                         f"{redact_url(base_url)!r}: use {redact_url(root)!r}")
     return urlunsplit(parts)
 
 

@@ -4,7 +4,8 @@
         ...
 
 A bounded queue sits between the client's thread that runs callbacks (it fills the
-queue) and the consumer.
+queue) and the consumer. A subscription the server refuses ends the loop with its
+``SubscriptionError`` (within ``REFUSAL_POLL``), with or without ``wait()``.
 When the consumer falls behind and the queue is full, the overflow policy decides:
 ``"drop_oldest"`` (the default: the consumer always sees the freshest data) or
 ``"drop_newest"``. A drop is never silent: it is counted (``dropped``, and in
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OVERFLOW_POLICIES = ("drop_oldest", "drop_newest")
+REFUSAL_POLL = 0.25  # seconds between looks, while a loop waits, at whether the server refused the feed
 
 # How a ``Handover`` call ended (its ``outcome``).
 DONE = "done"  # the loop finished the message
@@ -125,16 +128,26 @@ class Stream:
                 log.info("stream %s: nothing within %s s; ending", self.subscription, self.timeout)
             self.close()
             raise StopIteration
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        refused: BaseException | None = None
+        timed_out = False
         with self._ready:
-            if not self._ready.wait_for(lambda: self._queue or self._closed, self.timeout):
-                timed_out = True
-            else:
-                timed_out = False
-                if self._queue:
-                    return self._queue.popleft()
+            while not (self._queue or self._closed):
+                refused = getattr(self._handle, "error", None)
+                if refused is not None:
+                    break
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    timed_out = True
+                    break
+                self._ready.wait(REFUSAL_POLL if left is None else min(REFUSAL_POLL, left))
+            if self._queue:
+                return self._queue.popleft()
         if timed_out:
             log.info("stream %s: nothing within %s s; ending", self.subscription, self.timeout)
         self.close()
+        if refused is not None:
+            raise refused  # the server's SubscriptionError: the feed will never come
         raise StopIteration
 
     def close(self) -> None:

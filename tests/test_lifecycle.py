@@ -184,6 +184,33 @@ def test_urls_follow_the_official_sdks_base_url_convention():
     assert (local.ws_url, local.info_url) == ("ws://127.0.0.1:8765/ws", "http://127.0.0.1:8765/info")
 
 
+@pytest.mark.parametrize("endpoint", ["/ws", "/info", "/ws/"])
+def test_a_base_url_of_one_endpoint_is_refused_with_the_root_to_use(endpoint):
+    """``http://host:port/ws`` (the socket's own URL) used to be taken for a root: the
+    client then dialled ``/ws/ws`` and retried 404s for good."""
+    with pytest.raises(ValueError, match=r"API root .* use 'http://127.0.0.1:8765'"):
+        HyperliquidWS(f"http://127.0.0.1:8765{endpoint}")
+    assert HyperliquidWS("http://127.0.0.1:8765/proxy/hl").ws_url == "ws://127.0.0.1:8765/proxy/hl/ws"
+
+
+def test_a_refused_subscription_is_heard_without_wait(server, make_client, caplog):
+    """``subscribe`` then ``run_forever`` (no ``wait()``): the server's refusal is a
+    WARNING in the log, and a ``stream()`` of it ends with the ``SubscriptionError``
+    instead of waiting for good."""
+    import logging
+
+    from hyperliquid_ws import SubscriptionError
+
+    client = make_client()
+    with caplog.at_level(logging.WARNING, logger="hyperliquid_ws"):
+        client.subscribe({"type": "trades", "coin": "btc"}, Collector())
+        wait_until(lambda: any("btc" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records),
+                   what="a warning naming the refused feed")
+    with pytest.raises(SubscriptionError):
+        for _ in client.stream({"type": "trades", "coin": "eth"}):
+            pass
+
+
 def test_many_open_clients_are_pointed_out(server, make_client, caplog):
     clients = [make_client() for _ in range(5)]
     for client in clients:
