@@ -306,7 +306,7 @@ class Connection:
             except Closing:
                 break
             except Exception as exc:
-                reason = self._scrub(f"connect failed: {exc!r}")
+                reason = self._scrub(f"connect failed: {_failure(exc)}")
                 self._log_connect_failure(reason)
                 self.last_disconnect_reason = reason
                 asked = self.retry_after = retry_after_of(exc)
@@ -554,3 +554,13 @@ def _writable(sock: socket.socket, timeout: float) -> bool:
         poller.register(sock, select.POLLOUT)
         return bool(poller.poll(timeout * 1000))
     return bool(select.select([], [sock], [sock], timeout)[1])
+
+
+def _failure(exc: BaseException) -> str:
+    """Why a connect failed, the same text each time for the same cause (so the warning is
+    not repeated on every retry): an HTTP answer to the upgrade by its status alone, not
+    with its headers (a ``Date`` changes every time)."""
+    if isinstance(exc, websocket.WebSocketBadStatusException):
+        return (f"the server answered the WebSocket upgrade with HTTP {exc.status_code} "
+                f"({type(exc).__name__})")
+    return repr(exc)

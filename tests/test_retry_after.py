@@ -55,7 +55,7 @@ def test_a_refused_handshake_waits_as_asked_and_close_ends_the_wait(
         client.stats()["connections"][0]), what="the wait after the refusal")
     assert connection["retry_after"] == 30.0
     assert connection["next_attempt_in"] > 10.0  # far beyond the backoff's 0.1 s
-    assert f"Handshake status {status}" in connection["last_disconnect_reason"]
+    assert f"HTTP {status}" in connection["last_disconnect_reason"]
     assert server.connection_ids() == []
     client.close()  # interrupts the 30 s wait; the fixture fails the test if a thread outlived it
     assert connection["next_attempt_in"] is not None and client.stats()["connections"][0]["connects"] == 0
@@ -86,3 +86,19 @@ def test_a_garbage_retry_after_falls_back_to_the_backoff(server: Any, make_clien
     client.subscribe({"type": "allMids"}, Collector()).wait(timeout=DEADLINE)
     assert client.stats()["connections"][0]["retry_after"] is None
     assert errors == []  # no internal error
+
+
+def test_refused_handshakes_warn_once_however_often_they_are_retried(server: Any, make_client: Any,
+                                                                       caplog: Any) -> None:
+    """Three upgrades answered HTTP 503, a second and more apart, so each answer carries
+    its own ``Date`` header: one WARNING, the later attempts at INFO (the text used to
+    carry the headers, so no two were the same and each attempt warned)."""
+    import logging
+
+    server.refuse_handshakes(3, status=503)
+    client: HyperliquidWS = make_client(backoff=Backoff(initial=1.05, maximum=1.05, jitter=0.0))
+    with caplog.at_level(logging.INFO, logger="hyperliquid_ws"):
+        client.subscribe({"type": "allMids"}, Collector()).wait(10)
+    failures = [r for r in caplog.records if "cannot connect" in r.getMessage()]
+    assert len(failures) == 3 and [r.levelno for r in failures].count(logging.WARNING) == 1
+    assert "Date" not in failures[0].getMessage()
