@@ -194,11 +194,6 @@ class Dispatcher:
         return self._waiting
 
     @property
-    def reports(self) -> bool:
-        """Whether there is an ``on_error`` hook for ``report`` to hand errors to."""
-        return self._on_error is not None
-
-    @property
     def held(self) -> int:
         """Live frames held for backfills, across the client."""
         return self._held

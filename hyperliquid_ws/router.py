@@ -202,11 +202,8 @@ class Router:
         if method == "resubscribed":
             log.debug("%s was live after all", entry.key if entry else "?")
         elif entry is not None and entry.error is not None and method == "subscribe":
-            # A first subscribe's refusal is raised to a caller of wait() and goes to on_error:
-            # no warning for it too. With neither (subscribe, then run_forever) it would be
-            # heard of nowhere.
-            heard = (entry.awaited or self._dispatcher.reports) and entry.acked_at_ms is None
-            log.log(logging.INFO if heard else logging.WARNING, "%s", entry.error)
+            # A first subscribe's refusal is raised to its caller by wait(): no warning for it too.
+            log.log(logging.WARNING if entry.acked_at_ms is not None else logging.INFO, "%s", entry.error)
             self._dispatcher.report(entry.error, self._ready)
         elif entry is not None:
             self._dispatcher.report(

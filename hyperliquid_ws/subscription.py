@@ -78,8 +78,7 @@ class Entry:
     __slots__ = ("fast", "keeps_latest", "last_message", "received", "delivered", "latest",  # noqa: RUF023
                  "_backfills", "_budget", "_hold_start_ms", "_observed", "acked_at_ms", "active", "answered",
                  "canonical", "error", "feed", "handles", "held", "hold_id", "interval", "key", "lock", "resent",
-                 "resubscribed_silent", "retained", "route", "sent_at", "sent_on", "settled", "tracker", "awaited",
-                 "wire")
+                 "resubscribed_silent", "retained", "route", "sent_at", "sent_on", "settled", "tracker", "wire")
 
     def __init__(self, key: str, feed: Feed, canonical: dict[str, Any], wire: dict[str, Any]):
         self.key = key
@@ -103,7 +102,6 @@ class Entry:
         self.resent = False  # sent again after a rate-limit error; "Already subscribed" is then success
         self.active = False  # acknowledged on the current connection
         self.settled = threading.Event()  # first acknowledgement or refusal
-        self.awaited = False  # Subscription.wait was called: it raises a refusal (the router need not warn)
         self.error: SubscriptionError | None = None
         self.received = 0  # frames routed to this entry
         self.delivered = 0  # messages queued for its callbacks (after dedupe)
@@ -438,7 +436,6 @@ class Subscription:
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not timeout >= 0):
             raise ValueError(f"timeout must be a number of seconds >= 0 or None, got {timeout!r}")
-        self._entry.awaited = True
         if not self._entry.settled.wait(timeout):
             problem = self._owner._link_problem(self._entry)  # offline, say so: no server was reached
             raise HyperliquidTimeoutError(
