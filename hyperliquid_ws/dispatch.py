@@ -293,9 +293,10 @@ class Dispatcher:
                 return None
         elif length >= self._lane_limit or length * len(self._backlogged) >= self._max_backlog:
             return lane
-        feeds = [other for other in self._backlogged if not other.hook]
-        if feeds:
-            return max(feeds, key=lambda other: len(other.queue))
+        longest = max((other for other in self._backlogged if not other.hook), key=lambda other: len(other.queue),
+                      default=None)
+        if longest is not None:
+            return longest
         return lane if lane.queue and not lane.hook else None
 
     def _take(self, lane: Lane) -> Batch:

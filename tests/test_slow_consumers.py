@@ -218,20 +218,28 @@ def test_close_stops_after_the_callback_in_progress_however_long_the_backlog(ser
     from hyperliquid_ws.testing.wire import encode_frame
 
     client = make_client(callback_threads=callback_threads)
-    began, closing = [], threading.Event()
+    began, gate = [], threading.Event()
 
     def slow(message) -> None:
-        began.append(closing.is_set())
-        time.sleep(0.02)  # the work of a slow callback
+        began.append(client.closed)  # began after close() was called?
+        gate.wait(DEADLINE)  # the first blocks until the test lets it finish; the rest return at once
 
     client.subscribe(SLOW, slow).wait()
     frames = [_trade_frame("BTC", tid) for tid in range(1, 201)]
     server.send_raw(b"".join(encode_frame(json.dumps(f, separators=(",", ":"))) for f in frames))
-    wait_until(lambda: len(began) >= 3, what="the backlog being served")
-    closing.set()
-    client.close()
-    assert began.count(True) <= 1, f"{began.count(True)} callbacks began after close()"
-    assert len(began) < 200
+    wait_until(lambda: began, what="the first callback of the backlog")
+    closer = threading.Thread(target=client.close, name="test-closer")
+    closer.start()
+    wait_until(lambda: client.closed, what="close() under way")
+    # close() tells the dispatcher to stop at once; give it up to half a second to, then let the
+    # callback in progress finish either way (with the bug, the other 199 then ran during close()).
+    poll, until = threading.Event(), time.monotonic() + 0.5
+    while not client._dispatcher._stopping and time.monotonic() < until:
+        poll.wait(0.01)
+    gate.set()
+    closer.join(DEADLINE)
+    assert not closer.is_alive()
+    assert began == [False], f"{len(began) - 1} callbacks began after close()"
 
 
 @pytest.mark.parametrize("order", ["slow-first", "fast-first"])
@@ -270,7 +278,6 @@ def test_two_threads_serving_one_ready_keep_each_lane_in_order_and_alone():
     callbacks that now and then sleep: each lane gets every message once, in order, and
     never runs on two threads at once."""
     import random
-    import time
 
     from hyperliquid_ws.dispatch import Dispatcher, Lane, Ready
 
@@ -288,7 +295,7 @@ def test_two_threads_serving_one_ready_keep_each_lane_in_order_and_alone():
             if inside[n] > 1:
                 overlaps.append(n)
             if (n, message) in naps:
-                time.sleep(0.002)
+                done.wait(0.002)  # a slow message: the other thread may take the group's next lanes
             got[n].append(message)
             inside[n] -= 1
         return callback
@@ -300,7 +307,7 @@ def test_two_threads_serving_one_ready_keep_each_lane_in_order_and_alone():
     def relay() -> None:
         while not done.is_set():
             dispatcher.serve(ready)
-            time.sleep(0.0005)
+            done.wait(0.0005)
 
     helper = threading.Thread(target=relay, name="groups-relay")
     helper.start()
